@@ -1,0 +1,411 @@
+//! The AmiImage kind: an AMI created from an instance, registered from snapshots or an S3
+//! manifest, or copied from another Region; shared through launch permissions.
+
+use kube::CustomResource;
+use kube::core::Rule;
+use schemars::{JsonSchema, Schema};
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    ACCOUNT_ID_PATTERN, DeletionPolicy, ManagementPolicy, REGION_PATTERN, Tags, add_rule,
+    count_set, exactly_one, immutable, kms_key_schema, region_schema, tags_schema,
+};
+use super::conditions::Condition;
+use super::ebs_volume::VolumeType;
+
+/// Most block device mappings one AMI may name here.
+pub const MAX_BLOCK_DEVICE_MAPPINGS: usize = 32;
+
+/// Most accounts, organizations or organizational units one AMI is shared with here.
+pub const MAX_LAUNCH_PERMISSION_ENTRIES: usize = 100;
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum Architecture {
+    #[serde(rename = "i386")]
+    I386,
+    #[default]
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[serde(rename = "arm64")]
+    Arm64,
+    #[serde(rename = "x86_64_mac")]
+    X86_64Mac,
+    #[serde(rename = "arm64_mac")]
+    Arm64Mac,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum VirtualizationType {
+    /// Boots like bare metal (MBR or UEFI); what current instance types need.
+    #[default]
+    Hvm,
+    /// Boots through PV-GRUB; legacy instance types only.
+    Paravirtual,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum BootMode {
+    #[serde(rename = "legacy-bios")]
+    LegacyBios,
+    #[serde(rename = "uefi")]
+    Uefi,
+    #[serde(rename = "uefi-preferred")]
+    UefiPreferred,
+}
+
+/// Create the AMI from a running or stopped instance (CreateImage).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceSource {
+    #[schemars(regex(pattern = r"^i-[0-9a-f]{8,17}$"))]
+    pub instance_id: String,
+    /// Do not reboot the instance first (the file systems may then be inconsistent).
+    #[serde(default)]
+    pub no_reboot: bool,
+}
+
+/// One block device of an AMI registered from snapshots.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockDeviceMappingSpec {
+    #[schemars(regex(pattern = r"^(/dev/)?[a-z][a-z0-9]{1,15}$"))]
+    pub device_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^snap-[0-9a-f]{8,17}$"))]
+    pub snapshot_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_type: Option<VolumeType>,
+    #[serde(default, rename = "sizeGiB", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65536))]
+    pub size_gib: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 256000))]
+    pub iops: Option<i64>,
+    #[serde(
+        default,
+        rename = "throughputMiBps",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = 125, max = 2000))]
+    pub throughput_mibps: Option<i64>,
+    #[serde(default = "default_true")]
+    pub delete_on_termination: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Register an EBS-backed AMI from snapshots (RegisterImage).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = snapshots_source_rules)]
+pub struct SnapshotsSource {
+    #[serde(default)]
+    pub architecture: Architecture,
+    #[serde(default)]
+    pub virtualization_type: VirtualizationType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_mode: Option<BootMode>,
+    #[serde(default = "default_true")]
+    pub ena_support: bool,
+    /// The device the instance boots from; one of `blockDeviceMappings`.
+    #[schemars(regex(pattern = r"^(/dev/)?[a-z][a-z0-9]{1,15}$"))]
+    pub root_device_name: String,
+    #[schemars(length(min = 1, max = MAX_BLOCK_DEVICE_MAPPINGS), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["deviceName"]))]
+    pub block_device_mappings: Vec<BlockDeviceMappingSpec>,
+}
+
+fn snapshots_source_rules(schema: &mut Schema) {
+    add_rule(
+        schema,
+        Rule::new("self.blockDeviceMappings.exists(m, m.deviceName == self.rootDeviceName && has(m.snapshotId))")
+            .message("rootDeviceName must be one of blockDeviceMappings, with a snapshotId"),
+    );
+}
+
+/// Register an instance store-backed AMI from a bundle manifest in S3 (RegisterImage).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestSource {
+    /// The manifest's location: `bucket/path/image.manifest.xml`.
+    #[schemars(
+        regex(pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.manifest\.xml$"),
+        length(max = 1024)
+    )]
+    pub image_location: String,
+    #[serde(default)]
+    pub architecture: Architecture,
+    #[serde(default)]
+    pub virtualization_type: VirtualizationType,
+}
+
+/// Choose the newest image matching a name pattern among some owners.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSelector {
+    /// Account ids, or `self`, `amazon`, `aws-marketplace`.
+    #[schemars(length(min = 1, max = 10))]
+    pub owners: Vec<Owner>,
+    /// A DescribeImages name filter; `*` and `?` are wildcards.
+    #[schemars(length(min = 1, max = 128))]
+    pub name_pattern: String,
+}
+
+/// An image owner as DescribeImages takes it.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[schemars(transform = owner_schema)]
+pub struct Owner(pub String);
+
+fn owner_schema(schema: &mut Schema) {
+    schema.insert("maxLength".into(), 16.into());
+    schema.insert(
+        "pattern".into(),
+        "^([0-9]{12}|self|amazon|aws-marketplace)$".into(),
+    );
+}
+
+/// Copy an AMI from another (or the same) Region (CopyImage).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = copy_source_rules)]
+pub struct CopySource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^ami-[0-9a-f]{8,17}$"))]
+    pub source_image_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_image_selector: Option<ImageSelector>,
+    #[schemars(regex(pattern = REGION_PATTERN), length(max = 32))]
+    pub source_region: String,
+    /// Encrypt the copy's snapshots.
+    #[serde(default)]
+    pub encrypted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "kms_key_schema")]
+    pub kms_key_id: Option<String>,
+    /// Copy the source AMI's user tags too.
+    #[serde(default)]
+    pub copy_image_tags: bool,
+}
+
+fn copy_source_rules(schema: &mut Schema) {
+    add_rule(
+        schema,
+        exactly_one(
+            &["sourceImageId", "sourceImageSelector"],
+            "set exactly one of sourceImageId or sourceImageSelector",
+        ),
+    );
+    add_rule(
+        schema,
+        Rule::new("!has(self.kmsKeyId) || self.encrypted")
+            .message("kmsKeyId needs encrypted: true"),
+    );
+}
+
+/// Where the AMI comes from: exactly one of the four.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AmiSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots: Option<SnapshotsSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<CopySource>,
+}
+
+/// An organization or organizational unit ARN.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[schemars(transform = arn_schema)]
+pub struct Arn(pub String);
+
+fn arn_schema(schema: &mut Schema) {
+    schema.insert("maxLength".into(), 256.into());
+    schema.insert(
+        "pattern".into(),
+        "^arn:aws[a-z-]*:organizations::[0-9]{12}:(organization|ou)/.+$".into(),
+    );
+}
+
+/// An account id.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord)]
+#[schemars(transform = account_id_schema)]
+pub struct AccountId(pub String);
+
+fn account_id_schema(schema: &mut Schema) {
+    schema.insert("pattern".into(), ACCOUNT_ID_PATTERN.into());
+    schema.insert("maxLength".into(), 12.into());
+}
+
+/// Who may launch instances from the AMI.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchPermissions {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_LAUNCH_PERMISSION_ENTRIES), extend("x-kubernetes-list-type" = "set"))]
+    pub account_ids: Vec<AccountId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_LAUNCH_PERMISSION_ENTRIES), extend("x-kubernetes-list-type" = "set"))]
+    pub organization_arns: Vec<Arn>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_LAUNCH_PERMISSION_ENTRIES), extend("x-kubernetes-list-type" = "set"))]
+    pub organizational_unit_arns: Vec<Arn>,
+    /// Share with everyone.
+    #[serde(default)]
+    pub public: bool,
+}
+
+/// The AMI the user wants.
+#[derive(CustomResource, Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[kube(
+    group = "ec2.reconciler.dev",
+    version = "v1alpha1",
+    kind = "AmiImage",
+    plural = "amiimages",
+    namespaced,
+    status = "AmiImageStatus",
+    shortname = "ami",
+    category = "aws",
+    printcolumn(name = "Image", type_ = "string", json_path = ".status.imageId"),
+    printcolumn(name = "Name", type_ = "string", json_path = ".spec.name"),
+    printcolumn(name = "State", type_ = "string", json_path = ".status.state"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
+    printcolumn(
+        name = "Synced",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Synced")].status"#
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = ami_image_spec_rules)]
+pub struct AmiImageSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "region_schema")]
+    pub region: Option<String>,
+    /// The AMI name, unique in the account and Region. Immutable.
+    #[schemars(
+        length(min = 3, max = 128),
+        regex(pattern = r"^[a-zA-Z0-9()\[\] ./'@_-]+$")
+    )]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
+    pub description: Option<String>,
+    /// Where the AMI comes from. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<AmiSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_permissions: Option<LaunchPermissions>,
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    #[schemars(schema_with = "tags_schema")]
+    pub tags: Tags,
+    /// When the AMI is deprecated (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecation_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Adopt this existing AMI instead of creating one. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^ami-[0-9a-f]{8,17}$"))]
+    pub image_id: Option<String>,
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// Delete the AMI's snapshots when deregistering it (not those other AMIs use).
+    #[serde(default = "default_true")]
+    pub delete_snapshots: bool,
+}
+
+const SOURCES: [&str; 4] = [
+    "source.instance",
+    "source.snapshots",
+    "source.manifest",
+    "source.copy",
+];
+
+/// Every admission rule of the AmiImage spec.
+pub fn ami_image_rules() -> Vec<Rule> {
+    let sources = format!("(has(self.source) ? ({}) : 0)", count_set(&SOURCES));
+    vec![
+        Rule::new(format!("has(self.imageId) ? {sources} <= 1 : {sources} == 1")).message(
+            "set exactly one source: source.instance, source.snapshots, source.manifest or source.copy (none is needed only when imageId adopts an AMI)",
+        ),
+        Rule::new("self.managementPolicy != 'ObserveOnly' || has(self.imageId)")
+            .message("managementPolicy ObserveOnly needs imageId: it observes an existing AMI and creates nothing"),
+        Rule::new("self.name == oldSelf.name")
+            .message("name cannot change after creation: AMI names are fixed; create a new AmiImage")
+            .field_path(".name"),
+        immutable("source", "an AMI cannot be rebuilt in place; create a new AmiImage"),
+        immutable("region", "create a new AmiImage, with source.copy to copy it there"),
+        immutable("imageId", "create a new AmiImage to adopt another AMI"),
+    ]
+}
+
+fn ami_image_spec_rules(schema: &mut Schema) {
+    for rule in ami_image_rules() {
+        add_rule(schema, rule);
+    }
+}
+
+/// A block device of the AMI as AWS reports it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockDeviceMappingStatus {
+    pub device_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
+    #[serde(default, rename = "sizeGiB", skip_serializing_if = "Option::is_none")]
+    pub size_gib: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+}
+
+/// What the controller observed and did.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AmiImageStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    /// pending, available, invalid, deregistered, failed or error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// ebs or instance-store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_device_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtualization_type: Option<VirtualizationType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<Architecture>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_device_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub block_device_mappings: Vec<BlockDeviceMappingStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_permissions: Option<LaunchPermissions>,
+    /// The image a `copy.sourceImageSelector` resolved to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_image_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}

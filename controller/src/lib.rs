@@ -1,0 +1,7 @@
+//! ec2-reconciler: a Kubernetes controller that drives EBS volumes and AMIs toward the state
+//! declared in custom resources.
+//!
+//! Layers, arrows pointing down: `runtime` -> `reconcile` -> {`plan`, `aws`, `api`};
+//! `plan` -> `api` only.
+
+pub mod api;

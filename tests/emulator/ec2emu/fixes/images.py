@@ -1,0 +1,52 @@
+"""Corrections for EBS snapshots, AMIs and the EBS default KMS key (moto 5.2.5).
+
+The work is split by area; each part documents the AWS behaviour it restores and where AWS
+documents it:
+  * images_kms.py        GetEbsDefaultKmsKeyId / ModifyEbsDefaultKmsKeyId /
+                         ResetEbsDefaultKmsKeyId, KMS key resolution (id, ARN, alias, alias ARN)
+  * images_snapshots.py  CreateSnapshot (pending -> completed, KmsKeyId, per-volume limit),
+                         DescribeSnapshots (OwnerIds, MaxResults/NextToken), CopySnapshot
+                         (encryption, default key, async KMS failure, 20 concurrent copies)
+  * images_amis.py       CreateImage, RegisterImage, CopyImage, DescribeImages, DeregisterImage,
+                         launch permissions
+  * images_common.py     pending-state bookkeeping on ec2emu.transitions, pagination, errors
+
+Pending-state durations (seconds, ec2emu.transitions keys): `snapshot`, `copy-snapshot`,
+`image`, `copy-image`, `deregister`.
+
+Python API for other modules:
+  * default_ebs_kms_key_arn(region, account_id=DEFAULT_ACCOUNT_ID) -> the default EBS KMS key
+    ARN of that account and Region (the AWS managed alias/aws/ebs key unless changed; created in
+    KMS on first use).
+  * resolve_key_arn(account_id, region, key_ref) -> key ARN or None.
+  * reboots(instance_id) -> how many reboots CreateImage (without NoReboot) caused.
+"""
+
+from __future__ import annotations
+
+from .. import transitions
+from . import images_amis, images_common, images_kms, images_snapshots
+from .images_amis import reboots
+from .images_kms import default_ebs_kms_key_arn, resolve_key_arn
+
+__all__ = ["install", "reset", "default_ebs_kms_key_arn", "resolve_key_arn", "reboots"]
+
+_installed = False
+
+
+def install() -> None:
+    """Patches moto once (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    transitions.register_defaults(images_common.DEFAULTS)
+    images_kms.install()
+    images_snapshots.install()
+    images_amis.install()
+    _installed = True
+
+
+def reset() -> None:
+    """Forgets the state this module keeps outside moto's backends (ClientTokens, reboot counts,
+    recently deregistered AMIs). moto's own reset clears snapshots, images and keys."""
+    images_amis.reset()

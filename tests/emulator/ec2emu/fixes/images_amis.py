@@ -1,0 +1,517 @@
+"""AMI corrections: CreateImage, RegisterImage, CopyImage, DescribeImages, DeregisterImage,
+launch permissions.
+
+AWS behaviour restored, with sources (EC2 API reference pages of each action; EC2 user guide,
+"Amazon Machine Images"):
+  * An AMI's block device mappings are real: CreateImage takes one snapshot per EBS volume
+    attached to the instance (size, type, IOPS, throughput, encryption and key of the volume;
+    the root device name of the instance); RegisterImage keeps the mappings, root device name,
+    architecture, virtualization type, boot mode, ENA support it is given; CopyImage copies
+    every snapshot. CreateImage's BlockDeviceMappings with NoDevice leave a volume out.
+    moto: one fake 15 GiB `standard` snapshot for every AMI, whatever the call.
+    (Here moto's Ami constructor no longer makes that fake volume and snapshot at all.)
+  * DescribeImages' EbsBlockDevice carries Encrypted but not KmsKeyId ("KmsKeyId ... is only
+    supported on BlockDeviceMapping objects called by RunInstances, RequestSpotFleet and
+    RequestSpotInstances", EbsBlockDevice data type); the key shows on the snapshots.
+  * AMI names are unique per account and Region: InvalidAMIName.Duplicate (CreateImage,
+    RegisterImage, CopyImage). Names are 3-128 characters of letters, digits, ( ) [ ] space . / -
+    ' @ _ (InvalidAMIName.Malformed).
+  * CreateImage is asynchronous: the image is `pending` until its snapshots complete, then
+    `available` (CreateImage API reference); here both follow the `image` duration. CopyImage
+    likewise with `copy-image`. RegisterImage of existing snapshots is available at once.
+  * CreateImage reboots the instance unless NoReboot=true. moto cannot show an instance
+    rebooting (no state change is visible on AWS either, only a short outage), so the emulator
+    records it: `reboots(instance_id)` counts the reboots CreateImage caused and the image keeps
+    `no_reboot`. TagSpecifications may tag the image and the snapshots (moto: HTTP 500 for
+    `snapshot`).
+  * RegisterImage: a mapping naming a snapshot that does not exist is InvalidSnapshot.NotFound;
+    with ImageLocation (an S3 manifest) the AMI is instance store-backed (RootDeviceType
+    `instance-store`), otherwise `ebs`, and an EBS-backed AMI's root device needs an EBS
+    mapping. Defaults as documented in the RegisterImage API reference: Architecture `i386`,
+    VirtualizationType `paravirtual` (the controller should always send both).
+  * CopyImage honours Encrypted/KmsKeyId (the copies of the snapshots are encrypted; see
+    images_snapshots.copy_encryption), ClientToken (same token and parameters -> same ImageId;
+    other parameters -> IdempotentParameterMismatch), TagSpecifications (image, snapshot),
+    CopyImageTags (user tags of the source AMI, not `aws:` ones), SourceRegion. At most 300
+    concurrent AMI copies per destination Region (ResourceLimitExceeded). The source must be
+    `available` (IncorrectState). An unknown KmsKeyId is accepted and the copy ends `failed` with
+    a StateReason, its snapshots `error` (KMS keys are checked asynchronously).
+  * DescribeImages: `block-device-mapping.*` filters (moto: HTTP 500), MaxResults (1..1000) and
+    NextToken pagination (not with ImageIds), filters also applied together with ImageIds.
+  * DeregisterImage with DeleteAssociatedSnapshots=true deletes the AMI's snapshots except those
+    another AMI uses, reporting each in DeleteSnapshotResults (DeregisterImage API reference).
+    "Recently deregistered images appear in the returned results for a short interval and then
+    return empty results" (DescribeImages API reference): here as State `deregistered` for the
+    `deregister` duration; the name is free at once.
+  * Launch permissions: OperationType add/remove with several UserIds, OrganizationArns,
+    OrganizationalUnitArns (moto kept only the first ARN); DescribeImageAttribute of an unknown
+    AMI is InvalidAMIID.NotFound (moto: HTTP 500).
+"""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+from typing import Any
+
+from moto.core.responses import ActionResult, EmptyResult
+from moto.ec2.exceptions import InvalidAMIIdError
+from moto.ec2.models.amis import Ami
+from moto.ec2.responses import EC2Response
+from moto.ec2.utils import generic_filter, random_ami_id
+
+from . import images_common as common
+from . import images_snapshots as snaps
+
+CONCURRENT_IMAGE_COPY_LIMIT = 300
+NAME_RE = re.compile(r"^[A-Za-z0-9()\[\] ./\-'@_]{3,128}$")
+
+_orig: dict[str, Any] = {}
+_reboots: dict[str, int] = {}
+_client_tokens: dict[tuple[str, str, str], tuple[tuple, str]] = {}
+_deregistered: dict[tuple[str, str], dict[str, Ami]] = {}
+
+
+def reset() -> None:
+    _reboots.clear()
+    _client_tokens.clear()
+    _deregistered.clear()
+
+
+def reboots(instance_id: str) -> int:
+    """How many times CreateImage (without NoReboot) rebooted the instance."""
+    return _reboots.get(instance_id, 0)
+
+
+# --- model -----------------------------------------------------------------------------------
+
+
+class _NoFakeSnapshot:
+    """Stands in for the backend while moto's Ami constructor runs, so that it does not create
+    its fake 15 GiB volume and snapshot; everything else goes to the real backend."""
+
+    def __init__(self, real: Any):
+        self.__dict__["_real"] = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_real"], name)
+
+    def create_volume(self, *a: Any, **kw: Any) -> Any:
+        return SimpleNamespace(id="vol-ffffffff")
+
+    def create_snapshot(self, *a: Any, **kw: Any) -> Any:
+        return SimpleNamespace(id=None)
+
+    def delete_volume(self, *a: Any, **kw: Any) -> None:
+        return None
+
+
+def _ami_init(self: Ami, ec2_backend: Any, ami_id: str, *args: Any, **kwargs: Any) -> None:
+    _orig["ami_init"](self, _NoFakeSnapshot(ec2_backend), ami_id, *args, **kwargs)
+    self.ec2_backend = ec2_backend
+    self.ebs_snapshot = None
+    self.__dict__["_emu_bdm"] = []
+    if self.root_device_type == "standard":
+        self.root_device_type = "ebs"
+
+
+def _ami_state_get(self: Ami) -> str:
+    if self.__dict__.get("_emu_deregistered"):
+        return "deregistered"
+    if common.pending(self):
+        return "pending"
+    if common.failure(self):
+        return "failed"
+    return self.__dict__.get("_emu_state", "available")
+
+
+def _ami_state_set(self: Ami, value: str) -> None:
+    self.__dict__["_emu_state"] = value
+
+
+def _ami_state_reason(self: Ami) -> dict[str, str] | None:
+    message = common.failure(self)
+    return {"Code": "Client.InvalidKMSKey", "Message": message} if message else None
+
+
+def _ami_bdm(self: Ami) -> list[dict[str, Any]]:
+    return self.__dict__.get("_emu_bdm", [])
+
+
+def _ami_filter_value(self: Ami, name: str, method_name: str | None = None) -> Any:
+    if name == "root-device-type":
+        return self.root_device_type
+    if name == "root-device-name":
+        return self.root_device_name
+    if name == "description":
+        return self.description
+    if name == "image-type":
+        return self.image_type
+    if name == "boot-mode":
+        return self.boot_mode
+    return _orig["ami_filter"](self, name, method_name)
+
+
+BDM_FILTERS = {
+    "block-device-mapping.device-name": lambda m: m.get("DeviceName"),
+    "block-device-mapping.snapshot-id": lambda m: (m.get("Ebs") or {}).get("SnapshotId"),
+    "block-device-mapping.volume-size": lambda m: (m.get("Ebs") or {}).get("VolumeSize"),
+    "block-device-mapping.volume-type": lambda m: (m.get("Ebs") or {}).get("VolumeType"),
+    "block-device-mapping.delete-on-termination": lambda m: (m.get("Ebs") or {}).get("DeleteOnTermination"),
+    "block-device-mapping.encrypted": lambda m: (m.get("Ebs") or {}).get("Encrypted"),
+}
+
+
+def _filter_images(images: list[Ami], filters: dict[str, list[str]]) -> list[Ami]:
+    plain = {}
+    for name, values in (filters or {}).items():
+        if name.startswith("block-device-mapping."):
+            if name not in BDM_FILTERS:
+                raise common.error("InvalidParameterValue", f"The filter '{name}' is invalid")
+            get = BDM_FILTERS[name]
+            images = [i for i in images if common.match_any([get(m) for m in i.block_device_mappings], values)]
+        else:
+            plain[name] = values
+    return generic_filter(plain, images) if plain else images
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _check_name(backend: Any, name: str | None) -> None:
+    if not name or not NAME_RE.match(name):
+        raise common.error(
+            "InvalidAMIName.Malformed",
+            "AMI names must be between 3 and 128 characters long, and may contain letters, "
+            "numbers, '(', ')', '.', '-', '/' and '_'",
+        )
+    for ami in backend.amis.values():
+        if ami.name == name and ami.owner_id == backend.account_id:
+            raise common.error("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {ami.id}")
+
+
+def _new_ami(backend: Any, **kwargs: Any) -> Ami:
+    ami = Ami(backend, random_ami_id(), **kwargs)
+    backend.amis[ami.id] = ami
+    return ami
+
+
+def _ebs_entry(device: str, snapshot: Any, size: int, vtype: str, delete: bool, iops: Any = None, throughput: Any = None) -> dict[str, Any]:
+    ebs: dict[str, Any] = {
+        "SnapshotId": snapshot.id,
+        "VolumeSize": size,
+        "VolumeType": vtype,
+        "DeleteOnTermination": delete,
+        "Encrypted": bool(snapshot.encrypted),
+    }
+    if iops is not None:
+        ebs["Iops"] = iops
+    if throughput is not None:
+        ebs["Throughput"] = throughput
+    return {"DeviceName": device, "Ebs": ebs}
+
+
+def _apply_common(ami: Ami, p: Any) -> None:
+    ena = p("EnaSupport")
+    if ena is not None:
+        ami.ena_support = str(ena).lower() == "true"
+    if p("BootMode"):
+        ami.boot_mode = p("BootMode")
+    if p("TpmSupport"):
+        ami.tpm_support = p("TpmSupport")
+    if p("ImdsSupport"):
+        ami.imds_support = p("ImdsSupport")
+    if p("SriovNetSupport"):
+        ami.sriov = p("SriovNetSupport")
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+def create_image(self: Any) -> ActionResult:
+    p = self._get_param
+    instance_id = p("InstanceId")
+    name = p("Name")
+    description = p("Description", "")
+    no_reboot = self._get_bool_param("NoReboot", False)
+    tags = common.tag_specs(p("TagSpecifications", []), ("image", "snapshot"))
+    excluded = {m["DeviceName"] for m in p("BlockDeviceMappings", []) or [] if "NoDevice" in m}
+    self.error_on_dryrun()
+
+    backend = self.ec2_backend
+    instance = backend.get_instance(instance_id)
+    _check_name(backend, name)
+    ami = _new_ami(backend, instance=instance, name=name, description=description)
+    ami.root_device_name = instance.root_device_name
+    ami.root_device_type = "ebs"
+    ami.no_reboot = no_reboot
+    ami.add_tags(tags.get("image", {}))
+    mappings = []
+    for device, bdt in sorted(instance.block_device_mapping.items()):
+        if device in excluded or not getattr(bdt, "volume_id", None) or bdt.volume_id not in backend.volumes:
+            continue
+        volume = backend.volumes[bdt.volume_id]
+        snapshot = backend.create_snapshot(volume.id, f"Created by CreateImage({instance_id}) for {ami.id}", from_ami=ami.id)
+        snapshot.add_tags(tags.get("snapshot", {}))
+        mappings.append(_ebs_entry(device, snapshot, volume.size, volume.volume_type, bool(bdt.delete_on_termination), volume.iops, volume.throughput))
+    ami.__dict__["_emu_bdm"] = mappings
+    common.start(ami, "image")
+    if not no_reboot:
+        _reboots[instance_id] = _reboots.get(instance_id, 0) + 1
+    return ActionResult({"ImageId": ami.id})
+
+
+def register_image(self: Any) -> ActionResult:
+    p = self._get_param
+    name = p("Name")
+    location = p("ImageLocation")
+    root_device_name = p("RootDeviceName")
+    tags = common.tag_specs(p("TagSpecifications", []), ("image",))
+    self.error_on_dryrun()
+
+    backend = self.ec2_backend
+    _check_name(backend, name)
+    mappings = []
+    for m in p("BlockDeviceMappings", []) or []:
+        ebs = m.get("Ebs")
+        if "NoDevice" in m or ebs is None:
+            mappings.append({k: v for k, v in m.items() if k in ("DeviceName", "VirtualName", "NoDevice")})
+            continue
+        snapshot_id = ebs.get("SnapshotId")
+        snapshot = backend.snapshots.get(snapshot_id) if snapshot_id else None
+        if snapshot_id and snapshot is None:
+            raise common.error("InvalidSnapshot.NotFound", f"The snapshot '{snapshot_id}' does not exist.")
+        size = ebs.get("VolumeSize") or (snapshot.volume_size if snapshot else None)
+        if snapshot and size < snapshot.volume_size:
+            raise common.error(
+                "InvalidBlockDeviceMapping",
+                f"Volume of size {size}GB is smaller than snapshot '{snapshot_id}', expect size >= {snapshot.volume_size}GB",
+            )
+        entry = {"DeviceName": m.get("DeviceName"), "Ebs": {
+            "SnapshotId": snapshot_id,
+            "VolumeSize": size,
+            "VolumeType": ebs.get("VolumeType", "gp2"),
+            "DeleteOnTermination": ebs.get("DeleteOnTermination", True),
+            "Encrypted": bool(snapshot.encrypted) if snapshot else bool(ebs.get("Encrypted", False)),
+        }}
+        for k in ("Iops", "Throughput"):
+            if ebs.get(k) is not None:
+                entry["Ebs"][k] = ebs[k]
+        mappings.append({k: v for k, v in entry.items() if v is not None})
+    if location is None and root_device_name:
+        if not any(m.get("DeviceName") == root_device_name and "Ebs" in m for m in mappings):
+            raise common.error(
+                "InvalidBlockDeviceMapping",
+                f"The device '{root_device_name}' (root device name) must have an EBS snapshot mapping.",
+            )
+    ami = _new_ami(
+        backend,
+        name=name,
+        description=p("Description", ""),
+        architecture=p("Architecture") or "i386",
+        virtualization_type=p("VirtualizationType") or "paravirtual",
+        image_location=location,
+        root_device_type="instance-store" if location else "ebs",
+        root_device_name=root_device_name or "/dev/sda1",
+        boot_mode=p("BootMode"),
+    )
+    if p("KernelId"):
+        ami.kernel_id = p("KernelId")
+    _apply_common(ami, p)
+    ami.add_tags(tags.get("image", {}))
+    ami.__dict__["_emu_bdm"] = mappings
+    return ActionResult({"ImageId": ami.id})
+
+
+def copy_image(self: Any) -> ActionResult:
+    p = self._get_param
+    source_id = p("SourceImageId")
+    source_region = p("SourceRegion")
+    name = p("Name")
+    description = p("Description")
+    encrypted = self._get_bool_param("Encrypted", False)
+    kms_key_ref = p("KmsKeyId")
+    token = p("ClientToken")
+    copy_tags = self._get_bool_param("CopyImageTags", False)
+    raw_specs = p("TagSpecifications", []) or []
+    tags = common.tag_specs(raw_specs, ("image", "snapshot"))
+    self.error_on_dryrun()
+
+    dest = self.ec2_backend
+    fingerprint = (source_id, source_region, name, description, encrypted, kms_key_ref, copy_tags, repr(raw_specs))
+    if token:
+        if len(token) > 64:
+            raise common.error("InvalidParameterValue", "ClientToken must be at most 64 characters")
+        seen = _client_tokens.get((dest.account_id, dest.region_name, token))
+        if seen:
+            if seen[0] != fingerprint:
+                raise common.error(
+                    "IdempotentParameterMismatch",
+                    f"Arguments on this idempotent request are inconsistent with arguments used in previous request(s) for client token {token}.",
+                )
+            return ActionResult({"ImageId": seen[1]})
+    source_backend = snaps.source_backend(self, source_region)
+    source = source_backend.amis.get(source_id)
+    if source is None:
+        raise InvalidAMIIdError(source_id)
+    if source.state != "available":
+        raise common.error("IncorrectState", f"Image {source_id} is not in a valid state: {source.state}")
+    _check_name(dest, name)
+    in_flight = sum(1 for a in dest.amis.values() if a.__dict__.get("_emu_copy") and common.pending(a))
+    if in_flight >= CONCURRENT_IMAGE_COPY_LIMIT:
+        raise common.error("ResourceLimitExceeded", f"You have reached the limit of {CONCURRENT_IMAGE_COPY_LIMIT} concurrent AMI copies.")
+    enc_any = any((m.get("Ebs") or {}).get("Encrypted") for m in source.block_device_mappings)
+    _, _, fail = snaps.copy_encryption(dest, enc_any, encrypted, kms_key_ref)
+
+    ami = _new_ami(dest, source_ami=source, name=name, description=description)
+    for attr in ("root_device_name", "root_device_type", "boot_mode", "image_location", "sriov"):
+        setattr(ami, attr, getattr(source, attr))
+    for attr in ("ena_support", "tpm_support", "imds_support"):
+        if hasattr(source, attr):
+            setattr(ami, attr, getattr(source, attr))
+    ami.__dict__["_emu_copy"] = True
+    ami.source_image_id = source.id
+    ami.source_image_region = source_backend.region_name
+    if copy_tags:
+        ami.add_tags({t["key"]: t["value"] for t in source.get_tags() if not t["key"].startswith("aws:")})
+    ami.add_tags(tags.get("image", {}))
+    mappings = []
+    for m in source.block_device_mappings:
+        ebs = m.get("Ebs") or {}
+        src_snap = source_backend.snapshots.get(ebs.get("SnapshotId") or "")
+        if src_snap is None:
+            mappings.append(dict(m))
+            continue
+        enc, key_arn, snap_fail = snaps.copy_encryption(dest, src_snap.encrypted, encrypted, kms_key_ref)
+        copy = snaps.copy_one(dest, src_snap, f"Copied for DestinationAmi {ami.id} from SourceAmi {source.id} for SourceSnapshot {src_snap.id}", enc, key_arn, snap_fail, "copy-image", from_ami=ami.id)
+        copy.__dict__["_emu_copy"] = False  # AMI copies do not count against the snapshot-copy limit
+        copy.add_tags(tags.get("snapshot", {}))
+        mappings.append({"DeviceName": m["DeviceName"], "Ebs": {**ebs, "SnapshotId": copy.id, "Encrypted": enc}})
+    ami.__dict__["_emu_bdm"] = mappings
+    common.start(ami, "copy-image", fail=fail)
+    if token:
+        _client_tokens[(dest.account_id, dest.region_name, token)] = (fingerprint, ami.id)
+    return ActionResult({"ImageId": ami.id})
+
+
+def describe_images(self: Any) -> ActionResult:
+    p = self._get_param
+    ami_ids = p("ImageIds", []) or []
+    filters = self._filters_from_querystring()
+    owners = p("Owners", []) or []
+    exec_users = p("ExecutableUsers", []) or []
+    max_results = common.check_max_results(p("MaxResults"), 1, 1000, bool(ami_ids), "imageIds")
+    next_token = p("NextToken")
+    self.error_on_dryrun()
+
+    backend = self.ec2_backend
+    gone = _deregistered.get((backend.account_id, backend.region_name), {})
+    for ami_id, ami in list(gone.items()):
+        if not common.pending(ami):
+            del gone[ami_id]
+    images = backend.describe_images(ami_ids=ami_ids, exec_users=exec_users, owners=owners)
+    if ami_ids:
+        images += [gone[i] for i in ami_ids if i in gone]
+    elif not exec_users:
+        wanted = {backend.account_id if o == "self" else o for o in owners}
+        images += [a for a in gone.values() if not wanted or a.owner_id in wanted]
+    images = _filter_images(images, filters)
+    page, token = common.paginate(images, max_results, next_token, "images")
+    result: dict[str, Any] = {"Images": page}
+    if token:
+        result["NextToken"] = token
+    return ActionResult(result)
+
+
+def deregister_image(self: Any) -> ActionResult:
+    ami_id = self._get_param("ImageId")
+    delete_snapshots = self._get_bool_param("DeleteAssociatedSnapshots", False)
+    self.error_on_dryrun()
+
+    backend = self.ec2_backend
+    ami = backend.amis.get(ami_id)
+    backend.deregister_image(ami_id)  # moto's errors for unknown / already deregistered ids
+    results = []
+    if delete_snapshots and ami is not None:
+        for m in ami.block_device_mappings:
+            snapshot_id = (m.get("Ebs") or {}).get("SnapshotId")
+            if not snapshot_id:
+                continue
+            if snapshot_id not in backend.snapshots:
+                results.append({"SnapshotId": snapshot_id, "ReturnCode": "client-error"})
+                continue
+            try:
+                backend.delete_snapshot(snapshot_id)
+                results.append({"SnapshotId": snapshot_id, "ReturnCode": "success"})
+            except Exception:  # used by another AMI
+                results.append({"SnapshotId": snapshot_id, "ReturnCode": "skipped"})
+    if ami is not None:
+        ami.__dict__["_emu_deregistered"] = True
+        common.start(ami, "deregister")
+        _deregistered.setdefault((backend.account_id, backend.region_name), {})[ami_id] = ami
+    result: dict[str, Any] = {"Return": True}
+    if delete_snapshots:
+        result["DeleteSnapshotResults"] = results
+    return ActionResult(result)
+
+
+def _launch_permission_list(self: Any, key: str) -> list[dict[str, str]]:
+    out = list((self._get_param("LaunchPermission", {}) or {}).get(key, []) or [])
+    op = self._get_param("OperationType")
+    if op and (key == "Add") == (op == "add"):
+        out += [{"Group": g} for g in self._get_param("UserGroups", []) or []]
+        out += [{"UserId": u} for u in self._get_param("UserIds", []) or []]
+        out += [{"OrganizationArn": a} for a in self._get_param("OrganizationArns", []) or []]
+        out += [{"OrganizationalUnitArn": a} for a in self._get_param("OrganizationalUnitArns", []) or []]
+    return out
+
+
+def modify_image_attribute(self: Any) -> ActionResult:
+    ami_id = self._get_param("ImageId")
+    attribute = self._get_param("Attribute")
+    description = self._get_param("Description")
+    self.error_on_dryrun()
+    backend = self.ec2_backend
+    if ami_id not in backend.amis:
+        raise InvalidAMIIdError(ami_id)
+    if isinstance(description, dict) and "Value" in description:
+        backend.amis[ami_id].description = description["Value"]
+        return EmptyResult()
+    if attribute == "description":
+        backend.amis[ami_id].description = self._get_param("Value")
+        return EmptyResult()
+    for perm in _launch_permission_list(self, "Add") + _launch_permission_list(self, "Remove"):
+        for k in ("OrganizationArn", "OrganizationalUnitArn"):
+            if k in perm and not str(perm[k]).startswith("arn:aws:organizations::"):
+                raise common.error("InvalidParameterValue", f"Invalid {k}: {perm[k]}")
+    backend.modify_image_attribute(
+        ami_id=ami_id,
+        launch_permissions_to_add=_launch_permission_list(self, "Add"),
+        launch_permissions_to_remove=_launch_permission_list(self, "Remove"),
+    )
+    return EmptyResult()
+
+
+def describe_image_attribute(self: Any) -> Any:
+    ami_id = self._get_param("ImageId")
+    if ami_id not in self.ec2_backend.amis:
+        raise InvalidAMIIdError(ami_id)
+    return _orig["describe_image_attribute"](self)
+
+
+def install() -> None:
+    _orig["ami_init"] = Ami.__init__
+    _orig["ami_filter"] = Ami.get_filter_value
+    _orig["describe_image_attribute"] = EC2Response.describe_image_attribute
+    Ami.__init__ = _ami_init
+    Ami.state = property(_ami_state_get, _ami_state_set)
+    Ami.state_reason = property(_ami_state_reason)
+    Ami.block_device_mappings = property(_ami_bdm)
+    Ami.get_filter_value = _ami_filter_value
+    EC2Response.create_image = create_image
+    EC2Response.register_image = register_image
+    EC2Response.copy_image = copy_image
+    EC2Response.describe_images = describe_images
+    EC2Response.deregister_image = deregister_image
+    EC2Response.modify_image_attribute = modify_image_attribute
+    EC2Response.describe_image_attribute = describe_image_attribute

@@ -1,0 +1,128 @@
+"""Shared helpers of the snapshot/AMI corrections (images.py and its images_*.py parts).
+
+Pending states follow ec2emu.transitions: a resource records `(started_at, key)` when its
+asynchronous work starts, and its state is derived whenever it is read (pending until the
+emulator clock reaches started_at + the duration in force *now* for that key).
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+from typing import Any
+
+from moto.ec2.exceptions import EC2ClientError, InvalidTaggableResourceType
+
+from .. import clock, transitions
+
+# Durations (seconds) of the pending states this module owns. Small but non-zero, like the
+# volume defaults, so a demo shows the states AWS shows; tests set them with
+# POST /_emulator/transitions.
+DEFAULTS = {
+    "snapshot": 1.0,  # CreateSnapshot: pending -> completed
+    "copy-snapshot": 1.0,  # CopySnapshot: pending -> completed (or error, see images_snapshots)
+    "image": 1.0,  # CreateImage: image pending -> available, its snapshots pending -> completed
+    "copy-image": 1.0,  # CopyImage: image pending -> available, its snapshots likewise
+    "deregister": 1.0,  # DeregisterImage: the AMI stays visible by id as `deregistered`
+}
+
+
+def now():
+    return clock.now()
+
+
+def start(obj: Any, key: str, fail: str | None = None) -> None:
+    """Marks `obj` as entering the pending state `key` now. With `fail` (a message) the work
+    ends in failure instead of success (used for KMS keys that do not resolve)."""
+    obj.__dict__["_emu_transition"] = (clock.now(), key)
+    obj.__dict__["_emu_fail"] = fail
+
+
+def pending(obj: Any) -> bool:
+    t = obj.__dict__.get("_emu_transition")
+    return bool(t) and not transitions.done(t[0], t[1])
+
+
+def failure(obj: Any) -> str | None:
+    """The failure message once the work has ended in failure, else None."""
+    if obj.__dict__.get("_emu_fail") and not pending(obj):
+        return obj.__dict__["_emu_fail"]
+    return None
+
+
+def percent(obj: Any) -> int:
+    t = obj.__dict__.get("_emu_transition")
+    if not t:
+        return 100
+    return transitions.progress(t[0], t[1])
+
+
+def error(code: str, message: str) -> EC2ClientError:
+    return EC2ClientError(code, message)
+
+
+def tag_specs(specs: list[dict[str, Any]] | None, allowed: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """TagSpecifications -> {resource_type: {key: value}}; a type the operation cannot tag is
+    rejected the way EC2 rejects it (InvalidParameterValue)."""
+    out: dict[str, dict[str, str]] = {}
+    for spec in specs or []:
+        rtype = spec.get("ResourceType")
+        if rtype not in allowed:
+            raise InvalidTaggableResourceType(str(rtype))
+        tags = out.setdefault(rtype, {})
+        for tag in spec.get("Tags", spec.get("Tag", [])) or []:
+            tags[tag["Key"]] = tag.get("Value", "")
+    return out
+
+
+def check_max_results(max_results: Any, lo: int, hi: int, with_ids: bool, ids_param: str) -> int | None:
+    """EC2 pagination rules: MaxResults within [lo, hi]; not together with an id list."""
+    if max_results is None:
+        return None
+    if with_ids:
+        raise error(
+            "InvalidParameterCombination",
+            f"The parameter {ids_param} cannot be used with the parameter maxResults",
+        )
+    value = int(max_results)
+    if value < lo or value > hi:
+        raise error(
+            "InvalidParameterValue",
+            f"Value ( {value} ) for parameter maxResults is invalid. "
+            f"Expecting a value between {lo} and {hi}.",
+        )
+    return value
+
+
+def paginate(items: list[Any], max_results: int | None, next_token: str | None, kind: str) -> tuple[list[Any], str | None]:
+    """Pages `items` (in their stable creation order). The token is opaque to the caller."""
+    offset = 0
+    if next_token:
+        try:
+            k, off = base64.urlsafe_b64decode(next_token.encode()).decode().split(":", 1)
+            if k != kind:
+                raise ValueError(k)
+            offset = int(off)
+        except Exception:
+            raise error("InvalidParameterValue", f"Invalid value '{next_token}' for NextToken")
+    if max_results is None:
+        return items[offset:], None
+    page = items[offset : offset + max_results]
+    end = offset + max_results
+    token = None
+    if end < len(items):
+        token = base64.urlsafe_b64encode(f"{kind}:{end}".encode()).decode()
+    return page, token
+
+
+def match_any(values: list[Any], patterns: list[str]) -> bool:
+    """EC2 filter semantics for multi-valued attributes: any value matches any pattern
+    (`*` and `?` wildcards)."""
+    for value in values:
+        if value is None:
+            continue
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if any(fnmatch.fnmatchcase(text, p) for p in patterns):
+            return True
+    return False
+
