@@ -5,3 +5,6 @@
 //! `plan` -> `api` only.
 
 pub mod api;
+pub mod plan;
+pub mod reconcile;
+pub mod runtime;

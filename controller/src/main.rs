@@ -1,1 +1,100 @@
-fn main() {}
+//! `ec2-reconciler`: flags and wiring only.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use ec2_reconciler::api::{chart_crd_yaml, crd_yaml, crds};
+use ec2_reconciler::runtime::{self, Config};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "ec2-reconciler", version, about = "Drives EBS volumes and AMIs toward their Kubernetes resources")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controllers against the current kubeconfig (or in-cluster config) and the
+    /// standard AWS credential chain (`AWS_ENDPOINT_URL` points it at an emulator).
+    Run(RunArgs),
+    /// Print the CRDs as YAML, or write one file per CRD into a directory.
+    Crdgen {
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        /// Also write the Helm chart's CRD templates into this directory.
+        #[arg(long)]
+        chart_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Region for specs that name none.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Name of this cluster, tagged on every AWS resource it creates.
+    #[arg(long, env = "EC2R_CLUSTER_NAME", default_value = "default")]
+    cluster_name: String,
+    /// Only watch this namespace.
+    #[arg(long, env = "EC2R_NAMESPACE")]
+    namespace: Option<String>,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "EC2R_HEALTH_ADDR", default_value = "0.0.0.0:8080")]
+    health_addr: SocketAddr,
+    /// Seconds between two observations of every object.
+    #[arg(long, env = "EC2R_RESYNC_SECONDS", default_value_t = 600)]
+    resync_seconds: u64,
+    /// Log as JSON lines.
+    #[arg(long, env = "EC2R_LOG_JSON")]
+    log_json: bool,
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // kube brings rustls with ring and the AWS SDK brings it with aws-lc-rs; with both
+    // compiled in, rustls will not choose, so the process names one before any client exists.
+    // An error only means a provider is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match Cli::parse().command {
+        Command::Run(args) => {
+            init_logging(args.log_json);
+            let config = Config {
+                default_region: args.region,
+                cluster_name: args.cluster_name,
+                watch_namespace: args.namespace,
+                health_addr: args.health_addr,
+                resync_interval: Duration::from_secs(args.resync_seconds),
+                crd_poll_interval: Duration::from_secs(5),
+            };
+            runtime::run(config).await
+        }
+        Command::Crdgen { out_dir, chart_dir } => {
+            for (file, crd) in crds() {
+                if let Some(dir) = &chart_dir {
+                    std::fs::create_dir_all(dir)?;
+                    std::fs::write(dir.join(file), chart_crd_yaml(&crd)?)?;
+                }
+                let yaml = crd_yaml(&crd)?;
+                match &out_dir {
+                    Some(dir) => std::fs::write(dir.join(file), yaml)?,
+                    None => print!("---\n{yaml}"),
+                }
+            }
+            Ok(())
+        }
+    }
+}

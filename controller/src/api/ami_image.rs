@@ -58,7 +58,7 @@ pub enum BootMode {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceSource {
-    #[schemars(regex(pattern = r"^i-[0-9a-f]{8,17}$"))]
+    #[schemars(regex(pattern = r"^i-[0-9a-f]{8,17}$"), length(max = 32))]
     pub instance_id: String,
     /// Do not reboot the instance first (the file systems may then be inconsistent).
     #[serde(default)]
@@ -69,10 +69,10 @@ pub struct InstanceSource {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct BlockDeviceMappingSpec {
-    #[schemars(regex(pattern = r"^(/dev/)?[a-z][a-z0-9]{1,15}$"))]
+    #[schemars(regex(pattern = r"^(/dev/)?[a-z][a-z0-9]{1,15}$"), length(max = 24))]
     pub device_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^snap-[0-9a-f]{8,17}$"))]
+    #[schemars(regex(pattern = r"^snap-[0-9a-f]{8,17}$"), length(max = 32))]
     pub snapshot_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_type: Option<VolumeType>,
@@ -113,7 +113,7 @@ pub struct SnapshotsSource {
     #[serde(default = "default_true")]
     pub ena_support: bool,
     /// The device the instance boots from; one of `blockDeviceMappings`.
-    #[schemars(regex(pattern = r"^(/dev/)?[a-z][a-z0-9]{1,15}$"))]
+    #[schemars(regex(pattern = r"^(/dev/)?[a-z][a-z0-9]{1,15}$"), length(max = 24))]
     pub root_device_name: String,
     #[schemars(length(min = 1, max = MAX_BLOCK_DEVICE_MAPPINGS), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["deviceName"]))]
     pub block_device_mappings: Vec<BlockDeviceMappingSpec>,
@@ -174,7 +174,7 @@ fn owner_schema(schema: &mut Schema) {
 #[schemars(transform = copy_source_rules)]
 pub struct CopySource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^ami-[0-9a-f]{8,17}$"))]
+    #[schemars(regex(pattern = r"^ami-[0-9a-f]{8,17}$"), length(max = 32))]
     pub source_image_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_image_selector: Option<ImageSelector>,
@@ -262,6 +262,8 @@ pub struct LaunchPermissions {
 }
 
 /// The AMI the user wants.
+// Each printcolumn repeats `type_ = "string"`, which clippy mistakes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "ec2.reconciler.dev",
@@ -319,7 +321,7 @@ pub struct AmiImageSpec {
     pub deprecation_time: Option<chrono::DateTime<chrono::Utc>>,
     /// Adopt this existing AMI instead of creating one. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^ami-[0-9a-f]{8,17}$"))]
+    #[schemars(regex(pattern = r"^ami-[0-9a-f]{8,17}$"), length(max = 32))]
     pub image_id: Option<String>,
     #[serde(default)]
     pub management_policy: ManagementPolicy,

@@ -76,14 +76,16 @@ impl fmt::Display for VolumeType {
 #[serde(rename_all = "camelCase")]
 pub struct VolumeAttachmentSpec {
     /// The EC2 instance, in the volume's Availability Zone.
-    #[schemars(regex(pattern = r"^i-[0-9a-f]{8,17}$"))]
+    #[schemars(regex(pattern = r"^i-[0-9a-f]{8,17}$"), length(max = 32))]
     pub instance_id: String,
     /// The device name on the instance, such as /dev/sdf or xvdf.
-    #[schemars(regex(pattern = r"^(/dev/)?[a-z][a-z0-9]{1,15}$"))]
+    #[schemars(regex(pattern = r"^(/dev/)?[a-z][a-z0-9]{1,15}$"), length(max = 24))]
     pub device: String,
 }
 
 /// The EBS volume the user wants.
+// Each printcolumn repeats `type_ = "string"`, which clippy mistakes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "ec2.reconciler.dev",
@@ -161,7 +163,7 @@ pub struct EbsVolumeSpec {
     pub multi_attach_enabled: bool,
     /// Create the volume from this snapshot. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^snap-[0-9a-f]{8,17}$"))]
+    #[schemars(regex(pattern = r"^snap-[0-9a-f]{8,17}$"), length(max = 32))]
     pub snapshot_id: Option<String>,
     /// Instances to attach the volume to; more than one needs `multiAttachEnabled`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -173,7 +175,7 @@ pub struct EbsVolumeSpec {
     pub tags: Tags,
     /// Adopt this existing volume instead of creating one. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^vol-[0-9a-f]{8,17}$"))]
+    #[schemars(regex(pattern = r"^vol-[0-9a-f]{8,17}$"), length(max = 32))]
     pub volume_id: Option<String>,
     /// `Manage` converges the volume to this spec; `ObserveOnly` only reports differences.
     #[serde(default)]
@@ -278,9 +280,6 @@ pub fn ebs_volume_rules() -> Vec<Rule> {
             .field_path(".multiAttachEnabled"),
         Rule::new("self.multiAttachEnabled || !has(self.attachments) || size(self.attachments) <= 1")
             .message("attaching to more than one instance needs multiAttachEnabled (io1 or io2)")
-            .field_path(".attachments"),
-        Rule::new("!has(self.attachments) || self.attachments.all(a, self.attachments.exists_one(b, b.device == a.device))")
-            .message("each attachment needs its own device name")
             .field_path(".attachments"),
         Rule::new("!has(self.kmsKeyId) || self.encrypted")
             .message("kmsKeyId needs encrypted: true")

@@ -23,7 +23,7 @@ pub struct MigrationSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_ref: Option<VolumeRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^vol-[0-9a-f]{8,17}$"))]
+    #[schemars(regex(pattern = r"^vol-[0-9a-f]{8,17}$"), length(max = 32))]
     pub volume_id: Option<String>,
 }
 
@@ -60,6 +60,8 @@ fn default_true() -> bool {
 }
 
 /// The migration the user wants.
+// Each printcolumn repeats `type_ = "string"`, which clippy mistakes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "ec2.reconciler.dev",

@@ -1,0 +1,50 @@
+# ec2-reconciler: every entry point a developer or CI needs.
+# `make demo` shows it working on a laptop; `make test` runs every test from a fresh clone.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+STATE_DIR ?= .local
+
+.PHONY: all build crds check-crds lint test test-emulator test-rust testbed env-up env-down demo clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace --bins
+
+## Regenerate crds/ (and the chart's copies) from the Rust types.
+crds:
+	$(CARGO) run -q -p ec2-reconciler -- crdgen --out-dir crds --chart-dir charts/ec2-reconciler/templates/crds
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Build (or reuse) kube-apiserver, etcd, kubectl and the emulator's Python environment.
+testbed:
+	hack/testbed-binaries.sh
+	hack/emulator-venv.sh >/dev/null
+
+test-emulator: testbed
+	cd tests/emulator && PYTHONPATH=. "$$(../../hack/emulator-venv.sh)" -m pytest -q tests
+
+test-rust: testbed build
+	$(CARGO) test --workspace --no-fail-fast
+
+## Everything: lint, the emulator layer's own tests, unit and end-to-end tests.
+test: lint test-emulator test-rust
+
+## Start a control plane and the AWS emulator, and leave them running.
+env-up: testbed
+	$(CARGO) run -q -p e2e --bin testbed -- up --state-dir $(STATE_DIR)
+
+env-down:
+	$(CARGO) run -q -p e2e --bin testbed -- down --state-dir $(STATE_DIR)
+
+## The first thing to run: control plane, emulator, controller, examples, live view.
+demo: testbed build
+	hack/demo.sh $(STATE_DIR)
+
+clean: env-down
+	$(CARGO) clean

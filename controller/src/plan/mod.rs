@@ -1,0 +1,5 @@
+//! Pure planning: spec + observed AWS state + now -> an ordered list of actions.
+//!
+//! No I/O, no async, no clock reads: time comes in as a value. Depends on `api` only.
+
+pub mod observed;

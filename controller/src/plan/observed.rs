@@ -1,0 +1,168 @@
+//! What the controller observed in AWS, as plain values.
+//!
+//! The `aws` layer turns SDK responses into these; the planner reads them. Nothing here
+//! depends on the AWS SDK, so planner tests build them by hand.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::api::VolumeType;
+
+/// A volume's lifecycle state as DescribeVolumes reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VolumeState {
+    Creating,
+    Available,
+    InUse,
+    Deleting,
+    Deleted,
+    Error,
+}
+
+impl VolumeState {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "creating" => Self::Creating,
+            "available" => Self::Available,
+            "in-use" => Self::InUse,
+            "deleting" => Self::Deleting,
+            "deleted" => Self::Deleted,
+            "error" => Self::Error,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Available => "available",
+            Self::InUse => "in-use",
+            Self::Deleting => "deleting",
+            Self::Deleted => "deleted",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// An attachment's state as DescribeVolumes reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachmentState {
+    Attaching,
+    Attached,
+    Detaching,
+    Detached,
+    Busy,
+}
+
+impl AttachmentState {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "attaching" => Self::Attaching,
+            "attached" => Self::Attached,
+            "detaching" => Self::Detaching,
+            "detached" => Self::Detached,
+            "busy" => Self::Busy,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Attaching => "attaching",
+            Self::Attached => "attached",
+            Self::Detaching => "detaching",
+            Self::Detached => "detached",
+            Self::Busy => "busy",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedAttachment {
+    pub instance_id: String,
+    pub device: String,
+    pub state: AttachmentState,
+}
+
+/// One EBS volume as AWS reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedVolume {
+    pub volume_id: String,
+    pub state: VolumeState,
+    pub availability_zone: String,
+    /// `None` for a type this controller does not know (AWS added one).
+    pub volume_type: Option<VolumeType>,
+    pub size_gib: i64,
+    pub iops: Option<i64>,
+    pub throughput_mibps: Option<i64>,
+    pub encrypted: bool,
+    /// The key ARN, as AWS reports it.
+    pub kms_key_id: Option<String>,
+    pub multi_attach_enabled: bool,
+    pub snapshot_id: Option<String>,
+    pub attachments: Vec<ObservedAttachment>,
+    /// Every tag, ours and others'.
+    pub tags: BTreeMap<String, String>,
+    pub create_time: Option<DateTime<Utc>>,
+}
+
+/// A volume modification's state as DescribeVolumesModifications reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModificationState {
+    Modifying,
+    Optimizing,
+    Completed,
+    Failed,
+}
+
+impl ModificationState {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "modifying" => Self::Modifying,
+            "optimizing" => Self::Optimizing,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Modifying => "modifying",
+            Self::Optimizing => "optimizing",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// The latest modification of one volume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedModification {
+    pub volume_id: String,
+    pub state: ModificationState,
+    pub progress: Option<i64>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub status_message: Option<String>,
+    pub target_size_gib: Option<i64>,
+    pub target_volume_type: Option<VolumeType>,
+    pub target_iops: Option<i64>,
+    pub target_throughput_mibps: Option<i64>,
+}
+
+/// A snapshot as DescribeSnapshots reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedSnapshot {
+    pub snapshot_id: String,
+    pub volume_id: Option<String>,
+    /// pending, completed, error, recoverable or recovering.
+    pub state: String,
+    pub progress: Option<i64>,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub volume_size_gib: Option<i64>,
+    pub tags: BTreeMap<String, String>,
+    pub start_time: Option<DateTime<Utc>>,
+}

@@ -1,0 +1,56 @@
+//! Errors of a reconcile, classified so that each class gets its own condition reason,
+//! metric label and requeue policy.
+
+use std::time::Duration;
+
+/// Why a reconcile did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Kubernetes API failed; retried with backoff.
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[from] kube::Error),
+
+    /// Adding or removing the finalizer failed.
+    #[error("finalizer error: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+
+    /// The spec asks for something AWS will not do; nothing is retried until it changes.
+    #[error("{message}")]
+    Terminal { reason: &'static str, message: String },
+
+    /// A passing failure (throttling, a 5xx, a conflict); retried with backoff.
+    #[error("{message}")]
+    Retryable { reason: &'static str, message: String },
+}
+
+impl Error {
+    /// A bounded label for metrics.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Kube(_) | Error::Finalizer(_) => "kubernetes",
+            Error::Terminal { .. } => "terminal",
+            Error::Retryable { .. } => "retryable",
+        }
+    }
+
+    /// The condition reason to show users.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "KubernetesApiError",
+            Error::Finalizer(_) => "FinalizerError",
+            Error::Terminal { reason, .. } | Error::Retryable { reason, .. } => reason,
+        }
+    }
+
+    /// How long to wait before trying again after this error (before jitter and backoff).
+    pub fn base_delay(&self) -> Duration {
+        match self {
+            // Terminal errors wait for a spec change, which triggers a reconcile by itself;
+            // the long requeue only guards against a missed watch event.
+            Error::Terminal { .. } => Duration::from_secs(15 * 60),
+            Error::Kube(_) | Error::Finalizer(_) | Error::Retryable { .. } => Duration::from_secs(5),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

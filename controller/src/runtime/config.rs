@@ -1,0 +1,35 @@
+//! The controller's configuration, resolved once at start and shared read-only.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Everything `ec2-reconciler run` was configured with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The Region used when a spec names none.
+    pub default_region: String,
+    /// Distinguishes this cluster's resources from other clusters' in the same account.
+    pub cluster_name: String,
+    /// Only watch this namespace (all namespaces when `None`).
+    pub watch_namespace: Option<String>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    pub health_addr: SocketAddr,
+    /// How often every object is observed again when nothing else happens.
+    pub resync_interval: Duration,
+    /// How long to wait between looks for a CRD that is not installed yet.
+    pub crd_poll_interval: Duration,
+}
+
+impl Config {
+    /// A configuration for tests and examples.
+    pub fn for_region(region: &str) -> Self {
+        Self {
+            default_region: region.to_owned(),
+            cluster_name: "default".to_owned(),
+            watch_namespace: None,
+            health_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            resync_interval: Duration::from_secs(600),
+            crd_poll_interval: Duration::from_secs(5),
+        }
+    }
+}

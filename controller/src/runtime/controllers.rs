@@ -1,0 +1,113 @@
+//! One kube-runtime Controller per kind: wait for the CRD, sync the cache, reconcile.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use kube::api::ListParams;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::watcher;
+use kube::Api;
+
+use super::readiness::{KindState, Readiness};
+use crate::reconcile::{Context, Error, ManagedKind, error_policy};
+
+/// The API for a kind, in the watched namespace or all of them.
+pub fn kind_api<K: ManagedKind>(ctx: &Context) -> Api<K> {
+    match &ctx.config.watch_namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    }
+}
+
+/// Waits until the kind's CRD is served. Any answer but 404 counts as served: a 403
+/// means RBAC is wrong, which the controller's own errors will report more clearly.
+async fn wait_for_crd<K: ManagedKind>(api: &Api<K>, ctx: &Context) {
+    loop {
+        match api.list(&ListParams::default().limit(1)).await {
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                tracing::warn!(kind = K::KIND, "CRD not installed; waiting for it");
+            }
+            Err(error) => {
+                tracing::warn!(kind = K::KIND, %error, "cannot list; retrying");
+            }
+            Ok(_) => return,
+        }
+        tokio::time::sleep(ctx.config.crd_poll_interval).await;
+    }
+}
+
+/// Runs the kind's controller until the process ends.
+pub async fn run_kind<K, F, Fut>(ctx: Arc<Context>, readiness: Readiness, reconcile: F)
+where
+    K: ManagedKind,
+    F: Fn(Arc<K>, Arc<Context>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    readiness.set(K::KIND, KindState::WaitingForCrd);
+    let api = kind_api::<K>(&ctx);
+    wait_for_crd(&api, &ctx).await;
+    readiness.set(K::KIND, KindState::Syncing);
+
+    let controller = Controller::new(api, watcher::Config::default());
+    let store = controller.store();
+    let ready_flag = readiness.clone();
+    tokio::spawn(async move {
+        if store.wait_until_ready().await.is_ok() {
+            ready_flag.set(K::KIND, KindState::Ready);
+            tracing::info!(kind = K::KIND, "cache synced; reconciling");
+        }
+    });
+
+    let reconcile = Arc::new(reconcile);
+    controller
+        .shutdown_on_signal()
+        .run(
+            move |obj, ctx| {
+                let reconcile = reconcile.clone();
+                async move { measured(obj, ctx, reconcile.as_ref()).await }
+            },
+            error_policy::<K>,
+            ctx,
+        )
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(kind = K::KIND, %error, "reconcile did not finish");
+            }
+        })
+        .await;
+}
+
+/// Runs one reconcile, recording its duration and outcome, and publishing an event when
+/// it fails.
+async fn measured<K, F, Fut>(obj: Arc<K>, ctx: Arc<Context>, reconcile: &F) -> Result<Action, Error>
+where
+    K: ManagedKind,
+    F: Fn(Arc<K>, Arc<Context>) -> Fut,
+    Fut: Future<Output = Result<Action, Error>>,
+{
+    let started = Instant::now();
+    let reference = obj.object_ref(&());
+    let result = reconcile(obj, ctx.clone()).await;
+    let outcome = match &result {
+        Ok(_) => "success",
+        Err(e) => e.category(),
+    };
+    ctx.metrics.record_reconcile(K::KIND, outcome, started.elapsed());
+    if let Err(error) = &result {
+        tracing::warn!(kind = K::KIND, name = reference.name.as_deref().unwrap_or_default(), reason = error.reason(), %error, "reconcile failed");
+        let event = Event {
+            type_: EventType::Warning,
+            reason: error.reason().to_owned(),
+            note: Some(error.to_string()),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            tracing::debug!(error = %e, "could not publish event");
+        }
+    }
+    result
+}

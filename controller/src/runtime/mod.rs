@@ -1,0 +1,49 @@
+//! Wiring: clients, controllers, health endpoints, metrics, configuration.
+
+pub mod config;
+pub mod controllers;
+pub mod health;
+pub mod metrics;
+pub mod readiness;
+
+use std::sync::Arc;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::api::{AmiImage, EbsVolume, EncryptedVolumeMigration};
+use crate::reconcile::{Clock, Context, skeleton};
+pub use config::Config;
+use metrics::Metrics;
+use readiness::Readiness;
+
+/// Runs every controller and the health endpoints until the process is stopped.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let client = Client::try_default().await?;
+    let metrics = Metrics::default();
+    let readiness = Readiness::default();
+    let reporter = Reporter { controller: "ec2-reconciler".into(), instance: std::env::var("POD_NAME").ok() };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder: Recorder::new(client, reporter),
+        config: config.clone(),
+        metrics: metrics.clone(),
+        clock: Clock::default(),
+    });
+
+    let health = tokio::spawn(health::serve(config.health_addr, readiness.clone(), metrics));
+    let volumes = controllers::run_kind::<EbsVolume, _, _>(ctx.clone(), readiness.clone(), skeleton::reconcile);
+    let images = controllers::run_kind::<AmiImage, _, _>(ctx.clone(), readiness.clone(), skeleton::reconcile);
+    let migrations =
+        controllers::run_kind::<EncryptedVolumeMigration, _, _>(ctx.clone(), readiness.clone(), skeleton::reconcile);
+
+    tokio::select! {
+        _ = async { tokio::join!(volumes, images, migrations) } => {
+            tracing::info!("controllers stopped");
+        }
+        result = health => {
+            result??;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,548 @@
+//! Bad specs are rejected at `kubectl apply` by the real kube-apiserver (schema and CEL
+//! rules), each with a message that says what to fix.
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result};
+use e2e::control_plane::{self, ControlPlane};
+
+fn plane() -> Result<&'static ControlPlane> {
+    control_plane::shared()
+}
+
+/// A fresh namespace for one test.
+fn namespace(prefix: &str) -> Result<String> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let out = plane()?.kubectl(&["create", "namespace", &name]).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "creating namespace: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(name)
+}
+
+/// Runs `kubectl apply -f -` with the manifest on stdin.
+fn apply(namespace: &str, manifest: &str) -> Result<Output> {
+    let mut child = plane()?
+        .kubectl(&["apply", "-n", namespace, "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting kubectl")?;
+    child
+        .stdin
+        .take()
+        .context("kubectl stdin")?
+        .write_all(manifest.as_bytes())?;
+    Ok(child.wait_with_output()?)
+}
+
+fn manifest(kind: &str, name: &str, spec: &str) -> String {
+    let spec = spec
+        .trim()
+        .lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!(
+        "apiVersion: ec2.reconciler.dev/v1alpha1\nkind: {kind}\nmetadata:\n  name: {name}\nspec:\n{spec}\n"
+    )
+}
+
+fn assert_accepted(namespace: &str, manifest: &str) -> Result<()> {
+    let out = apply(namespace, manifest)?;
+    anyhow::ensure!(
+        out.status.success(),
+        "expected acceptance of\n{manifest}\nbut: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+fn assert_rejected(namespace: &str, manifest: &str, expected: &str) -> Result<()> {
+    let out = apply(namespace, manifest)?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    anyhow::ensure!(
+        !out.status.success(),
+        "expected rejection of\n{manifest}\nbut it was accepted"
+    );
+    anyhow::ensure!(
+        stderr.contains(expected),
+        "rejection of\n{manifest}\nsaid\n{stderr}\nwhich lacks {expected:?}"
+    );
+    Ok(())
+}
+
+/// A spec is rejected when created.
+fn rejected_on_create(kind: &str, spec: &str, expected: &str) -> Result<()> {
+    let ns = namespace("reject")?;
+    assert_rejected(&ns, &manifest(kind, "subject", spec), expected)
+}
+
+/// A spec is accepted, and the change to it is rejected.
+fn rejected_on_update(kind: &str, before: &str, after: &str, expected: &str) -> Result<()> {
+    let ns = namespace("immutable")?;
+    assert_accepted(&ns, &manifest(kind, "subject", before))?;
+    assert_rejected(&ns, &manifest(kind, "subject", after), expected)
+}
+
+const GP3: &str = "availabilityZone: us-east-1a\nsizeGiB: 100";
+
+fn ebs(extra: &str) -> String {
+    format!("{GP3}\n{extra}")
+}
+
+// --- what is accepted, so the rejections below fail for the reason they name ------------
+
+#[test]
+fn a_valid_volume_of_every_type_is_accepted() -> Result<()> {
+    let ns = namespace("valid")?;
+    let specs = [
+        (
+            "gp3",
+            "volumeType: gp3\navailabilityZone: us-east-1a\nsizeGiB: 200\niops: 6000\nthroughputMiBps: 500",
+        ),
+        (
+            "gp2",
+            "volumeType: gp2\navailabilityZone: us-east-1a\nsizeGiB: 20",
+        ),
+        (
+            "io1",
+            "volumeType: io1\navailabilityZone: us-east-1a\nsizeGiB: 100\niops: 5000\nmultiAttachEnabled: true",
+        ),
+        (
+            "io2",
+            "volumeType: io2\navailabilityZone: us-east-1a\nsizeGiB: 100\niops: 64000",
+        ),
+        (
+            "st1",
+            "volumeType: st1\navailabilityZone: us-east-1a\nsizeGiB: 500",
+        ),
+        (
+            "sc1",
+            "volumeType: sc1\navailabilityZone: us-east-1a\nsizeGiB: 500",
+        ),
+        (
+            "standard",
+            "volumeType: standard\navailabilityZone: us-east-1a\nsizeGiB: 10",
+        ),
+        (
+            "adopted",
+            "volumeId: vol-0123456789abcdef0\nmanagementPolicy: ObserveOnly",
+        ),
+        (
+            "from-snapshot",
+            "availabilityZone: us-east-1a\nsnapshotId: snap-0123456789abcdef0\nencrypted: true\nkmsKeyId: alias/ebs",
+        ),
+    ];
+    for (name, spec) in specs {
+        assert_accepted(&ns, &manifest("EbsVolume", name, spec))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn sixteen_attachments_with_multi_attach_are_accepted() -> Result<()> {
+    let ns = namespace("sixteen")?;
+    assert_accepted(
+        &ns,
+        &manifest("EbsVolume", "shared", &io2_with_attachments(16)),
+    )
+}
+
+fn io2_with_attachments(n: usize) -> String {
+    let mut spec = String::from(
+        "volumeType: io2\navailabilityZone: us-east-1a\nsizeGiB: 100\niops: 1000\nmultiAttachEnabled: true\nattachments:",
+    );
+    for i in 0..n {
+        spec.push_str(&format!("\n- instanceId: i-{i:017x}\n  device: /dev/sdf"));
+    }
+    spec
+}
+
+// --- EbsVolume: rejected when created ----------------------------------------------------
+
+#[test]
+fn an_unknown_volume_type_is_rejected() -> Result<()> {
+    rejected_on_create(
+        "EbsVolume",
+        &ebs("volumeType: gp9"),
+        r#"Unsupported value: "gp9""#,
+    )
+}
+
+#[test]
+fn iops_on_gp2_st1_sc1_and_standard_are_rejected() -> Result<()> {
+    for t in ["gp2", "st1", "sc1", "standard"] {
+        let spec =
+            format!("volumeType: {t}\navailabilityZone: us-east-1a\nsizeGiB: 500\niops: 3000");
+        rejected_on_create(
+            "EbsVolume",
+            &spec,
+            "iops can only be set for gp3, io1 and io2 volumes",
+        )?;
+    }
+    Ok(())
+}
+
+#[test]
+fn io1_and_io2_without_iops_are_rejected() -> Result<()> {
+    for t in ["io1", "io2"] {
+        rejected_on_create(
+            "EbsVolume",
+            &ebs(&format!("volumeType: {t}")),
+            "io1 and io2 volumes require iops",
+        )?;
+    }
+    Ok(())
+}
+
+#[test]
+fn throughput_on_anything_but_gp3_is_rejected() -> Result<()> {
+    rejected_on_create(
+        "EbsVolume",
+        &ebs("volumeType: io2\niops: 1000\nthroughputMiBps: 250"),
+        "throughputMiBps can only be set for gp3 volumes",
+    )
+}
+
+#[test]
+fn sizes_outside_the_types_range_are_rejected() -> Result<()> {
+    rejected_on_create(
+        "EbsVolume",
+        "availabilityZone: us-east-1a\nsizeGiB: 70000",
+        "sizeGiB for gp3 must be 1 to 65536",
+    )?;
+    rejected_on_create(
+        "EbsVolume",
+        "availabilityZone: us-east-1a\nsizeGiB: 0",
+        "sizeGiB for gp3 must be 1 to 65536",
+    )?;
+    rejected_on_create(
+        "EbsVolume",
+        "volumeType: st1\navailabilityZone: us-east-1a\nsizeGiB: 100",
+        "sizeGiB for st1 must be 125 to 16384",
+    )?;
+    rejected_on_create(
+        "EbsVolume",
+        "volumeType: standard\navailabilityZone: us-east-1a\nsizeGiB: 2000",
+        "sizeGiB for standard must be 1 to 1024",
+    )
+}
+
+#[test]
+fn iops_outside_the_types_range_or_ratio_are_rejected() -> Result<()> {
+    rejected_on_create(
+        "EbsVolume",
+        &ebs("volumeType: io1\niops: 70000"),
+        "iops for io1 must be 100 to 64000",
+    )?;
+    rejected_on_create(
+        "EbsVolume",
+        &ebs("iops: 2000"),
+        "iops for gp3 must be 3000 to 80000",
+    )?;
+    rejected_on_create(
+        "EbsVolume",
+        "volumeType: io1\navailabilityZone: us-east-1a\nsizeGiB: 10\niops: 1000",
+        "iops for io1 may be at most 50 per GiB",
+    )
+}
+
+#[test]
+fn throughput_outside_range_or_above_a_quarter_of_iops_is_rejected() -> Result<()> {
+    rejected_on_create(
+        "EbsVolume",
+        &ebs("iops: 16000\nthroughputMiBps: 3000"),
+        "throughputMiBps for gp3 must be 125 to 2000",
+    )?;
+    rejected_on_create(
+        "EbsVolume",
+        &ebs("throughputMiBps: 1000"),
+        "throughputMiBps may be at most a quarter of iops",
+    )
+}
+
+#[test]
+fn multi_attach_on_anything_but_io1_and_io2_is_rejected() -> Result<()> {
+    rejected_on_create(
+        "EbsVolume",
+        &ebs("multiAttachEnabled: true"),
+        "multiAttachEnabled is only possible for io1 and io2 volumes",
+    )
+}
+
+#[test]
+fn more_than_one_attachment_without_multi_attach_is_rejected() -> Result<()> {
+    let spec = ebs(
+        "attachments:\n- instanceId: i-0123456789abcdef0\n  device: /dev/sdf\n- instanceId: i-0123456789abcdef1\n  device: /dev/sdg",
+    );
+    rejected_on_create(
+        "EbsVolume",
+        &spec,
+        "attaching to more than one instance needs multiAttachEnabled",
+    )
+}
+
+#[test]
+fn more_than_sixteen_attachments_are_rejected() -> Result<()> {
+    rejected_on_create(
+        "EbsVolume",
+        &io2_with_attachments(17),
+        "must have at most 16 items",
+    )
+}
+
+#[test]
+fn a_kms_key_without_encryption_is_rejected() -> Result<()> {
+    rejected_on_create(
+        "EbsVolume",
+        &ebs("kmsKeyId: alias/ebs"),
+        "kmsKeyId needs encrypted: true",
+    )
+}
+
+#[test]
+fn tags_with_the_reserved_aws_prefix_are_rejected() -> Result<()> {
+    rejected_on_create(
+        "EbsVolume",
+        &ebs("tags:\n  aws:cloudformation:stack-name: x"),
+        "must not start with 'aws:'",
+    )
+}
+
+#[test]
+fn more_tags_than_aws_allows_after_ownership_tags_are_rejected() -> Result<()> {
+    let allowed = ec2_reconciler::api::limits::MAX_USER_TAGS;
+    let tags = (0..=allowed)
+        .map(|i| format!("\n  key{i}: v"))
+        .collect::<String>();
+    rejected_on_create(
+        "EbsVolume",
+        &ebs(&format!("tags:{tags}")),
+        &format!("must have at most {allowed} items"),
+    )
+}
+
+#[test]
+fn a_volume_without_zone_or_size_is_rejected() -> Result<()> {
+    rejected_on_create(
+        "EbsVolume",
+        "sizeGiB: 10",
+        "availabilityZone is required to create a volume",
+    )?;
+    rejected_on_create(
+        "EbsVolume",
+        "availabilityZone: us-east-1a",
+        "sizeGiB is required to create a volume",
+    )
+}
+
+// --- EbsVolume: rejected when changed ----------------------------------------------------
+
+#[test]
+fn shrinking_a_volume_is_rejected() -> Result<()> {
+    rejected_on_update(
+        "EbsVolume",
+        GP3,
+        "availabilityZone: us-east-1a\nsizeGiB: 50",
+        "sizeGiB can only grow",
+    )
+}
+
+#[test]
+fn changing_the_availability_zone_is_rejected() -> Result<()> {
+    rejected_on_update(
+        "EbsVolume",
+        GP3,
+        "availabilityZone: us-east-1b\nsizeGiB: 100",
+        "availabilityZone cannot change after creation",
+    )
+}
+
+#[test]
+fn changing_encryption_or_its_key_is_rejected() -> Result<()> {
+    rejected_on_update(
+        "EbsVolume",
+        GP3,
+        &ebs("encrypted: true"),
+        "encrypted cannot change after creation",
+    )?;
+    rejected_on_update(
+        "EbsVolume",
+        &ebs("encrypted: true\nkmsKeyId: alias/one"),
+        &ebs("encrypted: true\nkmsKeyId: alias/two"),
+        "kmsKeyId cannot change after creation",
+    )
+}
+
+#[test]
+fn changing_snapshot_region_or_volume_id_is_rejected() -> Result<()> {
+    rejected_on_update(
+        "EbsVolume",
+        &ebs("snapshotId: snap-0123456789abcdef0"),
+        &ebs("snapshotId: snap-0123456789abcdef1"),
+        "snapshotId cannot change after creation",
+    )?;
+    rejected_on_update(
+        "EbsVolume",
+        &ebs("region: us-east-1"),
+        &format!("{GP3}\nregion: us-west-2"),
+        "region cannot change after creation",
+    )?;
+    rejected_on_update(
+        "EbsVolume",
+        "volumeId: vol-0123456789abcdef0",
+        "volumeId: vol-0123456789abcdef1",
+        "volumeId cannot change after creation",
+    )
+}
+
+#[test]
+fn growing_a_volume_and_changing_its_performance_is_accepted() -> Result<()> {
+    let ns = namespace("grow")?;
+    assert_accepted(&ns, &manifest("EbsVolume", "v", GP3))?;
+    assert_accepted(
+        &ns,
+        &manifest(
+            "EbsVolume",
+            "v",
+            "availabilityZone: us-east-1a\nsizeGiB: 200\niops: 6000\nthroughputMiBps: 400",
+        ),
+    )
+}
+
+// --- AmiImage -------------------------------------------------------------------------------
+
+const FROM_INSTANCE: &str =
+    "name: web-2026-11\nsource:\n  instance:\n    instanceId: i-0123456789abcdef0";
+const FROM_COPY: &str = "name: web-2026-11\nsource:\n  copy:\n    sourceImageId: ami-0123456789abcdef0\n    sourceRegion: eu-west-1\n    encrypted: true";
+
+#[test]
+fn an_ami_of_each_source_is_accepted() -> Result<()> {
+    let ns = namespace("ami-valid")?;
+    assert_accepted(&ns, &manifest("AmiImage", "from-instance", FROM_INSTANCE))?;
+    assert_accepted(&ns, &manifest("AmiImage", "from-copy", FROM_COPY))?;
+    let snapshots = "name: web-from-snapshots\nsource:\n  snapshots:\n    architecture: x86_64\n    rootDeviceName: /dev/xvda\n    blockDeviceMappings:\n    - deviceName: /dev/xvda\n      snapshotId: snap-0123456789abcdef0";
+    assert_accepted(&ns, &manifest("AmiImage", "from-snapshots", snapshots))?;
+    let manifest_source = "name: web-instance-store\nsource:\n  manifest:\n    imageLocation: my-bucket/images/web.manifest.xml";
+    assert_accepted(&ns, &manifest("AmiImage", "from-manifest", manifest_source))
+}
+
+#[test]
+fn an_ami_without_a_source_is_rejected() -> Result<()> {
+    rejected_on_create("AmiImage", "name: web-2026-11", "set exactly one source")
+}
+
+#[test]
+fn an_ami_with_two_sources_is_rejected() -> Result<()> {
+    let spec = format!(
+        "{FROM_INSTANCE}\n  copy:\n    sourceImageId: ami-0123456789abcdef0\n    sourceRegion: eu-west-1"
+    );
+    rejected_on_create("AmiImage", &spec, "set exactly one source")
+}
+
+#[test]
+fn changing_an_amis_name_or_source_is_rejected() -> Result<()> {
+    rejected_on_update(
+        "AmiImage",
+        FROM_INSTANCE,
+        &FROM_INSTANCE.replace("web-2026-11", "web-2026-12"),
+        "name cannot change after creation",
+    )?;
+    rejected_on_update(
+        "AmiImage",
+        FROM_INSTANCE,
+        &FROM_INSTANCE.replace("i-0123456789abcdef0", "i-0123456789abcdef1"),
+        "source cannot change after creation",
+    )
+}
+
+#[test]
+fn a_root_device_missing_from_the_mappings_is_rejected() -> Result<()> {
+    let spec = "name: web-from-snapshots\nsource:\n  snapshots:\n    rootDeviceName: /dev/xvda\n    blockDeviceMappings:\n    - deviceName: /dev/xvdb\n      snapshotId: snap-0123456789abcdef0";
+    rejected_on_create(
+        "AmiImage",
+        spec,
+        "rootDeviceName must be one of blockDeviceMappings",
+    )
+}
+
+// --- EncryptedVolumeMigration ----------------------------------------------------------------
+
+const BY_REF: &str = "source:\n  volumeRef:\n    name: data";
+
+#[test]
+fn a_migration_without_a_source_is_rejected() -> Result<()> {
+    rejected_on_create(
+        "EncryptedVolumeMigration",
+        "source: {}",
+        "set exactly one of source.volumeRef or source.volumeId",
+    )?;
+    rejected_on_create(
+        "EncryptedVolumeMigration",
+        "keepSnapshots: true",
+        "source: Required value",
+    )
+}
+
+#[test]
+fn a_migration_with_two_sources_is_rejected() -> Result<()> {
+    rejected_on_create(
+        "EncryptedVolumeMigration",
+        &format!("{BY_REF}\n  volumeId: vol-0123456789abcdef0"),
+        "set exactly one of source.volumeRef or source.volumeId",
+    )
+}
+
+#[test]
+fn a_migrations_spec_cannot_change_once_started() -> Result<()> {
+    let ns = namespace("evm")?;
+    let name = "encrypt-data";
+    assert_accepted(&ns, &manifest("EncryptedVolumeMigration", name, BY_REF))?;
+    // Before it starts, the spec may still be corrected.
+    assert_accepted(
+        &ns,
+        &manifest(
+            "EncryptedVolumeMigration",
+            name,
+            &format!("{BY_REF}\nkeepSnapshots: true"),
+        ),
+    )?;
+    let started = plane()?
+        .kubectl(&[
+            "patch",
+            "-n",
+            &ns,
+            "encryptedvolumemigration",
+            name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"phase":"Snapshotting"}}"#,
+        ])
+        .output()?;
+    anyhow::ensure!(
+        started.status.success(),
+        "marking started: {}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    assert_rejected(
+        &ns,
+        &manifest(
+            "EncryptedVolumeMigration",
+            name,
+            &format!("{BY_REF}\nkeepSnapshots: false"),
+        ),
+        "the spec of a migration cannot change once it has started",
+    )
+}
