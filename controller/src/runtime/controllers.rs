@@ -2,14 +2,14 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use kube::Api;
 use kube::api::ListParams;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::watcher;
-use kube::Api;
 
 use super::readiness::{KindState, Readiness};
 use crate::reconcile::{Context, Error, ManagedKind, error_policy};
@@ -55,9 +55,19 @@ where
     let store = controller.store();
     let ready_flag = readiness.clone();
     tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
-            ready_flag.set(K::KIND, KindState::Ready);
-            tracing::info!(kind = K::KIND, "cache synced; reconciling");
+        // The store's readiness is a oneshot that wakes only its latest waiter, and the
+        // controller itself waits on it too, so one long wait here may never be woken.
+        // Asking again each second sees the ready state once the controller has taken it.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(1), store.wait_until_ready()).await {
+                Ok(Ok(())) => {
+                    ready_flag.set(K::KIND, KindState::Ready);
+                    tracing::info!(kind = K::KIND, "cache synced; reconciling");
+                    return;
+                }
+                Ok(Err(_)) => return,
+                Err(_) => continue,
+            }
         }
     });
 
@@ -95,7 +105,8 @@ where
         Ok(_) => "success",
         Err(e) => e.category(),
     };
-    ctx.metrics.record_reconcile(K::KIND, outcome, started.elapsed());
+    ctx.metrics
+        .record_reconcile(K::KIND, outcome, started.elapsed());
     if let Err(error) = &result {
         tracing::warn!(kind = K::KIND, name = reference.name.as_deref().unwrap_or_default(), reason = error.reason(), %error, "reconcile failed");
         let event = Event {

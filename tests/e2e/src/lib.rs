@@ -10,10 +10,12 @@ pub mod controller;
 pub mod emulator;
 pub mod paths;
 pub mod process;
+pub mod wait;
 
 pub use control_plane::{ControlPlane, ControlPlaneOptions, new_namespace, shared};
 pub use controller::ControllerProcess;
 pub use emulator::{Calls, Emulator, Fault, FaultKind};
+pub use wait::eventually;
 
 /// Installs rustls' ring provider as the process default (once; a no-op if some provider is
 /// installed already). Both ring (kube) and aws-lc-rs (the AWS SDK) are compiled in, so

@@ -546,3 +546,26 @@ fn a_migrations_spec_cannot_change_once_started() -> Result<()> {
         "the spec of a migration cannot change once it has started",
     )
 }
+
+// --- examples ----------------------------------------------------------------------------------
+
+#[test]
+fn every_example_is_accepted() -> Result<()> {
+    let ns = namespace("examples")?;
+    let dir = e2e::paths::repo_root().join("examples");
+    let mut applied = 0;
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            assert_accepted(&ns, &std::fs::read_to_string(&path)?)
+                .with_context(|| path.display().to_string())?;
+            applied += 1;
+        }
+    }
+    anyhow::ensure!(
+        applied >= 4,
+        "only {applied} examples found in {}",
+        dir.display()
+    );
+    Ok(())
+}
