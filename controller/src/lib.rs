@@ -5,6 +5,7 @@
 //! `plan` -> `api` only.
 
 pub mod api;
+pub mod aws;
 pub mod plan;
 pub mod reconcile;
 pub mod runtime;

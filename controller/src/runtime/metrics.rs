@@ -11,12 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AwsCallLabels {
-    pub action: &'static str,
-    /// `success`, `throttled`, `client_error`, `server_error` or `transport_error`.
-    pub outcome: &'static str,
-}
+pub use crate::aws::metrics::AwsCallLabels;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReconcileLabels {
@@ -52,24 +47,56 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("ec2_reconciler");
         let reconciles = Family::<ReconcileLabels, Counter>::default();
-        let reconcile_duration =
-            Family::<KindLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 14)));
+        let reconcile_duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
         let aws_calls = Family::<AwsCallLabels, Counter>::default();
         let objects = Family::<ObjectLabels, Gauge>::default();
         let status_writes = Family::<KindLabels, Counter>::default();
-        registry.register("reconciles", "Reconciles by kind and outcome", reconciles.clone());
-        registry.register("reconcile_duration_seconds", "Time one reconcile took", reconcile_duration.clone());
-        registry.register("aws_calls", "AWS API calls by action and outcome", aws_calls.clone());
-        registry.register("objects", "Objects by kind and Ready condition", objects.clone());
-        registry.register("status_writes", "Status writes by kind", status_writes.clone());
-        Self { registry: Arc::new(Mutex::new(registry)), reconciles, reconcile_duration, aws_calls, objects, status_writes }
+        registry.register(
+            "reconciles",
+            "Reconciles by kind and outcome",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time one reconcile took",
+            reconcile_duration.clone(),
+        );
+        registry.register(
+            "aws_calls",
+            "AWS API calls by action and outcome",
+            aws_calls.clone(),
+        );
+        registry.register(
+            "objects",
+            "Objects by kind and Ready condition",
+            objects.clone(),
+        );
+        registry.register(
+            "status_writes",
+            "Status writes by kind",
+            status_writes.clone(),
+        );
+        Self {
+            registry: Arc::new(Mutex::new(registry)),
+            reconciles,
+            reconcile_duration,
+            aws_calls,
+            objects,
+            status_writes,
+        }
     }
 }
 
 impl Metrics {
     pub fn record_reconcile(&self, kind: &'static str, outcome: &'static str, took: Duration) {
-        self.reconciles.get_or_create(&ReconcileLabels { kind, outcome }).inc();
-        self.reconcile_duration.get_or_create(&KindLabels { kind }).observe(took.as_secs_f64());
+        self.reconciles
+            .get_or_create(&ReconcileLabels { kind, outcome })
+            .inc();
+        self.reconcile_duration
+            .get_or_create(&KindLabels { kind })
+            .observe(took.as_secs_f64());
     }
 
     /// The Prometheus text exposition of every metric.
@@ -92,7 +119,15 @@ mod tests {
         let m = Metrics::default();
         m.record_reconcile("EbsVolume", "success", Duration::from_millis(20));
         let text = m.render();
-        assert!(text.contains(r#"ec2_reconciler_reconciles_total{kind="EbsVolume",outcome="success"} 1"#), "{text}");
-        assert!(text.contains("ec2_reconciler_reconcile_duration_seconds_count"), "{text}");
+        assert!(
+            text.contains(
+                r#"ec2_reconciler_reconciles_total{kind="EbsVolume",outcome="success"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("ec2_reconciler_reconcile_duration_seconds_count"),
+            "{text}"
+        );
     }
 }

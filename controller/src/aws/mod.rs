@@ -1,0 +1,19 @@
+//! The only code that talks to AWS: a narrow trait of the EC2/KMS calls we make and its SDK
+//! implementation ([`client`]), batched observation ([`observer`]), ownership tags
+//! ([`tags`]), client tokens ([`tokens`]), client-side rate limits and retries ([`rate`]),
+//! error classification ([`errors`]) and the call counter's labels ([`metrics`]).
+//!
+//! Depends on `api` and `plan::observed` only, never on `reconcile` or `runtime`.
+
+pub mod client;
+pub mod errors;
+pub mod metrics;
+pub mod observer;
+pub mod rate;
+pub mod tags;
+pub mod tokens;
+
+pub use client::{AwsClients, Ec2, Ec2Client};
+pub use errors::AwsError;
+pub use metrics::{AwsCallCounter, AwsCallLabels};
+pub use observer::{ObserverConfig, VolumeEntry, VolumeObserver};

@@ -1,0 +1,530 @@
+//! Client-side rate discipline: one token bucket per EC2 action class (a fraction of AWS's
+//! own buckets, which every tool in the account shares) and retries with a budget per class,
+//! so one throttled API does not slow the others.
+//!
+//! Bucket sizes: "Request throttling for the Amazon EC2 API" (see `shared/AWS-FACTS.md`).
+//! The SDK's own retries are off (`max_attempts` 1): [`RateLimiter::with_retries`] is the
+//! only retry loop.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::time::Instant;
+
+use super::errors::AwsError;
+
+/// The EC2 throttling buckets an action draws from (plus KMS, which has its own quotas).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActionClass {
+    /// Filtered or paginated `Describe*` (100, 20/s).
+    Describe,
+    /// Unfiltered and unpaginated DescribeVolumes / DescribeSnapshots / DescribeInstances
+    /// (50, 10/s). We never make such calls on purpose; kept for completeness.
+    UnfilteredDescribe,
+    /// Mutating actions not listed elsewhere: ModifyVolume, AttachVolume, DetachVolume,
+    /// CopySnapshot, CreateImage, RegisterImage (50, 5/s).
+    Mutating,
+    /// CreateVolume, CreateSnapshot, DeleteVolume, DeleteSnapshot, DeregisterImage,
+    /// ModifyImageAttribute, ModifySnapshotAttribute (100, 5/s).
+    CreateDelete,
+    /// CopyImage (100, 1/s).
+    CopyImage,
+    /// CreateTags, DeleteTags (100, 10/s).
+    Tags,
+    /// KMS DescribeKey and friends (KMS quotas are far larger; 100, 50/s here).
+    Kms,
+}
+
+impl ActionClass {
+    pub const ALL: [ActionClass; 7] = [
+        ActionClass::Describe,
+        ActionClass::UnfilteredDescribe,
+        ActionClass::Mutating,
+        ActionClass::CreateDelete,
+        ActionClass::CopyImage,
+        ActionClass::Tags,
+        ActionClass::Kms,
+    ];
+
+    /// AWS's bucket for this class: (capacity, refill per second).
+    pub fn aws_bucket(self) -> (f64, f64) {
+        match self {
+            ActionClass::Describe => (100.0, 20.0),
+            ActionClass::UnfilteredDescribe => (50.0, 10.0),
+            ActionClass::Mutating => (50.0, 5.0),
+            ActionClass::CreateDelete => (100.0, 5.0),
+            ActionClass::CopyImage => (100.0, 1.0),
+            ActionClass::Tags => (100.0, 10.0),
+            ActionClass::Kms => (100.0, 50.0),
+        }
+    }
+
+    /// The class of an EC2 Query action (or `kms:` operation).
+    pub fn of(action: &str) -> ActionClass {
+        match action {
+            "CreateVolume"
+            | "CreateSnapshot"
+            | "DeleteVolume"
+            | "DeleteSnapshot"
+            | "DeregisterImage"
+            | "ModifyImageAttribute"
+            | "ModifySnapshotAttribute" => ActionClass::CreateDelete,
+            "CopyImage" => ActionClass::CopyImage,
+            "CreateTags" | "DeleteTags" => ActionClass::Tags,
+            a if a.starts_with("kms:") => ActionClass::Kms,
+            a if a.starts_with("Describe") || a.starts_with("Get") => ActionClass::Describe,
+            _ => ActionClass::Mutating,
+        }
+    }
+}
+
+/// Whether a failed call may be sent again without risk of doing it twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Reads, calls with a ClientToken, and calls whose repeat is harmless or detected
+    /// (DeleteVolume, CreateTags): every retryable error is retried.
+    Safe,
+    /// Calls without a token (CreateSnapshot, CopySnapshot, CreateImage): only throttling (not
+    /// applied by AWS) is retried; after a 5xx or a transport error the caller must look for
+    /// the resource by its tags before trying again.
+    Unsafe,
+}
+
+/// Limits and retry settings, resolved once from configuration.
+#[derive(Clone, Debug)]
+pub struct RateConfig {
+    /// The share of each AWS bucket this controller allows itself (0 < f <= 1; default 0.5).
+    pub fraction: f64,
+    /// Most attempts per call, the first included.
+    pub max_attempts: u32,
+    /// First backoff ceiling for 5xx and transport errors (doubles each attempt, full jitter).
+    pub base_backoff: Duration,
+    /// First backoff ceiling after throttling.
+    pub throttle_backoff: Duration,
+    /// Largest backoff ceiling.
+    pub max_backoff: Duration,
+    /// Retry tokens per class (a retry costs [`RETRY_COST`], one after a transport error
+    /// [`TRANSPORT_RETRY_COST`]; a success gives one back).
+    pub retry_budget: u32,
+}
+
+pub const RETRY_COST: u32 = 5;
+pub const TRANSPORT_RETRY_COST: u32 = 10;
+
+impl Default for RateConfig {
+    fn default() -> Self {
+        Self {
+            fraction: 0.5,
+            max_attempts: 5,
+            base_backoff: Duration::from_millis(200),
+            throttle_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(20),
+            retry_budget: 500,
+        }
+    }
+}
+
+/// A token bucket on tokio's clock. Tokens are reserved in order (the count may go
+/// negative), so waiters are served first come, first served.
+#[derive(Debug)]
+pub struct TokenBucket {
+    capacity: f64,
+    refill_per_sec: f64,
+    state: Mutex<BucketState>,
+}
+
+#[derive(Debug)]
+struct BucketState {
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(capacity: f64, refill_per_sec: f64) -> Self {
+        let capacity = capacity.max(1.0);
+        Self {
+            capacity,
+            refill_per_sec: refill_per_sec.max(0.001),
+            state: Mutex::new(BucketState {
+                tokens: capacity,
+                last: Instant::now(),
+            }),
+        }
+    }
+
+    /// Reserves one token; returns how long to wait before using it.
+    fn reserve(&self) -> Duration {
+        let Ok(mut s) = self.state.lock() else {
+            return Duration::ZERO;
+        };
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(s.last).as_secs_f64();
+        s.tokens = (s.tokens + elapsed * self.refill_per_sec).min(self.capacity);
+        s.last = now;
+        s.tokens -= 1.0;
+        if s.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-s.tokens / self.refill_per_sec)
+        }
+    }
+
+    /// Waits for one token.
+    pub async fn acquire(&self) {
+        let wait = self.reserve();
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Retry tokens of one class, in the manner of the SDK's retry quota.
+#[derive(Debug)]
+struct RetryBudget {
+    capacity: u32,
+    tokens: Mutex<u32>,
+}
+
+impl RetryBudget {
+    fn try_take(&self, cost: u32) -> bool {
+        let Ok(mut t) = self.tokens.lock() else {
+            return false;
+        };
+        if *t >= cost {
+            *t -= cost;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn give_back(&self, amount: u32) {
+        if let Ok(mut t) = self.tokens.lock() {
+            *t = (*t + amount).min(self.capacity);
+        }
+    }
+
+    fn available(&self) -> u32 {
+        self.tokens.lock().map(|t| *t).unwrap_or(0)
+    }
+}
+
+/// The buckets and retry budgets of one account and Region.
+#[derive(Debug)]
+pub struct RateLimiter {
+    config: RateConfig,
+    buckets: HashMap<ActionClass, TokenBucket>,
+    budgets: HashMap<ActionClass, RetryBudget>,
+}
+
+impl RateLimiter {
+    pub fn new(config: RateConfig) -> Self {
+        let fraction = if config.fraction > 0.0 && config.fraction <= 1.0 {
+            config.fraction
+        } else {
+            RateConfig::default().fraction
+        };
+        let buckets = ActionClass::ALL
+            .into_iter()
+            .map(|c| {
+                let (cap, refill) = c.aws_bucket();
+                (c, TokenBucket::new(cap * fraction, refill * fraction))
+            })
+            .collect();
+        let budgets = ActionClass::ALL
+            .into_iter()
+            .map(|c| {
+                (
+                    c,
+                    RetryBudget {
+                        capacity: config.retry_budget,
+                        tokens: Mutex::new(config.retry_budget),
+                    },
+                )
+            })
+            .collect();
+        Self {
+            config,
+            buckets,
+            budgets,
+        }
+    }
+
+    pub fn config(&self) -> &RateConfig {
+        &self.config
+    }
+
+    /// Waits for a token of `class`.
+    pub async fn acquire(&self, class: ActionClass) {
+        if let Some(bucket) = self.buckets.get(&class) {
+            bucket.acquire().await;
+        }
+    }
+
+    /// Retry tokens left for `class`.
+    pub fn retry_budget_left(&self, class: ActionClass) -> u32 {
+        self.budgets.get(&class).map_or(0, RetryBudget::available)
+    }
+
+    /// Runs `op` (each attempt after a token of `class`), retrying retryable errors with
+    /// jittered exponential backoff while attempts and the class's retry budget last.
+    pub async fn with_retries<T, F, Fut>(
+        &self,
+        class: ActionClass,
+        idempotency: Idempotency,
+        mut op: F,
+    ) -> Result<T, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, AwsError>>,
+    {
+        let budget = self.budgets.get(&class);
+        let mut attempt: u32 = 0;
+        let mut spent: u32 = 0;
+        loop {
+            attempt += 1;
+            self.acquire(class).await;
+            let err = match op().await {
+                Ok(value) => {
+                    if let Some(b) = budget {
+                        b.give_back(if spent > 0 { spent } else { 1 });
+                    }
+                    return Ok(value);
+                }
+                Err(err) => err,
+            };
+            let may_retry = match idempotency {
+                Idempotency::Safe => err.is_retryable(),
+                Idempotency::Unsafe => err.is_throttled(),
+            };
+            if !may_retry || attempt >= self.config.max_attempts {
+                return Err(err);
+            }
+            let cost = if matches!(err, AwsError::Transport { .. }) {
+                TRANSPORT_RETRY_COST
+            } else {
+                RETRY_COST
+            };
+            if !budget.is_some_and(|b| b.try_take(cost)) {
+                tracing::debug!(?class, "retry budget spent; not retrying");
+                return Err(err);
+            }
+            spent += cost;
+            let delay = self.backoff(&err, attempt);
+            tracing::debug!(
+                ?class,
+                code = err.code(),
+                attempt,
+                ?delay,
+                "retrying an AWS call"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Full jitter: uniform in [0, min(max, base * 2^(attempt-1))].
+    fn backoff(&self, err: &AwsError, attempt: u32) -> Duration {
+        let base = if err.is_throttled() {
+            self.config.throttle_backoff
+        } else {
+            self.config.base_backoff
+        };
+        let ceiling = base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.config.max_backoff);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(rand::rng().random_range(0..=nanos))
+    }
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self::new(RateConfig::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    fn throttled() -> AwsError {
+        AwsError::Throttled {
+            code: "RequestLimitExceeded".to_owned(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_bucket_serves_its_burst_at_once_then_at_the_refill_rate() {
+        let bucket = TokenBucket::new(10.0, 2.0);
+        let start = Instant::now();
+        for _ in 0..10 {
+            bucket.acquire().await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        bucket.acquire().await;
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
+        bucket.acquire().await;
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_bucket_refills_up_to_its_capacity_only() {
+        let bucket = TokenBucket::new(4.0, 1.0);
+        for _ in 0..4 {
+            bucket.acquire().await;
+        }
+        tokio::time::advance(Duration::from_secs(100)).await;
+        let start = Instant::now();
+        for _ in 0..4 {
+            bucket.acquire().await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        bucket.acquire().await;
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_limiter_uses_the_configured_fraction_of_each_aws_bucket() {
+        let limiter = RateLimiter::default();
+        let start = Instant::now();
+        // CopyImage: 100 * 0.5 = 50 burst, then 0.5/s.
+        for _ in 0..50 {
+            limiter.acquire(ActionClass::CopyImage).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        limiter.acquire(ActionClass::CopyImage).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        // Another class is untouched by CopyImage's exhaustion.
+        let t = Instant::now();
+        limiter.acquire(ActionClass::Describe).await;
+        assert_eq!(t.elapsed(), Duration::ZERO);
+    }
+
+    #[test]
+    fn actions_fall_in_their_documented_classes() {
+        assert_eq!(ActionClass::of("CreateVolume"), ActionClass::CreateDelete);
+        assert_eq!(ActionClass::of("DeleteSnapshot"), ActionClass::CreateDelete);
+        assert_eq!(ActionClass::of("ModifyVolume"), ActionClass::Mutating);
+        assert_eq!(ActionClass::of("AttachVolume"), ActionClass::Mutating);
+        assert_eq!(ActionClass::of("DescribeVolumes"), ActionClass::Describe);
+        assert_eq!(ActionClass::of("CopyImage"), ActionClass::CopyImage);
+        assert_eq!(ActionClass::of("CreateTags"), ActionClass::Tags);
+        assert_eq!(ActionClass::of("kms:DescribeKey"), ActionClass::Kms);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retryable_errors_are_retried_until_success() {
+        let limiter = RateLimiter::default();
+        let calls = AtomicU32::new(0);
+        let out = limiter
+            .with_retries(ActionClass::CreateDelete, Idempotency::Safe, || async {
+                if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                    Err(throttled())
+                } else {
+                    Ok(7)
+                }
+            })
+            .await;
+        assert_eq!(out, Ok(7));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn client_errors_are_not_retried() {
+        let limiter = RateLimiter::default();
+        let calls = AtomicU32::new(0);
+        let out: Result<(), _> = limiter
+            .with_retries(ActionClass::CreateDelete, Idempotency::Safe, || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(AwsError::Client {
+                    code: "InvalidParameterValue".to_owned(),
+                    message: String::new(),
+                })
+            })
+            .await;
+        assert!(out.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unsafe_calls_retry_throttling_but_not_server_or_transport_errors() {
+        let limiter = RateLimiter::default();
+        for (err, expected_calls) in [
+            (throttled(), 5),
+            (
+                AwsError::ServerError {
+                    code: "InternalError".to_owned(),
+                    message: String::new(),
+                },
+                1,
+            ),
+            (
+                AwsError::Transport {
+                    message: String::new(),
+                },
+                1,
+            ),
+        ] {
+            let calls = AtomicU32::new(0);
+            let out: Result<(), _> = limiter
+                .with_retries(ActionClass::CreateDelete, Idempotency::Unsafe, || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let err = err.clone();
+                    async move { Err(err) }
+                })
+                .await;
+            assert!(out.is_err());
+            assert_eq!(calls.load(Ordering::SeqCst), expected_calls, "{err:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_exhausted_retry_budget_of_one_class_leaves_the_others_alone() {
+        let limiter = RateLimiter::new(RateConfig {
+            retry_budget: 10,
+            ..RateConfig::default()
+        });
+        let calls = AtomicU32::new(0);
+        let _: Result<(), _> = limiter
+            .with_retries(ActionClass::CopyImage, Idempotency::Safe, || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(throttled())
+            })
+            .await;
+        // Two retries (cost 5 each) spend the budget of 10; the third is refused.
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(limiter.retry_budget_left(ActionClass::CopyImage), 0);
+        assert_eq!(limiter.retry_budget_left(ActionClass::Describe), 10);
+
+        let calls = AtomicU32::new(0);
+        let out = limiter
+            .with_retries(ActionClass::Describe, Idempotency::Safe, || async {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(throttled())
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
+        assert_eq!(out, Ok(()));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_grows_but_stays_under_the_ceiling() {
+        let limiter = RateLimiter::default();
+        for attempt in 1..10 {
+            let d = limiter.backoff(&throttled(), attempt);
+            let ceiling = Duration::from_secs(1)
+                .saturating_mul(1 << (attempt - 1))
+                .min(Duration::from_secs(20));
+            assert!(d <= ceiling, "{attempt}: {d:?}");
+        }
+    }
+}
