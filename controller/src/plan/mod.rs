@@ -2,4 +2,5 @@
 //!
 //! No I/O, no async, no clock reads: time comes in as a value. Depends on `api` only.
 
+pub mod ebs_volume;
 pub mod observed;

@@ -1,0 +1,471 @@
+//! The EbsVolume planner: (spec, status, observed AWS state, now) -> an ordered plan.
+//!
+//! Pure: no I/O, no async, no clock reads. The reconciler observes AWS, calls
+//! [`plan_volume`], records intent in status, runs [`VolumePlan::executable`] in order, and
+//! writes [`VolumePlan::conditions`] and [`VolumePlan::in_words`] to status.
+//!
+//! Contract with the caller (what the planner assumes about the inputs):
+//! - `status.pending_create` stays set until the volume has been observed once by a
+//!   Describe; a Create is replayed with the same client token until then (it returns the
+//!   same volume), and a volume id recorded from a create response but not yet visible is
+//!   waited for instead of being declared lost (Describe is eventually consistent).
+//! - Before running a `Modify`, the caller appends `now` to `status.recent_modifications`
+//!   (starting from [`VolumePlan::recent_modifications`]); a synchronous ModifyVolume
+//!   failure removes it again, since AWS did not count it.
+//! - [`VolumePlan::managed_tag_keys`] is persisted before tag actions run, so a key dropped
+//!   from the spec is still known as ours on the next pass and gets removed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::api::common::ManagementPolicy;
+use crate::api::conditions::{ConditionStatus, DesiredCondition, PROGRESSING, READY, SYNCED};
+use crate::api::{EbsVolumeSpec, EbsVolumeStatus, VolumeType};
+use crate::plan::observed::{
+    ModificationState, ObservedModification, ObservedSnapshot, ObservedVolume, VolumeState,
+};
+
+mod attach;
+mod builder;
+mod create;
+mod delete;
+mod modify;
+mod tags;
+#[cfg(test)]
+mod tests;
+mod words;
+
+pub use builder::waiting_delay;
+pub use modify::{MODIFICATION_WINDOW, modifications_in_window, next_modification_slot};
+pub use tags::is_protected_tag;
+pub use words::describe;
+
+use builder::Builder;
+use words::join_messages;
+
+/// Everything the planner looks at. Borrowed, so building one costs nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct VolumeInput<'a> {
+    pub spec: &'a EbsVolumeSpec,
+    /// The status as last written: recorded intent (`volume_id`, `pending_create`),
+    /// modification history, and the `Progressing` condition (when waiting began).
+    pub status: &'a EbsVolumeStatus,
+    /// The volume as AWS reports it; `None` when AWS does not know it.
+    pub observed: Option<&'a ObservedVolume>,
+    /// The latest modification of the observed volume, if AWS reports one.
+    pub modification: Option<&'a ObservedModification>,
+    /// `spec.kmsKeyId` resolved to a key ARN by the caller (DescribeKey), so that an alias
+    /// and the ARN AWS reports compare equal.
+    pub kms_key_arn: Option<&'a str>,
+    /// Tag keys the spec asked for on earlier passes: ours to remove once the spec drops them.
+    pub managed_tag_keys: &'a BTreeSet<String>,
+    /// Availability Zone of each instance named in `spec.attachments` that exists; `None`
+    /// when the caller did not look instances up (then nothing is checked).
+    pub instance_zones: Option<&'a BTreeMap<String, String>>,
+    /// The final snapshot recorded in status and found in AWS, when deleting.
+    pub final_snapshot: Option<&'a ObservedSnapshot>,
+    /// The object has a deletion timestamp: plan the clean-up instead of convergence.
+    pub deleting: bool,
+    pub now: DateTime<Utc>,
+}
+
+/// One AWS change, with every parameter the executor needs (plus tags and client tokens,
+/// which the caller adds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VolumeAction {
+    Create(CreateVolume),
+    Modify(ModifyVolume),
+    Attach {
+        volume_id: String,
+        instance_id: String,
+        device: String,
+    },
+    Detach {
+        volume_id: String,
+        instance_id: String,
+        device: String,
+        force: bool,
+    },
+    /// CreateTags with these keys and values (adds or overwrites).
+    SetTags {
+        volume_id: String,
+        tags: BTreeMap<String, String>,
+    },
+    /// DeleteTags with these keys.
+    RemoveTags {
+        volume_id: String,
+        keys: BTreeSet<String>,
+    },
+    /// CreateSnapshot before deleting (no client token: the caller records intent and
+    /// looks the snapshot up by tags before retrying).
+    CreateFinalSnapshot {
+        volume_id: String,
+    },
+    Delete {
+        volume_id: String,
+    },
+    /// Retain on delete: leave the volume, mark our ownership tags released.
+    MarkReleased {
+        volume_id: String,
+    },
+}
+
+/// CreateVolume parameters, straight from the spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateVolume {
+    pub availability_zone: String,
+    pub volume_type: VolumeType,
+    /// `None`: the snapshot's size.
+    pub size_gib: Option<i64>,
+    pub iops: Option<i64>,
+    pub throughput_mibps: Option<i64>,
+    pub encrypted: bool,
+    /// The resolved key ARN when known, else the spec's reference (AWS accepts every form).
+    pub kms_key_id: Option<String>,
+    pub multi_attach_enabled: bool,
+    pub snapshot_id: Option<String>,
+}
+
+/// A value as observed and as it will be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change<T> {
+    pub from: Option<T>,
+    pub to: T,
+}
+
+/// ModifyVolume parameters: only what changes, except that iops and gp3 throughput always
+/// travel with a type change (AWS resets them to the type's defaults otherwise).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModifyVolume {
+    pub volume_id: String,
+    pub size_gib: Option<Change<i64>>,
+    pub volume_type: Option<Change<VolumeType>>,
+    pub iops: Option<Change<i64>>,
+    pub throughput_mibps: Option<Change<i64>>,
+}
+
+/// AWS is still working; the plan resumes when it is done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// The volume is `creating`.
+    Creating {
+        volume_id: String,
+    },
+    /// A create returned a volume that Describe does not show yet.
+    VolumeNotVisibleYet {
+        volume_id: String,
+    },
+    /// A modification is `modifying` or `optimizing`.
+    Modification {
+        volume_id: String,
+        state: ModificationState,
+        progress: Option<i64>,
+        since: Option<DateTime<Utc>>,
+        /// The spec changed since it started: another modification follows.
+        more_to_do: bool,
+    },
+    /// A modification was recorded in status but AWS does not report it yet.
+    ModificationNotVisibleYet {
+        since: DateTime<Utc>,
+    },
+    /// Four modifications in the last 24 hours: the next may start at `until`.
+    ModificationQuota {
+        until: DateTime<Utc>,
+        count: usize,
+    },
+    Attaching {
+        instance_id: String,
+    },
+    Detaching {
+        instance_id: String,
+    },
+    /// The volume is `deleting`.
+    Deleting {
+        volume_id: String,
+    },
+    /// The final snapshot is `pending`.
+    FinalSnapshot {
+        snapshot_id: String,
+        progress: Option<i64>,
+        since: Option<DateTime<Utc>>,
+    },
+}
+
+impl Wait {
+    /// PascalCase, for the `Progressing` and `Ready` conditions.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Wait::Creating { .. } => "Creating",
+            Wait::VolumeNotVisibleYet { .. } => "WaitingForVolume",
+            Wait::Modification {
+                state: ModificationState::Optimizing,
+                ..
+            } => "Optimizing",
+            Wait::Modification { .. } | Wait::ModificationNotVisibleYet { .. } => "Modifying",
+            Wait::ModificationQuota { .. } => "ModificationQuotaReached",
+            Wait::Attaching { .. } => "Attaching",
+            Wait::Detaching { .. } => "Detaching",
+            Wait::Deleting { .. } => "Deleting",
+            Wait::FinalSnapshot { .. } => "SnapshotPending",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Wait::Creating { volume_id } => format!("{volume_id} is being created"),
+            Wait::VolumeNotVisibleYet { volume_id } => {
+                format!("{volume_id} was created; waiting for AWS to report it")
+            }
+            Wait::Modification {
+                volume_id,
+                state,
+                progress,
+                more_to_do,
+                ..
+            } => {
+                let mut m = format!("{volume_id} modification is {}", state.as_str());
+                if let Some(p) = progress {
+                    let _ = write!(m, " ({p}%)");
+                }
+                if *more_to_do {
+                    m.push_str("; the spec changed since it started: the next modification follows when it completes");
+                }
+                m
+            }
+            Wait::ModificationNotVisibleYet { since } => format!(
+                "a modification was started at {}; waiting for AWS to report it",
+                since.to_rfc3339()
+            ),
+            Wait::ModificationQuota { until, count } => format!(
+                "{count} modifications in the last 24 hours (AWS allows {}): the next may start at {}",
+                crate::api::limits::MAX_MODIFICATIONS_PER_DAY,
+                until.to_rfc3339()
+            ),
+            Wait::Attaching { instance_id } => format!("attaching to {instance_id}"),
+            Wait::Detaching { instance_id } => format!("detaching from {instance_id}"),
+            Wait::Deleting { volume_id } => format!("{volume_id} is being deleted"),
+            Wait::FinalSnapshot {
+                snapshot_id,
+                progress,
+                ..
+            } => match progress {
+                Some(p) => format!("final snapshot {snapshot_id} is pending ({p}%)"),
+                None => format!("final snapshot {snapshot_id} is pending"),
+            },
+        }
+    }
+
+    /// When AWS started the work waited for, when known.
+    fn since(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Wait::Modification { since, .. } | Wait::FinalSnapshot { since, .. } => *since,
+            Wait::ModificationNotVisibleYet { since } => Some(*since),
+            _ => None,
+        }
+    }
+}
+
+/// Why the spec cannot be acted on: terminal until the spec (or the world) changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// PascalCase, for `Synced=False`.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// The desired status, reason and message of one condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub status: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// What to do next, what AWS is still doing, and what cannot be done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumePlan {
+    pub policy: ManagementPolicy,
+    /// In the order they must run.
+    pub actions: Vec<VolumeAction>,
+    pub waits: Vec<Wait>,
+    pub problems: Vec<Problem>,
+    pub ready: Summary,
+    pub progressing: Summary,
+    /// When to look again because AWS is still working; grows the longer it works.
+    pub requeue_after: Option<Duration>,
+    /// Modification start times in the last 24 hours (status ∪ observed), for status.
+    pub recent_modifications: Vec<DateTime<Utc>>,
+    /// Tag keys that are ours after this plan: to persist for the next pass.
+    pub managed_tag_keys: BTreeSet<String>,
+    /// Deleting: once every action has succeeded, the finalizer may be removed.
+    pub finished: bool,
+}
+
+impl VolumePlan {
+    /// The actions the executor may run: none under `ObserveOnly`.
+    pub fn executable(&self) -> &[VolumeAction] {
+        match self.policy {
+            ManagementPolicy::Manage => &self.actions,
+            ManagementPolicy::ObserveOnly => &[],
+        }
+    }
+
+    /// `status.plan`: every action in words (also under `ObserveOnly`, where none runs).
+    pub fn in_words(&self) -> Vec<String> {
+        self.actions.iter().map(describe).collect()
+    }
+
+    pub fn synced(&self) -> Summary {
+        match self.problems.first() {
+            None => Summary {
+                status: true,
+                reason: "Synced",
+                message: String::new(),
+            },
+            Some(first) => Summary {
+                status: false,
+                reason: first.reason,
+                message: join_messages(self.problems.iter().map(|p| p.message.clone())),
+            },
+        }
+    }
+
+    /// `Ready`, `Synced` and `Progressing` as the plan sees them. The caller overrides
+    /// `Synced` when executing an action fails.
+    pub fn conditions(&self) -> Vec<DesiredCondition> {
+        let condition = |type_, s: &Summary| {
+            let status = if s.status {
+                ConditionStatus::True
+            } else {
+                ConditionStatus::False
+            };
+            DesiredCondition::new(type_, status, s.reason, s.message.clone())
+        };
+        vec![
+            condition(READY, &self.ready),
+            condition(SYNCED, &self.synced()),
+            condition(PROGRESSING, &self.progressing),
+        ]
+    }
+}
+
+/// Plans one EbsVolume. See the module documentation for the caller's side of the contract.
+pub fn plan_volume(input: &VolumeInput<'_>) -> VolumePlan {
+    let mut b = Builder::new(input);
+    // A volume AWS reports as `deleted` is gone as far as planning goes.
+    let volume = input.observed.filter(|v| v.state != VolumeState::Deleted);
+    if input.deleting {
+        delete::plan(input, volume, &mut b);
+    } else {
+        match volume {
+            None => create::plan_missing(input, &mut b),
+            Some(v) => plan_existing(input, v, &mut b),
+        }
+    }
+    b.finish(input)
+}
+
+fn plan_existing(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder) {
+    b.volume_state = Some(v.state);
+    match v.state {
+        VolumeState::Deleting | VolumeState::Deleted => {
+            b.problem(
+                reason::VOLUME_NOT_FOUND,
+                format!(
+                    "{} is being deleted outside the controller; it will not be re-created (it held data)",
+                    v.volume_id
+                ),
+            );
+            return;
+        }
+        VolumeState::Error => {
+            b.problem(
+                reason::VOLUME_ERROR,
+                format!("AWS reports {} in state error", v.volume_id),
+            );
+            return;
+        }
+        VolumeState::Creating | VolumeState::Available | VolumeState::InUse => {}
+    }
+    check_immutable(input, v, b);
+    // Tags travel with the create (TagSpecifications), so they need no look while creating.
+    if v.state == VolumeState::Creating {
+        b.wait(Wait::Creating {
+            volume_id: v.volume_id.clone(),
+        });
+        return;
+    }
+    tags::plan(input, v, b);
+    attach::plan(input, v, b);
+    modify::plan(input, v, b);
+}
+
+/// What ModifyVolume cannot change: reported, never acted on.
+fn check_immutable(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder) {
+    let spec = input.spec;
+    if let Some(az) = &spec.availability_zone
+        && *az != v.availability_zone
+    {
+        b.problem(
+            reason::AVAILABILITY_ZONE_MISMATCH,
+            format!(
+                "{} is in {}, not {az}: a volume cannot move (create a new EbsVolume from a snapshot instead)",
+                v.volume_id, v.availability_zone
+            ),
+        );
+    }
+    if spec.encrypted && !v.encrypted {
+        b.problem(
+            reason::ENCRYPTION_MISMATCH,
+            format!(
+                "{} is not encrypted and encryption cannot be added in place: use an EncryptedVolumeMigration",
+                v.volume_id
+            ),
+        );
+    }
+    if let Some(arn) = input.kms_key_arn
+        && v.kms_key_id.as_deref() != Some(arn)
+    {
+        b.problem(
+            reason::KMS_KEY_MISMATCH,
+            format!(
+                "{} is encrypted with {}, not {arn}: keys cannot change in place (use an EncryptedVolumeMigration)",
+                v.volume_id,
+                v.kms_key_id.as_deref().unwrap_or("no key")
+            ),
+        );
+    }
+    if spec.multi_attach_enabled && !v.multi_attach_enabled {
+        b.problem(
+            reason::MULTI_ATTACH_MISMATCH,
+            format!(
+                "{} does not have Multi-Attach enabled, and the controller does not change it in place",
+                v.volume_id
+            ),
+        );
+    }
+}
+
+/// The PascalCase reasons of [`Problem`]s.
+pub mod reason {
+    pub const VOLUME_NOT_FOUND: &str = "VolumeNotFound";
+    pub const VOLUME_ERROR: &str = "VolumeError";
+    pub const AVAILABILITY_ZONE_REQUIRED: &str = "AvailabilityZoneRequired";
+    pub const AVAILABILITY_ZONE_MISMATCH: &str = "AvailabilityZoneMismatch";
+    pub const ENCRYPTION_MISMATCH: &str = "EncryptionMismatch";
+    pub const KMS_KEY_MISMATCH: &str = "KmsKeyMismatch";
+    pub const MULTI_ATTACH_MISMATCH: &str = "MultiAttachMismatch";
+    pub const MULTI_ATTACH_REQUIRED: &str = "MultiAttachRequired";
+    pub const TOO_MANY_ATTACHMENTS: &str = "TooManyAttachments";
+    pub const INSTANCE_NOT_FOUND: &str = "InstanceNotFound";
+    pub const INSTANCE_IN_OTHER_ZONE: &str = "InstanceInOtherZone";
+    pub const DEVICE_MISMATCH: &str = "DeviceMismatch";
+    pub const SHRINK_NOT_ALLOWED: &str = "ShrinkNotAllowed";
+    pub const OUTSIDE_VOLUME_LIMITS: &str = "OutsideVolumeLimits";
+    pub const UNSUPPORTED_VOLUME_TYPE: &str = "UnsupportedVolumeType";
+    pub const MODIFICATION_FAILED: &str = "ModificationFailed";
+    pub const FINAL_SNAPSHOT_FAILED: &str = "FinalSnapshotFailed";
+}

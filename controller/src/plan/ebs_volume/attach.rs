@@ -1,0 +1,186 @@
+//! Attachments: attach what the spec lists, detach what it does not.
+//!
+//! Detaches come before attaches (a single-attach volume must leave one instance before it
+//! can join another), and anything in `attaching` or `detaching` is waited for, never
+//! acted on again. A wrong instance (missing, in another zone) is a problem on the
+//! condition, not an attach retried in a loop.
+
+use std::collections::BTreeSet;
+
+use super::{Builder, VolumeAction, VolumeInput, Wait, reason};
+use crate::api::limits::MAX_MULTI_ATTACH_INSTANCES;
+use crate::plan::observed::{AttachmentState, ObservedAttachment, ObservedVolume, VolumeState};
+
+/// Checks the spec's attachments against the volume's zone and the instances observed;
+/// returns the instances that cannot be attached (each with a problem recorded).
+pub(super) fn check_spec<'a>(
+    input: &'a VolumeInput<'_>,
+    volume_zone: &str,
+    b: &mut Builder,
+) -> BTreeSet<&'a str> {
+    let spec = input.spec;
+    let mut bad = BTreeSet::new();
+    let count = spec.attachments.len();
+    if count > MAX_MULTI_ATTACH_INSTANCES {
+        b.problem(
+            reason::TOO_MANY_ATTACHMENTS,
+            format!(
+                "{count} attachments: a volume can be attached to at most {MAX_MULTI_ATTACH_INSTANCES} instances"
+            ),
+        );
+    }
+    if count > 1 && !spec.multi_attach_enabled {
+        b.problem(
+            reason::MULTI_ATTACH_REQUIRED,
+            format!("{count} attachments need multiAttachEnabled (io1 or io2)"),
+        );
+    }
+    let Some(zones) = input.instance_zones else {
+        return bad;
+    };
+    for a in &spec.attachments {
+        match zones.get(&a.instance_id) {
+            None => {
+                b.problem(
+                    reason::INSTANCE_NOT_FOUND,
+                    format!("instance {} does not exist", a.instance_id),
+                );
+                bad.insert(a.instance_id.as_str());
+            }
+            Some(zone) if zone != volume_zone => {
+                b.problem(
+                    reason::INSTANCE_IN_OTHER_ZONE,
+                    format!(
+                        "instance {} is in {zone}, the volume in {volume_zone}: a volume can only attach in its own Availability Zone",
+                        a.instance_id
+                    ),
+                );
+                bad.insert(a.instance_id.as_str());
+            }
+            Some(_) => {}
+        }
+    }
+    bad
+}
+
+pub(super) fn plan(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder) {
+    let spec = input.spec;
+    // An adopted volume with no attachments in its spec keeps whatever it has: an omitted
+    // field is not managed, and detaching someone's in-use volume would be a nasty surprise.
+    if spec.volume_id.is_some() && spec.attachments.is_empty() {
+        return;
+    }
+    let bad = check_spec(input, &v.availability_zone, b);
+    let wanted = |a: &ObservedAttachment| {
+        spec.attachments
+            .iter()
+            .any(|s| s.instance_id == a.instance_id)
+    };
+
+    // Attachments that are not wanted: detach, or wait for AWS to finish with them.
+    let mut detaching = false;
+    for a in v.attachments.iter().filter(|a| !wanted(a)) {
+        match a.state {
+            AttachmentState::Attached | AttachmentState::Busy => {
+                b.act(VolumeAction::Detach {
+                    volume_id: v.volume_id.clone(),
+                    instance_id: a.instance_id.clone(),
+                    device: a.device.clone(),
+                    force: spec.force_detach,
+                });
+                detaching = true;
+            }
+            AttachmentState::Attaching => {
+                b.wait(Wait::Attaching {
+                    instance_id: a.instance_id.clone(),
+                });
+                detaching = true;
+            }
+            AttachmentState::Detaching => {
+                b.wait(Wait::Detaching {
+                    instance_id: a.instance_id.clone(),
+                });
+                detaching = true;
+            }
+            AttachmentState::Detached => {}
+        }
+    }
+
+    // Every attachment that still occupies the volume counts against its capacity until
+    // AWS reports it detached.
+    let capacity = if v.multi_attach_enabled {
+        MAX_MULTI_ATTACH_INSTANCES
+    } else {
+        1
+    };
+    let mut occupied = v
+        .attachments
+        .iter()
+        .filter(|a| a.state != AttachmentState::Detached)
+        .count();
+    let usable = matches!(v.state, VolumeState::Available | VolumeState::InUse);
+
+    for want in &spec.attachments {
+        let current = v
+            .attachments
+            .iter()
+            .find(|a| a.instance_id == want.instance_id && a.state != AttachmentState::Detached);
+        match current.map(|a| a.state) {
+            Some(AttachmentState::Attached | AttachmentState::Busy) => {
+                if let Some(a) = current
+                    && !same_device(&a.device, &want.device)
+                {
+                    b.problem(
+                        reason::DEVICE_MISMATCH,
+                        format!(
+                            "{} is attached to {} as {}, not {}: detach it by hand (or change the spec) to move it",
+                            v.volume_id, want.instance_id, a.device, want.device
+                        ),
+                    );
+                }
+                continue;
+            }
+            Some(AttachmentState::Attaching) => {
+                b.wait(Wait::Attaching {
+                    instance_id: want.instance_id.clone(),
+                });
+                continue;
+            }
+            // Re-attach once the detach (someone else's) is over.
+            Some(AttachmentState::Detaching) => {
+                b.wait(Wait::Detaching {
+                    instance_id: want.instance_id.clone(),
+                });
+                continue;
+            }
+            Some(AttachmentState::Detached) | None => {}
+        }
+        if !usable || bad.contains(want.instance_id.as_str()) {
+            continue;
+        }
+        if occupied >= capacity {
+            // The detaches planned above make room; the attach follows on a later pass.
+            if !detaching {
+                b.problem(
+                    reason::MULTI_ATTACH_REQUIRED,
+                    format!(
+                        "{} is already attached to {occupied} instance(s) and cannot also attach to {}",
+                        v.volume_id, want.instance_id
+                    ),
+                );
+            }
+            continue;
+        }
+        b.act(VolumeAction::Attach {
+            volume_id: v.volume_id.clone(),
+            instance_id: want.instance_id.clone(),
+            device: want.device.clone(),
+        });
+        occupied += 1;
+    }
+}
+
+/// AWS reports the device as given; `xvdf` and `/dev/xvdf` name the same device.
+fn same_device(a: &str, b: &str) -> bool {
+    a.trim_start_matches("/dev/") == b.trim_start_matches("/dev/")
+}
