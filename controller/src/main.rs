@@ -10,7 +10,11 @@ use ec2_reconciler::runtime::{self, Config};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "ec2-reconciler", version, about = "Drives EBS volumes and AMIs toward their Kubernetes resources")]
+#[command(
+    name = "ec2-reconciler",
+    version,
+    about = "Drives EBS volumes and AMIs toward their Kubernetes resources"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -7,12 +7,18 @@ use super::crds;
 
 /// Paths of user-writable schema nodes that have no bound.
 fn unbounded(schema: &Value, path: &str, found: &mut Vec<String>) {
-    let Some(node) = schema.as_object() else { return };
+    let Some(node) = schema.as_object() else {
+        return;
+    };
     let has = |k: &str| node.contains_key(k);
     match node.get("type").and_then(Value::as_str) {
-        Some("string") if !has("maxLength") && !has("enum") && !has("format") => found.push(path.to_owned()),
+        Some("string") if !has("maxLength") && !has("enum") && !has("format") => {
+            found.push(path.to_owned())
+        }
         Some("array") if !has("maxItems") => found.push(path.to_owned()),
-        Some("object") if has("additionalProperties") && !has("maxProperties") => found.push(path.to_owned()),
+        Some("object") if has("additionalProperties") && !has("maxProperties") => {
+            found.push(path.to_owned())
+        }
         _ => {}
     }
     if let Some(props) = node.get("properties").and_then(Value::as_object) {
@@ -44,8 +50,14 @@ fn crds_in_the_repository_match_the_rust_types() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     for (file, crd) in crds() {
         let expected = [
-            (root.join("crds").join(file), super::crd_yaml(&crd).unwrap_or_default()),
-            (root.join("charts/ec2-reconciler/templates/crds").join(file), super::chart_crd_yaml(&crd).unwrap_or_default()),
+            (
+                root.join("crds").join(file),
+                super::crd_yaml(&crd).unwrap_or_default(),
+            ),
+            (
+                root.join("charts/ec2-reconciler/templates/crds").join(file),
+                super::chart_crd_yaml(&crd).unwrap_or_default(),
+            ),
         ];
         for (path, generated) in expected {
             let committed = std::fs::read_to_string(&path).unwrap_or_default();

@@ -16,11 +16,17 @@ pub enum Error {
 
     /// The spec asks for something AWS will not do; nothing is retried until it changes.
     #[error("{message}")]
-    Terminal { reason: &'static str, message: String },
+    Terminal {
+        reason: &'static str,
+        message: String,
+    },
 
     /// A passing failure (throttling, a 5xx, a conflict); retried with backoff.
     #[error("{message}")]
-    Retryable { reason: &'static str, message: String },
+    Retryable {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 impl Error {
@@ -48,7 +54,9 @@ impl Error {
             // Terminal errors wait for a spec change, which triggers a reconcile by itself;
             // the long requeue only guards against a missed watch event.
             Error::Terminal { .. } => Duration::from_secs(15 * 60),
-            Error::Kube(_) | Error::Finalizer(_) | Error::Retryable { .. } => Duration::from_secs(5),
+            Error::Kube(_) | Error::Finalizer(_) | Error::Retryable { .. } => {
+                Duration::from_secs(5)
+            }
         }
     }
 }

@@ -37,7 +37,10 @@ macro_rules! managed_kind {
             const KIND: &'static str = $kind;
 
             fn conditions(&self) -> &[Condition] {
-                self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default()
+                self.status
+                    .as_ref()
+                    .map(|s| s.conditions.as_slice())
+                    .unwrap_or_default()
             }
 
             fn observed_generation(&self) -> Option<i64> {

@@ -7,11 +7,11 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::{Api, ResourceExt};
 
+use super::FINALIZER;
 use super::context::Context;
 use super::error::{Error, Result};
 use super::kind::ManagedKind;
 use super::status::{apply_status, conditions_to_write};
-use super::FINALIZER;
 use crate::api::conditions::{ConditionStatus, DesiredCondition, PROGRESSING, READY, SYNCED};
 
 pub async fn reconcile<K: ManagedKind>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
@@ -29,11 +29,19 @@ pub async fn reconcile<K: ManagedKind>(obj: Arc<K>, ctx: Arc<Context>) -> Result
 }
 
 async fn report_not_built<K: ManagedKind>(api: &Api<K>, obj: &K, ctx: &Context) -> Result<Action> {
-    let message = format!("reconciling {} is not built yet: no AWS call was made", K::KIND);
+    let message = format!(
+        "reconciling {} is not built yet: no AWS call was made",
+        K::KIND
+    );
     let desired = [
         DesiredCondition::new(READY, ConditionStatus::False, "NotImplemented", &message),
         DesiredCondition::new(SYNCED, ConditionStatus::False, "NotImplemented", &message),
-        DesiredCondition::new(PROGRESSING, ConditionStatus::False, "NotImplemented", &message),
+        DesiredCondition::new(
+            PROGRESSING,
+            ConditionStatus::False,
+            "NotImplemented",
+            &message,
+        ),
     ];
     if let Some(conditions) = conditions_to_write(obj, &desired, ctx.clock.now()) {
         apply_status(api, obj, serde_json::json!({}), conditions, &ctx.metrics).await?;

@@ -15,7 +15,11 @@ pub const FIELD_MANAGER: &str = "ec2-reconciler";
 
 /// The conditions to write, or `None` when the object already shows them (so a steady
 /// state costs no write and wakes nothing).
-pub fn conditions_to_write<K: ManagedKind>(obj: &K, desired: &[DesiredCondition], now: DateTime<Utc>) -> Option<Vec<Condition>> {
+pub fn conditions_to_write<K: ManagedKind>(
+    obj: &K,
+    desired: &[DesiredCondition],
+    now: DateTime<Utc>,
+) -> Option<Vec<Condition>> {
     let current = obj.conditions();
     let generation = obj.meta().generation;
     let merged = merge_conditions(current, desired, generation, now);
@@ -32,7 +36,10 @@ pub async fn apply_status<K: ManagedKind>(
     metrics: &Metrics,
 ) -> Result<()> {
     if let Some(map) = status.as_object_mut() {
-        map.insert("conditions".into(), serde_json::to_value(conditions).unwrap_or_default());
+        map.insert(
+            "conditions".into(),
+            serde_json::to_value(conditions).unwrap_or_default(),
+        );
         map.insert("observedGeneration".into(), json!(obj.meta().generation));
     }
     let patch = json!({
@@ -40,7 +47,15 @@ pub async fn apply_status<K: ManagedKind>(
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
-    metrics.status_writes.get_or_create(&KindLabels { kind: K::KIND }).inc();
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    metrics
+        .status_writes
+        .get_or_create(&KindLabels { kind: K::KIND })
+        .inc();
     Ok(())
 }

@@ -25,14 +25,28 @@ pub fn router(readiness: Readiness, metrics: Metrics) -> Router {
 }
 
 async fn readyz(State(e): State<Endpoints>) -> (StatusCode, String) {
-    let lines: Vec<String> = e.readiness.snapshot().iter().map(|(kind, state)| format!("{kind}: {}", state.as_str())).collect();
-    let status = if e.readiness.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let lines: Vec<String> = e
+        .readiness
+        .snapshot()
+        .iter()
+        .map(|(kind, state)| format!("{kind}: {}", state.as_str()))
+        .collect();
+    let status = if e.readiness.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, lines.join("\n") + "\n")
 }
 
-async fn metrics_text(State(e): State<Endpoints>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+async fn metrics_text(
+    State(e): State<Endpoints>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     (
-        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         e.metrics.render(),
     )
 }

@@ -22,7 +22,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let client = Client::try_default().await?;
     let metrics = Metrics::default();
     let readiness = Readiness::default();
-    let reporter = Reporter { controller: "ec2-reconciler".into(), instance: std::env::var("POD_NAME").ok() };
+    let reporter = Reporter {
+        controller: "ec2-reconciler".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         recorder: Recorder::new(client, reporter),
@@ -31,11 +34,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         clock: Clock::default(),
     });
 
-    let health = tokio::spawn(health::serve(config.health_addr, readiness.clone(), metrics));
-    let volumes = controllers::run_kind::<EbsVolume, _, _>(ctx.clone(), readiness.clone(), skeleton::reconcile);
-    let images = controllers::run_kind::<AmiImage, _, _>(ctx.clone(), readiness.clone(), skeleton::reconcile);
-    let migrations =
-        controllers::run_kind::<EncryptedVolumeMigration, _, _>(ctx.clone(), readiness.clone(), skeleton::reconcile);
+    let health = tokio::spawn(health::serve(
+        config.health_addr,
+        readiness.clone(),
+        metrics,
+    ));
+    let volumes = controllers::run_kind::<EbsVolume, _, _>(
+        ctx.clone(),
+        readiness.clone(),
+        skeleton::reconcile,
+    );
+    let images = controllers::run_kind::<AmiImage, _, _>(
+        ctx.clone(),
+        readiness.clone(),
+        skeleton::reconcile,
+    );
+    let migrations = controllers::run_kind::<EncryptedVolumeMigration, _, _>(
+        ctx.clone(),
+        readiness.clone(),
+        skeleton::reconcile,
+    );
 
     tokio::select! {
         _ = async { tokio::join!(volumes, images, migrations) } => {
