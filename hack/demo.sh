@@ -18,7 +18,9 @@ cleanup() {
   [[ -n "${controller_pid:-}" ]] && kill "$controller_pid" 2>/dev/null || true
   cargo run -q -p e2e --bin testbed -- down --state-dir "$state_dir" || true
 }
-trap cleanup EXIT INT TERM
+# Cleanup runs once, on exit; Ctrl-C or a TERM only ends the loop.
+trap cleanup EXIT
+trap 'exit 0' INT TERM
 
 RUST_LOG="${RUST_LOG:-info}" target/debug/ec2-reconciler run --health-addr 127.0.0.1:0 \
   >"$state_dir/controller.log" 2>&1 &

@@ -194,7 +194,7 @@ Use it:
   cargo run --bin ec2-reconciler -- run --health-addr 127.0.0.1:8080
   curl -s $EC2EMU_URL/_emulator/calls
 
-Stop it: testbed down --state-dir {dir}",
+Stop it: make env-down (testbed down --state-dir {dir})",
         server = cp.server_url(),
         etcd = cp.etcd_url(),
         endpoint = emu.endpoint(),
