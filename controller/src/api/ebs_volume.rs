@@ -378,6 +378,13 @@ pub struct EbsVolumeStatus {
     /// The actions the controller would take next, in words; empty when in sync.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plan: Vec<String>,
+    /// Tag keys the controller set from the spec, so that a key dropped from the spec is
+    /// still known as ours and removed (and tags others added are never touched).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_tag_keys: Vec<String>,
+    /// The snapshot taken before deleting the volume (`finalSnapshot: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_snapshot_id: Option<String>,
     /// The create the controller is about to make or has made: recorded before the call so
     /// that a restart finds the volume by its client token instead of creating another.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use kube::Client;
 use kube::runtime::events::Recorder;
 
+use super::aws_state::AwsState;
 use crate::runtime::config::Config;
 use crate::runtime::metrics::Metrics;
 
@@ -30,4 +31,5 @@ pub struct Context {
     pub metrics: Metrics,
     pub recorder: Recorder,
     pub clock: Clock,
+    pub aws: AwsState,
 }

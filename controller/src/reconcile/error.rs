@@ -27,15 +27,30 @@ pub enum Error {
         reason: &'static str,
         message: String,
     },
+
+    /// Not a failure: AWS is still working (a delete waiting for a detach, a snapshot in
+    /// progress). Requeued after `retry_after` without a warning event.
+    #[error("{message}")]
+    Waiting {
+        reason: &'static str,
+        message: String,
+        retry_after: Duration,
+    },
 }
 
 impl Error {
+    /// Whether this is a real failure, worth a warning event.
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, Error::Waiting { .. })
+    }
+
     /// A bounded label for metrics.
     pub fn category(&self) -> &'static str {
         match self {
             Error::Kube(_) | Error::Finalizer(_) => "kubernetes",
             Error::Terminal { .. } => "terminal",
             Error::Retryable { .. } => "retryable",
+            Error::Waiting { .. } => "waiting",
         }
     }
 
@@ -44,7 +59,9 @@ impl Error {
         match self {
             Error::Kube(_) => "KubernetesApiError",
             Error::Finalizer(_) => "FinalizerError",
-            Error::Terminal { reason, .. } | Error::Retryable { reason, .. } => reason,
+            Error::Terminal { reason, .. }
+            | Error::Retryable { reason, .. }
+            | Error::Waiting { reason, .. } => reason,
         }
     }
 
@@ -57,6 +74,7 @@ impl Error {
             Error::Kube(_) | Error::Finalizer(_) | Error::Retryable { .. } => {
                 Duration::from_secs(5)
             }
+            Error::Waiting { retry_after, .. } => *retry_after,
         }
     }
 }

@@ -1,7 +1,11 @@
 //! One reconcile per kind: load -> observe -> plan -> execute -> status.
 
+pub mod aws_errors;
+pub mod aws_state;
 pub mod context;
+pub mod ebs_volume;
 pub mod error;
+pub mod finalizers;
 pub mod kind;
 pub mod skeleton;
 pub mod status;

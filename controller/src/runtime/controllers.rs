@@ -107,7 +107,9 @@ where
     };
     ctx.metrics
         .record_reconcile(K::KIND, outcome, started.elapsed());
-    if let Err(error) = &result {
+    if let Err(error) = &result
+        && error.is_failure()
+    {
         tracing::warn!(kind = K::KIND, name = reference.name.as_deref().unwrap_or_default(), reason = error.reason(), %error, "reconcile failed");
         let event = Event {
             type_: EventType::Warning,

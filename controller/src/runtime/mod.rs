@@ -12,7 +12,11 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use crate::api::{AmiImage, EbsVolume, EncryptedVolumeMigration};
-use crate::reconcile::{Clock, Context, skeleton};
+use crate::aws::client::{AwsClients, ClientTimeouts};
+use crate::aws::observer::ObserverConfig;
+use crate::aws::rate::RateConfig;
+use crate::reconcile::aws_state::AwsState;
+use crate::reconcile::{Clock, Context, ebs_volume, skeleton};
 pub use config::Config;
 use metrics::Metrics;
 use readiness::Readiness;
@@ -26,12 +30,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         controller: "ec2-reconciler".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    let aws_clients = AwsClients::from_env(
+        RateConfig::default(),
+        ClientTimeouts::default(),
+        metrics.aws_calls.clone(),
+    )
+    .await;
+    let observer_config = ObserverConfig {
+        resync_interval: config.resync_interval,
+        ..ObserverConfig::default()
+    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         recorder: Recorder::new(client, reporter),
         config: config.clone(),
         metrics: metrics.clone(),
         clock: Clock::default(),
+        aws: AwsState::new(aws_clients, config.cluster_name.clone(), observer_config),
     });
 
     let health = tokio::spawn(health::serve(
@@ -42,7 +57,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let volumes = controllers::run_kind::<EbsVolume, _, _>(
         ctx.clone(),
         readiness.clone(),
-        skeleton::reconcile,
+        ebs_volume::reconcile,
     );
     let images = controllers::run_kind::<AmiImage, _, _>(
         ctx.clone(),

@@ -1,0 +1,79 @@
+//! AWS access shared by every reconcile: one client and one observer per Region, and the
+//! KMS keys already resolved (so a steady state costs no DescribeKey per pass).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::aws::client::{AwsClients, Ec2, KmsKey};
+use crate::aws::errors::AwsError;
+use crate::aws::observer::{ObserverConfig, VolumeObserver};
+
+/// How long a resolved KMS key is trusted before it is looked up again.
+const KMS_KEY_TTL: Duration = Duration::from_secs(600);
+
+pub struct AwsState {
+    clients: AwsClients,
+    cluster: String,
+    observer_config: ObserverConfig,
+    volume_observers: Mutex<HashMap<String, Arc<VolumeObserver>>>,
+    kms_keys: Mutex<HashMap<(String, String), (Instant, KmsKey)>>,
+}
+
+impl AwsState {
+    pub fn new(
+        clients: AwsClients,
+        cluster: impl Into<String>,
+        observer_config: ObserverConfig,
+    ) -> Self {
+        Self {
+            clients,
+            cluster: cluster.into(),
+            observer_config,
+            volume_observers: Mutex::default(),
+            kms_keys: Mutex::default(),
+        }
+    }
+
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    pub fn ec2(&self, region: &str) -> Arc<dyn Ec2> {
+        self.clients.ec2(region)
+    }
+
+    /// The Region's volume observer, shared by every EbsVolume in it.
+    pub fn volumes(&self, region: &str) -> Arc<VolumeObserver> {
+        let build = || {
+            VolumeObserver::new(
+                self.ec2(region),
+                self.cluster.clone(),
+                self.observer_config.clone(),
+            )
+        };
+        match self.volume_observers.lock() {
+            Ok(mut observers) => observers
+                .entry(region.to_owned())
+                .or_insert_with(build)
+                .clone(),
+            Err(_) => build(),
+        }
+    }
+
+    /// The key a spec names (id, ARN, alias or alias ARN), resolved to its ARN.
+    pub async fn kms_key(&self, region: &str, key: &str) -> Result<KmsKey, AwsError> {
+        let cache_key = (region.to_owned(), key.to_owned());
+        if let Ok(keys) = self.kms_keys.lock()
+            && let Some((at, resolved)) = keys.get(&cache_key)
+            && at.elapsed() < KMS_KEY_TTL
+        {
+            return Ok(resolved.clone());
+        }
+        let resolved = self.ec2(region).describe_key(key.to_owned()).await?;
+        if let Ok(mut keys) = self.kms_keys.lock() {
+            keys.insert(cache_key, (Instant::now(), resolved.clone()));
+        }
+        Ok(resolved)
+    }
+}

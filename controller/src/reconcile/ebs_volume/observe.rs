@@ -1,0 +1,132 @@
+//! Everything the planner needs from AWS for one EbsVolume, read through the batched
+//! observer (never a per-object Describe of the volume in steady state).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::api::EbsVolume;
+use crate::api::conditions::{ConditionStatus, PROGRESSING, find};
+use crate::aws::client::Filter;
+use crate::plan::observed::{ObservedModification, ObservedSnapshot, ObservedVolume};
+use crate::reconcile::aws_errors::from_aws;
+use crate::reconcile::error::{Error, Result};
+
+use super::Pass;
+
+/// What AWS told us about this object's volume.
+#[derive(Debug, Default)]
+pub struct Observation {
+    pub volume: Option<ObservedVolume>,
+    pub modification: Option<ObservedModification>,
+    pub kms_key_arn: Option<String>,
+    /// `None` when no instance needed looking up.
+    pub instance_zones: Option<BTreeMap<String, String>>,
+    pub final_snapshot: Option<ObservedSnapshot>,
+}
+
+/// The volume this object tracks: the one it created (status) or the one it adopts (spec).
+pub fn tracked_volume_id(obj: &EbsVolume) -> Option<String> {
+    obj.status
+        .as_ref()
+        .and_then(|s| s.volume_id.clone())
+        .or_else(|| obj.spec.volume_id.clone())
+}
+
+/// The last pass left the object progressing: AWS was still working on something.
+fn awaiting_aws(obj: &EbsVolume) -> bool {
+    obj.status
+        .as_ref()
+        .and_then(|s| find(&s.conditions, PROGRESSING))
+        .is_some_and(|c| c.status == ConditionStatus::True)
+}
+
+pub async fn observe(pass: &Pass<'_>) -> Result<Observation> {
+    let obj = pass.obj;
+    let mut observation = Observation::default();
+
+    if let Some(volume_id) = tracked_volume_id(obj) {
+        // While AWS is still working on the volume, read it afresh each pass (merged with
+        // other objects' reads over the observer's window); in steady state the shared
+        // sweep answers.
+        let entry = if awaiting_aws(obj) {
+            pass.observer.refresh(&volume_id).await
+        } else {
+            pass.observer.get(&volume_id).await
+        }
+        .map_err(|e| from_aws("DescribeVolumes", e))?;
+        if let Some(entry) = entry {
+            observation.volume = Some(entry.volume);
+            observation.modification = entry.modification;
+        }
+    }
+
+    if let Some(key) = &obj.spec.kms_key_id {
+        let resolved = pass
+            .ctx
+            .aws
+            .kms_key(&pass.region, key)
+            .await
+            .map_err(|e| from_aws("DescribeKey", e))?;
+        if !resolved.enabled {
+            return Err(Error::Terminal {
+                reason: "KmsKeyDisabled",
+                message: format!("KMS key {key} ({}) is not enabled", resolved.arn),
+            });
+        }
+        observation.kms_key_arn = Some(resolved.arn);
+    }
+
+    observation.instance_zones = instance_zones(pass, observation.volume.as_ref()).await?;
+
+    if pass.deleting
+        && let Some(snapshot_id) = obj
+            .status
+            .as_ref()
+            .and_then(|s| s.final_snapshot_id.clone())
+    {
+        let page = pass
+            .ec2
+            .describe_snapshots_page(vec![Filter::new("snapshot-id", [snapshot_id])], 5, None)
+            .await
+            .map_err(|e| from_aws("DescribeSnapshots", e))?;
+        observation.final_snapshot = page.items.into_iter().next();
+    }
+    Ok(observation)
+}
+
+/// Looks up only the instances the spec wants attached but that are not attached yet, so a
+/// converged volume costs no DescribeInstances.
+async fn instance_zones(
+    pass: &Pass<'_>,
+    volume: Option<&ObservedVolume>,
+) -> Result<Option<BTreeMap<String, String>>> {
+    let attached: BTreeSet<&str> = volume
+        .map(|v| {
+            v.attachments
+                .iter()
+                .map(|a| a.instance_id.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let wanted: Vec<String> = pass
+        .obj
+        .spec
+        .attachments
+        .iter()
+        .map(|a| a.instance_id.clone())
+        .filter(|id| !attached.contains(id.as_str()))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let instances = pass
+        .ec2
+        .describe_instances_by_ids(wanted)
+        .await
+        .map_err(|e| from_aws("DescribeInstances", e))?;
+    Ok(Some(
+        instances
+            .into_iter()
+            .filter_map(|i| i.availability_zone.map(|zone| (i.instance_id, zone)))
+            .collect(),
+    ))
+}

@@ -1,0 +1,47 @@
+//! Adding and removing our finalizer, conditional on the object's resourceVersion so a
+//! concurrent change is never overwritten.
+
+use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use super::FINALIZER;
+use super::error::Result;
+use super::kind::ManagedKind;
+
+pub fn has_finalizer<K: ManagedKind>(obj: &K) -> bool {
+    obj.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+async fn set_finalizers<K: ManagedKind>(
+    api: &Api<K>,
+    obj: &K,
+    finalizers: Vec<String>,
+) -> Result<()> {
+    // A merge patch carrying resourceVersion is rejected with a conflict if the object
+    // changed meanwhile; the reconcile is then retried on the newer object.
+    let patch = json!({ "metadata": { "finalizers": finalizers, "resourceVersion": obj.resource_version() } });
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn add_finalizer<K: ManagedKind>(api: &Api<K>, obj: &K) -> Result<()> {
+    let mut finalizers = obj.finalizers().to_vec();
+    finalizers.push(FINALIZER.to_owned());
+    set_finalizers(api, obj, finalizers).await
+}
+
+pub async fn remove_finalizer<K: ManagedKind>(api: &Api<K>, obj: &K) -> Result<()> {
+    let finalizers = obj
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    set_finalizers(api, obj, finalizers).await
+}
