@@ -11,8 +11,11 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::watcher;
 
+use super::metrics::{Metrics, ObjectLabels};
 use super::readiness::{KindState, Readiness};
+use crate::api::conditions::{ConditionStatus, READY, find};
 use crate::reconcile::{Context, Error, ManagedKind, error_policy};
+use kube::runtime::reflector::Store;
 
 /// The API for a kind, in the watched namespace or all of them.
 pub fn kind_api<K: ManagedKind>(ctx: &Context) -> Api<K> {
@@ -53,6 +56,7 @@ where
 
     let controller = Controller::new(api, watcher::Config::default());
     let store = controller.store();
+    tokio::spawn(count_objects::<K>(store.clone(), ctx.metrics.clone()));
     let ready_flag = readiness.clone();
     tokio::spawn(async move {
         // The store's readiness is a oneshot that wakes only its latest waiter, and the
@@ -123,4 +127,32 @@ where
         }
     }
     result
+}
+
+/// How often the objects gauge is refreshed from the cache.
+const OBJECT_COUNT_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Keeps `objects{kind, ready}` current from the controller's cache (no API calls).
+async fn count_objects<K: ManagedKind>(store: Store<K>, metrics: Metrics) {
+    loop {
+        let mut counts = [0_i64; 3];
+        for obj in store.state() {
+            let index = match find(obj.conditions(), READY).map(|c| c.status) {
+                Some(ConditionStatus::True) => 0,
+                Some(ConditionStatus::False) => 1,
+                _ => 2,
+            };
+            counts[index] += 1;
+        }
+        for (ready, count) in ["True", "False", "Unknown"].into_iter().zip(counts) {
+            metrics
+                .objects
+                .get_or_create(&ObjectLabels {
+                    kind: K::KIND,
+                    ready,
+                })
+                .set(count);
+        }
+        tokio::time::sleep(OBJECT_COUNT_INTERVAL).await;
+    }
 }

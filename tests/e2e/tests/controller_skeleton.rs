@@ -179,6 +179,8 @@ async fn every_kind_gets_a_finalizer_and_honest_conditions_and_deletes_cleanly()
     for kind in ["EbsVolume", "AmiImage", "EncryptedVolumeMigration"] {
         let line = format!(r#"ec2_reconciler_reconciles_total{{kind="{kind}",outcome="success"}}"#);
         ensure!(metrics.contains(&line), "no {line} in\n{metrics}");
+        let gauge = format!(r#"ec2_reconciler_objects{{kind="{kind}",ready="False"}}"#);
+        ensure!(metrics.contains(&gauge), "no {gauge} in\n{metrics}");
     }
     ensure!(
         !metrics.contains("data") && !metrics.contains(&ns),
