@@ -5,6 +5,7 @@ use kube::Client;
 use kube::runtime::events::Recorder;
 
 use super::aws_state::AwsState;
+use super::backoff::Backoff;
 use crate::runtime::config::Config;
 use crate::runtime::metrics::Metrics;
 
@@ -32,4 +33,5 @@ pub struct Context {
     pub recorder: Recorder,
     pub clock: Clock,
     pub aws: AwsState,
+    pub backoff: Backoff,
 }

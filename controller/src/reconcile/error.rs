@@ -71,6 +71,11 @@ impl Error {
             // Terminal errors wait for a spec change, which triggers a reconcile by itself;
             // the long requeue only guards against a missed watch event.
             Error::Terminal { .. } => Duration::from_secs(15 * 60),
+            // Throttling means the account's shared budget is spent: back off further.
+            Error::Retryable {
+                reason: "AwsThrottled",
+                ..
+            } => Duration::from_secs(15),
             Error::Kube(_) | Error::Finalizer(_) | Error::Retryable { .. } => {
                 Duration::from_secs(5)
             }

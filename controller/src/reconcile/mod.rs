@@ -2,6 +2,7 @@
 
 pub mod aws_errors;
 pub mod aws_state;
+pub mod backoff;
 pub mod context;
 pub mod ebs_volume;
 pub mod error;
@@ -11,10 +12,8 @@ pub mod skeleton;
 pub mod status;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kube::runtime::controller::Action;
-use rand::Rng;
 
 pub use context::{Clock, Context};
 pub use error::Error;
@@ -23,11 +22,22 @@ pub use kind::ManagedKind;
 /// The finalizer that makes deletes pass through the controller.
 pub const FINALIZER: &str = "ec2.reconciler.dev/cleanup";
 
-/// Requeues after a failed reconcile, jittered so that many objects failing together do
-/// not come back together.
+/// Requeues after a failed reconcile: the error class's base delay, doubled for each
+/// consecutive failure of the same object, jittered so that many objects failing together
+/// do not come back together. AWS still working is not a failure and is not backed off.
 pub fn error_policy<K: ManagedKind>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
-    let _ = (obj, ctx);
-    let base = error.base_delay();
-    let jitter = rand::rng().random_range(0.8..1.2);
-    Action::requeue(Duration::from_secs_f64(base.as_secs_f64() * jitter))
+    if !error.is_failure() {
+        return Action::requeue(error.base_delay());
+    }
+    let key = object_key(obj.as_ref());
+    Action::requeue(ctx.backoff.failed(&key, error.base_delay()))
+}
+
+/// `namespace/name` of an object, the key of its backoff.
+pub fn object_key<K: ManagedKind>(obj: &K) -> String {
+    format!(
+        "{}/{}",
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
 }

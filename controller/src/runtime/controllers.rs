@@ -14,7 +14,7 @@ use kube::runtime::watcher;
 use super::metrics::{Metrics, ObjectLabels};
 use super::readiness::{KindState, Readiness};
 use crate::api::conditions::{ConditionStatus, READY, find};
-use crate::reconcile::{Context, Error, ManagedKind, error_policy};
+use crate::reconcile::{Context, Error, ManagedKind, error_policy, object_key};
 use kube::runtime::reflector::Store;
 
 /// The API for a kind, in the watched namespace or all of them.
@@ -104,6 +104,7 @@ where
 {
     let started = Instant::now();
     let reference = obj.object_ref(&());
+    let obj_for_key = obj.clone();
     let result = reconcile(obj, ctx.clone()).await;
     let outcome = match &result {
         Ok(_) => "success",
@@ -111,6 +112,9 @@ where
     };
     ctx.metrics
         .record_reconcile(K::KIND, outcome, started.elapsed());
+    if result.is_ok() {
+        ctx.backoff.succeeded(&object_key(obj_for_key.as_ref()));
+    }
     if let Err(error) = &result
         && error.is_failure()
     {

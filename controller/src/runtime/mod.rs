@@ -16,6 +16,7 @@ use crate::aws::client::{AwsClients, ClientTimeouts};
 use crate::aws::observer::ObserverConfig;
 use crate::aws::rate::RateConfig;
 use crate::reconcile::aws_state::AwsState;
+use crate::reconcile::backoff::Backoff;
 use crate::reconcile::{Clock, Context, ebs_volume, skeleton};
 pub use config::Config;
 use metrics::Metrics;
@@ -47,6 +48,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         clock: Clock::default(),
         aws: AwsState::new(aws_clients, config.cluster_name.clone(), observer_config),
+        backoff: Backoff::default(),
     });
 
     let health = tokio::spawn(health::serve(
