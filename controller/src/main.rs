@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ec2_reconciler::api::{chart_crd_yaml, crd_yaml, crds};
+use ec2_reconciler::runtime::leader::LeaderConfig;
 use ec2_reconciler::runtime::{self, Config};
 use tracing_subscriber::EnvFilter;
 
@@ -52,9 +53,24 @@ struct RunArgs {
     /// Seconds between two observations of every object.
     #[arg(long, env = "EC2R_RESYNC_SECONDS", default_value_t = 600)]
     resync_seconds: u64,
+    /// Act only while holding a Lease, so several replicas can run (one acts at a time).
+    #[arg(long, env = "EC2R_LEADER_ELECT")]
+    leader_elect: bool,
+    /// Namespace of the leader election Lease (the controller's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    leader_election_namespace: String,
+    /// This replica's name in the Lease; defaults to POD_NAME, else host name and pid.
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
     /// Log as JSON lines.
     #[arg(long, env = "EC2R_LOG_JSON")]
     log_json: bool,
+}
+
+/// Host name and process id: unique enough outside a pod.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), std::process::id())
 }
 
 fn init_logging(json: bool) {
@@ -83,6 +99,10 @@ async fn main() -> anyhow::Result<()> {
                 health_addr: args.health_addr,
                 resync_interval: Duration::from_secs(args.resync_seconds),
                 crd_poll_interval: Duration::from_secs(5),
+                leader_election: args.leader_elect.then(|| {
+                    let identity = args.identity.clone().unwrap_or_else(default_identity);
+                    LeaderConfig::new(args.leader_election_namespace.clone(), identity)
+                }),
             };
             runtime::run(config).await
         }

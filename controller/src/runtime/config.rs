@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::leader::LeaderConfig;
+
 /// Everything `ec2-reconciler run` was configured with.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -18,6 +20,8 @@ pub struct Config {
     pub resync_interval: Duration,
     /// How long to wait between looks for a CRD that is not installed yet.
     pub crd_poll_interval: Duration,
+    /// Run only while holding this Lease (several replicas); `None` runs at once.
+    pub leader_election: Option<LeaderConfig>,
 }
 
 impl Config {
@@ -30,6 +34,7 @@ impl Config {
             health_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             resync_interval: Duration::from_secs(600),
             crd_poll_interval: Duration::from_secs(5),
+            leader_election: None,
         }
     }
 }

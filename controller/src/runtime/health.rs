@@ -25,6 +25,12 @@ pub fn router(readiness: Readiness, metrics: Metrics) -> Router {
 }
 
 async fn readyz(State(e): State<Endpoints>) -> (StatusCode, String) {
+    if e.readiness.is_standby() {
+        return (
+            StatusCode::OK,
+            "standby: another replica leads\n".to_owned(),
+        );
+    }
     let lines: Vec<String> = e
         .readiness
         .snapshot()

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod controllers;
 pub mod health;
+pub mod leader;
 pub mod metrics;
 pub mod readiness;
 
@@ -56,6 +57,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         readiness.clone(),
         metrics,
     ));
+    if let Some(leader) = config.leader_election.clone() {
+        readiness.set_standby(true);
+        leader::lead(ctx.client.clone(), leader).await;
+        readiness.set_standby(false);
+    }
     let volumes = controllers::run_kind::<EbsVolume, _, _>(
         ctx.clone(),
         readiness.clone(),

@@ -5,6 +5,7 @@
 //! not ready instead of exiting.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +32,8 @@ impl KindState {
 #[derive(Clone, Debug, Default)]
 pub struct Readiness {
     kinds: Arc<Mutex<BTreeMap<&'static str, KindState>>>,
+    /// Waiting for leadership: healthy, so a rolling update can proceed, but not acting.
+    standby: Arc<AtomicBool>,
 }
 
 impl Readiness {
@@ -45,8 +48,20 @@ impl Readiness {
         self.kinds.lock().map(|k| k.clone()).unwrap_or_default()
     }
 
-    /// Ready when at least one kind is registered and every one is ready.
+    pub fn set_standby(&self, standby: bool) {
+        self.standby.store(standby, Ordering::SeqCst);
+    }
+
+    pub fn is_standby(&self) -> bool {
+        self.standby.load(Ordering::SeqCst)
+    }
+
+    /// Ready when standing by for leadership, or when at least one kind is registered and
+    /// every one is ready.
     pub fn is_ready(&self) -> bool {
+        if self.is_standby() {
+            return true;
+        }
         let kinds = self.snapshot();
         !kinds.is_empty() && kinds.values().all(|s| *s == KindState::Ready)
     }
