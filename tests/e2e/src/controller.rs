@@ -28,6 +28,17 @@ impl ControllerProcess {
     /// `<control plane state dir>/controller-<n>.log`. Does not wait for readiness (see
     /// [`Self::wait_ready`]).
     pub fn spawn(cp: &ControlPlane, emu: &Emulator, args: &[&str]) -> Result<Self> {
+        Self::spawn_with_kubeconfig(cp, emu, cp.admin_kubeconfig_path(), args)
+    }
+
+    /// Like [`Self::spawn`], authenticating to the apiserver with `kubeconfig` (to run the
+    /// controller as a less privileged user, e.g. the chart's ServiceAccount).
+    pub fn spawn_with_kubeconfig(
+        cp: &ControlPlane,
+        emu: &Emulator,
+        kubeconfig: &std::path::Path,
+        args: &[&str],
+    ) -> Result<Self> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let binary = paths::controller_binary()?;
@@ -42,10 +53,7 @@ impl ControllerProcess {
             .args(args.iter().copied())
             .envs(emu.env_vars(REGION))
             .envs([
-                (
-                    "KUBECONFIG".to_owned(),
-                    cp.admin_kubeconfig_path().display().to_string(),
-                ),
+                ("KUBECONFIG".to_owned(), kubeconfig.display().to_string()),
                 (
                     "RUST_LOG".to_owned(),
                     "info,ec2_reconciler=debug".to_owned(),
