@@ -183,7 +183,7 @@ async fn converge(pass: &Pass<'_>, writer: &mut StatusWriter<'_>) -> Result<Conv
     let after = match (changed, plan.requeue_after) {
         (true, _) => AFTER_CHANGE,
         (false, Some(wait)) => wait,
-        (false, None) => pass.ctx.config.resync_interval,
+        (false, None) => jittered(pass.ctx.config.resync_interval),
     };
     if pass.deleting {
         // Deleting waits for AWS without counting as a failure.
@@ -198,6 +198,11 @@ async fn converge(pass: &Pass<'_>, writer: &mut StatusWriter<'_>) -> Result<Conv
         });
     }
     Ok(Converged::Requeue(after))
+}
+
+/// The resync interval, give or take 10 %, so objects created together spread out.
+fn jittered(interval: Duration) -> Duration {
+    interval.mul_f64(rand::Rng::random_range(&mut rand::rng(), 0.9..1.1))
 }
 
 /// Puts back ownership tags removed outside the controller, so the batched sweep keeps
