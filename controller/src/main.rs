@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use ec2_reconciler::api::{chart_crd_yaml, crd_yaml, crds};
 use ec2_reconciler::runtime::leader::LeaderConfig;
+use ec2_reconciler::runtime::preview;
 use ec2_reconciler::runtime::{self, Config};
 use tracing_subscriber::EnvFilter;
 
@@ -26,6 +27,9 @@ enum Command {
     /// Run the controllers against the current kubeconfig (or in-cluster config) and the
     /// standard AWS credential chain (`AWS_ENDPOINT_URL` points it at an emulator).
     Run(RunArgs),
+    /// Show what the controller would do for the objects in manifest files, against the
+    /// live cluster and AWS, without changing anything.
+    Plan(PlanArgs),
     /// Print the CRDs as YAML, or write one file per CRD into a directory.
     Crdgen {
         #[arg(long)]
@@ -34,6 +38,22 @@ enum Command {
         #[arg(long)]
         chart_dir: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct PlanArgs {
+    /// Manifest files (YAML, several documents each allowed).
+    #[arg(short = 'f', long = "filename", required = true)]
+    files: Vec<PathBuf>,
+    /// Namespace of objects whose manifest names none.
+    #[arg(short = 'n', long, default_value = "default")]
+    namespace: String,
+    /// Region for specs that name none.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Name of this cluster, as the running controller is configured.
+    #[arg(long, env = "EC2R_CLUSTER_NAME", default_value = "default")]
+    cluster_name: String,
 }
 
 #[derive(clap::Args)]
@@ -105,6 +125,14 @@ async fn main() -> anyhow::Result<()> {
                 }),
             };
             runtime::run(config).await
+        }
+        Command::Plan(args) => {
+            init_logging(false);
+            let mut config = Config::for_region(&args.region);
+            config.cluster_name = args.cluster_name.clone();
+            let out = preview::run(&config, &args.files, &args.namespace).await?;
+            print!("{out}");
+            Ok(())
         }
         Command::Crdgen { out_dir, chart_dir } => {
             for (file, crd) in crds() {

@@ -5,6 +5,7 @@ pub mod controllers;
 pub mod health;
 pub mod leader;
 pub mod metrics;
+pub mod preview;
 pub mod readiness;
 
 use std::sync::Arc;
@@ -23,11 +24,8 @@ pub use config::Config;
 use metrics::Metrics;
 use readiness::Readiness;
 
-/// Runs every controller and the health endpoints until the process is stopped.
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    let client = Client::try_default().await?;
-    let metrics = Metrics::default();
-    let readiness = Readiness::default();
+/// The shared reconcile context: clients resolved once, from the environment.
+pub async fn context(config: &Config, client: Client, metrics: &Metrics) -> Context {
     let reporter = Reporter {
         controller: "ec2-reconciler".into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -42,7 +40,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         resync_interval: config.resync_interval,
         ..ObserverConfig::default()
     };
-    let ctx = Arc::new(Context {
+    Context {
         client: client.clone(),
         recorder: Recorder::new(client, reporter),
         config: config.clone(),
@@ -50,7 +48,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         clock: Clock::default(),
         aws: AwsState::new(aws_clients, config.cluster_name.clone(), observer_config),
         backoff: Backoff::default(),
-    });
+    }
+}
+
+/// Runs every controller and the health endpoints until the process is stopped.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let client = Client::try_default().await?;
+    let metrics = Metrics::default();
+    let readiness = Readiness::default();
+    let ctx = Arc::new(context(&config, client, &metrics).await);
 
     let health = tokio::spawn(health::serve(
         config.health_addr,

@@ -44,6 +44,44 @@ pub struct Pass<'a> {
     pub now: DateTime<Utc>,
 }
 
+impl<'a> Pass<'a> {
+    pub fn new(obj: &'a EbsVolume, ctx: &'a Context) -> Self {
+        let region = obj
+            .spec
+            .region
+            .clone()
+            .unwrap_or_else(|| ctx.config.default_region.clone());
+        Pass {
+            obj,
+            ctx,
+            ec2: ctx.aws.ec2(&region),
+            observer: ctx.aws.volumes(&region),
+            owner: Owner {
+                cluster: ctx.aws.cluster().to_owned(),
+                kind: "EbsVolume".to_owned(),
+                namespace: obj.namespace().unwrap_or_default(),
+                name: obj.name_any(),
+                uid: obj.uid().unwrap_or_default(),
+            },
+            reference: obj.object_ref(&()),
+            region,
+            deleting: obj.meta().deletion_timestamp.is_some(),
+            now: ctx.clock.now(),
+        }
+    }
+}
+
+/// What the controller would do for `obj` now, in words, without doing any of it: the
+/// same observation and planner as a reconcile, and no mutating call.
+pub async fn preview(obj: &EbsVolume, ctx: &Context) -> Result<VolumePlan> {
+    let pass = Pass::new(obj, ctx);
+    let observation = observe(&pass).await?;
+    let status = obj.status.clone().unwrap_or_default();
+    let mut plan = plan_for(&pass, &observation, &status);
+    plan.actions = with_ownership_repairs(&pass, &plan, &observation);
+    Ok(plan)
+}
+
 pub async fn reconcile(obj: Arc<EbsVolume>, ctx: Arc<Context>) -> Result<Action> {
     let namespace = obj.namespace().unwrap_or_default();
     let api: Api<EbsVolume> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -56,28 +94,7 @@ pub async fn reconcile(obj: Arc<EbsVolume>, ctx: Arc<Context>) -> Result<Action>
         return Ok(Action::await_change());
     }
 
-    let region = obj
-        .spec
-        .region
-        .clone()
-        .unwrap_or_else(|| ctx.config.default_region.clone());
-    let pass = Pass {
-        obj: obj.as_ref(),
-        ctx: ctx.as_ref(),
-        ec2: ctx.aws.ec2(&region),
-        observer: ctx.aws.volumes(&region),
-        owner: Owner {
-            cluster: ctx.aws.cluster().to_owned(),
-            kind: "EbsVolume".to_owned(),
-            namespace,
-            name: obj.name_any(),
-            uid: obj.uid().unwrap_or_default(),
-        },
-        reference: obj.object_ref(&()),
-        region,
-        deleting,
-        now: ctx.clock.now(),
-    };
+    let pass = Pass::new(obj.as_ref(), ctx.as_ref());
     let mut writer = StatusWriter::new(&api, obj.as_ref(), &ctx.metrics);
     match converge(&pass, &mut writer).await {
         Ok(Converged::Finished) => {
@@ -102,19 +119,7 @@ async fn converge(pass: &Pass<'_>, writer: &mut StatusWriter<'_>) -> Result<Conv
     let obj = pass.obj;
     let observation = observe(pass).await?;
     let mut status = obj.status.clone().unwrap_or_default();
-    let managed_tag_keys: BTreeSet<String> = status.managed_tag_keys.iter().cloned().collect();
-    let plan = plan_volume(&VolumeInput {
-        spec: &obj.spec,
-        status: &status,
-        observed: observation.volume.as_ref(),
-        modification: observation.modification.as_ref(),
-        kms_key_arn: observation.kms_key_arn.as_deref(),
-        managed_tag_keys: &managed_tag_keys,
-        instance_zones: observation.instance_zones.as_ref(),
-        final_snapshot: observation.final_snapshot.as_ref(),
-        deleting: pass.deleting,
-        now: pass.now,
-    });
+    let plan = plan_for(pass, &observation, &status);
     let actions = with_ownership_repairs(pass, &plan, &observation);
 
     record_observation(
@@ -198,6 +203,23 @@ async fn converge(pass: &Pass<'_>, writer: &mut StatusWriter<'_>) -> Result<Conv
         });
     }
     Ok(Converged::Requeue(after))
+}
+
+/// The planner's answer for this pass.
+fn plan_for(pass: &Pass<'_>, observation: &Observation, status: &EbsVolumeStatus) -> VolumePlan {
+    let managed_tag_keys: BTreeSet<String> = status.managed_tag_keys.iter().cloned().collect();
+    plan_volume(&VolumeInput {
+        spec: &pass.obj.spec,
+        status,
+        observed: observation.volume.as_ref(),
+        modification: observation.modification.as_ref(),
+        kms_key_arn: observation.kms_key_arn.as_deref(),
+        managed_tag_keys: &managed_tag_keys,
+        instance_zones: observation.instance_zones.as_ref(),
+        final_snapshot: observation.final_snapshot.as_ref(),
+        deleting: pass.deleting,
+        now: pass.now,
+    })
 }
 
 /// The resync interval, give or take 10 %, so objects created together spread out.

@@ -1,0 +1,102 @@
+//! `ec2-reconciler plan -f FILE` shows what would happen, against the live cluster and AWS,
+//! and changes nothing.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use e2e::{ControllerProcess, Emulator, eventually, new_namespace, shared};
+use ec2_reconciler::api::EbsVolume;
+use ec2_reconciler::api::conditions::{ConditionStatus, READY, find};
+use kube::Api;
+use kube::api::PostParams;
+
+const WAIT: Duration = Duration::from_secs(60);
+const MUTATING: [&str; 6] = [
+    "CreateVolume",
+    "ModifyVolume",
+    "AttachVolume",
+    "DeleteVolume",
+    "CreateTags",
+    "DeleteTags",
+];
+
+fn plan(cp: &e2e::ControlPlane, emu: &Emulator, ns: &str, manifest: &str) -> Result<String> {
+    let file = cp.state_dir().join(format!("plan-{ns}.yaml"));
+    std::fs::write(&file, manifest)?;
+    let out = std::process::Command::new(e2e::paths::controller_binary()?)
+        .args(["plan", "-n", ns, "-f"])
+        .arg(&file)
+        .env("KUBECONFIG", cp.admin_kubeconfig_path())
+        .envs(emu.env_vars("us-east-1"))
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    ensure!(
+        out.status.success(),
+        "plan failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(stdout)
+}
+
+fn manifest(size: i64) -> String {
+    format!(
+        "apiVersion: ec2.reconciler.dev/v1alpha1\nkind: EbsVolume\nmetadata:\n  name: data\nspec:\n  availabilityZone: us-east-1a\n  sizeGiB: {size}\n"
+    )
+}
+
+async fn mutating_calls(emu: &Emulator) -> Result<u64> {
+    let calls = emu.calls().await?;
+    Ok(MUTATING.iter().map(|a| calls.count(a)).sum())
+}
+
+#[tokio::test]
+async fn plan_shows_a_create_and_then_a_modify_without_changing_anything() -> Result<()> {
+    let cp = shared()?;
+    let client = cp.client().await?;
+    let ns = new_namespace(&client, "plan").await?;
+    let emu = Emulator::start().await?;
+
+    let before = plan(cp, &emu, &ns, &manifest(20))?;
+    ensure!(
+        before.contains(&format!("EbsVolume {ns}/data:")) && before.contains("create"),
+        "{before}"
+    );
+    ensure!(
+        mutating_calls(&emu).await? == 0,
+        "plan called AWS: {:?}",
+        emu.calls().await?
+    );
+
+    // Let the controller create it, then plan a bigger size.
+    let controller = ControllerProcess::spawn(cp, &emu, &["--namespace", &ns])?;
+    let api: Api<EbsVolume> = Api::namespaced(client, &ns);
+    let object: EbsVolume = serde_yaml::from_str(&manifest(20))?;
+    api.create(&PostParams::default(), &object).await?;
+    eventually("the volume to be Ready", WAIT, || async {
+        let v = api.get("data").await?;
+        let ready = v
+            .status
+            .as_ref()
+            .and_then(|s| find(&s.conditions, READY))
+            .map(|c| c.status);
+        Ok((ready == Some(ConditionStatus::True)).then_some(()))
+    })
+    .await
+    .with_context(|| controller.log())?;
+    drop(controller);
+    let made = mutating_calls(&emu).await?;
+
+    let unchanged = plan(cp, &emu, &ns, &manifest(20))?;
+    ensure!(unchanged.contains("no changes"), "{unchanged}");
+    let grow = plan(cp, &emu, &ns, &manifest(40))?;
+    ensure!(
+        grow.contains("modify") && grow.contains("20 -> 40"),
+        "{grow}"
+    );
+    ensure!(
+        mutating_calls(&emu).await? == made,
+        "plan called AWS: {:?}",
+        emu.calls().await?
+    );
+    Ok(())
+}
