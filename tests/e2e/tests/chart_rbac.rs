@@ -5,9 +5,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use e2e::{ControllerProcess, Emulator, eventually, new_namespace, shared};
+use e2e::{ControllerProcess, Emulator, new_namespace, shared};
 use ec2_reconciler::api::EbsVolume;
-use ec2_reconciler::api::conditions::{ConditionStatus, READY, find};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -100,23 +99,14 @@ async fn the_controller_works_with_exactly_the_charts_permissions() -> Result<()
         "spec": { "availabilityZone": "us-east-1a", "sizeGiB": 8 }
     }))?;
     api.create(&PostParams::default(), &volume).await?;
-    eventually("the volume to be Ready", WAIT, || async {
-        let v = api.get("data").await?;
-        let ready = v
-            .status
-            .as_ref()
-            .and_then(|s| find(&s.conditions, READY))
-            .map(|c| c.status);
-        Ok((ready == Some(ConditionStatus::True)).then_some(()))
-    })
-    .await
-    .with_context(|| controller.log())?;
+    e2e::objects::volume_ready(&api, "data", WAIT)
+        .await
+        .map(|_| ())
+        .with_context(|| controller.log())?;
     api.delete("data", &DeleteParams::default()).await?;
-    eventually("the object to be gone", WAIT, || async {
-        Ok(api.get_opt("data").await?.is_none().then_some(()))
-    })
-    .await
-    .with_context(|| controller.log())?;
+    e2e::objects::volume_gone(&api, "data", WAIT)
+        .await
+        .with_context(|| controller.log())?;
     let log = controller.log();
     ensure!(
         !log.contains("403") && !log.contains("Forbidden") && !log.contains("forbidden"),

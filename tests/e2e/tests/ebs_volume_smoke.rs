@@ -66,11 +66,9 @@ async fn a_gp3_volume_is_created_becomes_ready_and_is_deleted() -> Result<()> {
     );
 
     api.delete("data", &DeleteParams::default()).await?;
-    eventually("the object to be gone", WAIT, || async {
-        Ok(api.get_opt("data").await?.is_none().then_some(()))
-    })
-    .await
-    .with_context(|| controller.log())?;
+    e2e::objects::volume_gone(&api, "data", WAIT)
+        .await
+        .with_context(|| controller.log())?;
     ensure!(
         emu.calls().await?.count("DeleteVolume") == 1,
         "{:?}",

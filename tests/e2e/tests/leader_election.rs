@@ -6,7 +6,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use e2e::{ControllerProcess, Emulator, eventually, new_namespace, shared};
 use ec2_reconciler::api::EbsVolume;
-use ec2_reconciler::api::conditions::{ConditionStatus, READY, find};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube::api::PostParams;
@@ -29,16 +28,9 @@ async fn create_and_wait_ready(api: &Api<EbsVolume>, ns: &str, name: &str) -> Re
         "spec": { "availabilityZone": "us-east-1a", "sizeGiB": 8 }
     }))?;
     api.create(&PostParams::default(), &volume).await?;
-    eventually(&format!("{name} to be Ready"), WAIT, || async {
-        let v = api.get(name).await?;
-        let ready = v
-            .status
-            .as_ref()
-            .and_then(|s| find(&s.conditions, READY))
-            .map(|c| c.status);
-        Ok((ready == Some(ConditionStatus::True)).then_some(()))
-    })
-    .await
+    e2e::objects::volume_ready(api, name, WAIT)
+        .await
+        .map(|_| ())
 }
 
 #[tokio::test]

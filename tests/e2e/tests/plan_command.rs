@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use e2e::{ControllerProcess, Emulator, eventually, new_namespace, shared};
+use e2e::{ControllerProcess, Emulator, new_namespace, shared};
 use ec2_reconciler::api::EbsVolume;
-use ec2_reconciler::api::conditions::{ConditionStatus, READY, find};
 use kube::Api;
 use kube::api::PostParams;
 
@@ -72,17 +71,10 @@ async fn plan_shows_a_create_and_then_a_modify_without_changing_anything() -> Re
     let api: Api<EbsVolume> = Api::namespaced(client, &ns);
     let object: EbsVolume = serde_yaml::from_str(&manifest(20))?;
     api.create(&PostParams::default(), &object).await?;
-    eventually("the volume to be Ready", WAIT, || async {
-        let v = api.get("data").await?;
-        let ready = v
-            .status
-            .as_ref()
-            .and_then(|s| find(&s.conditions, READY))
-            .map(|c| c.status);
-        Ok((ready == Some(ConditionStatus::True)).then_some(()))
-    })
-    .await
-    .with_context(|| controller.log())?;
+    e2e::objects::volume_ready(&api, "data", WAIT)
+        .await
+        .map(|_| ())
+        .with_context(|| controller.log())?;
     drop(controller);
     let made = mutating_calls(&emu).await?;
 
