@@ -97,7 +97,7 @@ pub struct VolumeAttachmentSpec {
     shortname = "ebs",
     category = "aws",
     printcolumn(name = "Volume", type_ = "string", json_path = ".status.volumeId"),
-    printcolumn(name = "Type", type_ = "string", json_path = ".spec.volumeType"),
+    printcolumn(name = "Type", type_ = "string", json_path = ".status.volumeType"),
     printcolumn(
         name = "Size",
         type_ = "integer",
@@ -133,9 +133,10 @@ pub struct EbsVolumeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[a-z0-9-]+$"), length(min = 1, max = 64))]
     pub availability_zone: Option<String>,
-    /// The volume type.
-    #[serde(default)]
-    pub volume_type: VolumeType,
+    /// The volume type: gp3 when a volume is created without one; when adopting, leaving it
+    /// out keeps the volume's own type (it is not managed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_type: Option<VolumeType>,
     /// Size in GiB; may only grow. Defaults to the snapshot's size when `snapshotId` is set.
     #[serde(default, rename = "sizeGiB", skip_serializing_if = "Option::is_none")]
     pub size_gib: Option<i64>,
@@ -191,10 +192,13 @@ pub struct EbsVolumeSpec {
     pub force_detach: bool,
 }
 
+/// The volume type a rule checks: the spec's, or gp3 (what CreateVolume gets) when unset.
+const TYPE: &str = "(has(self.volumeType) ? self.volumeType : 'gp3')";
+
 /// A CEL expression that is true when `iops` is absent or within the type's range.
 fn range_rule(field: &str, volume_type: &str, min: i64, max: i64) -> String {
     format!(
-        "self.volumeType != '{volume_type}' || !has(self.{field}) || (self.{field} >= {min} && self.{field} <= {max})"
+        "{TYPE} != '{volume_type}' || !has(self.{field}) || (self.{field} >= {min} && self.{field} <= {max})"
     )
 }
 
@@ -228,7 +232,7 @@ fn type_rules(volume_type: VolumeType, limits: &VolumeLimits) -> Vec<Rule> {
         let baseline = limits.iops_baseline;
         rules.push(
             Rule::new(format!(
-                "self.volumeType != '{t}' || !has(self.iops) || !has(self.sizeGiB) || self.iops <= {baseline} || self.iops <= self.sizeGiB * {per_gib}"
+                "{TYPE} != '{t}' || !has(self.iops) || !has(self.sizeGiB) || self.iops <= {baseline} || self.iops <= self.sizeGiB * {per_gib}"
             ))
             .message(&*format!("iops for {t} may be at most {per_gib} per GiB of sizeGiB: grow the volume or lower iops"))
             .field_path(".iops"),
@@ -261,21 +265,21 @@ pub fn ebs_volume_rules() -> Vec<Rule> {
             .message("sizeGiB is required to create a volume unless snapshotId gives the size"),
         Rule::new("self.managementPolicy != 'ObserveOnly' || has(self.volumeId)")
             .message("managementPolicy ObserveOnly needs volumeId: it observes an existing volume and creates nothing"),
-        Rule::new("!has(self.iops) || self.volumeType in ['gp3', 'io1', 'io2']")
+        Rule::new(format!("!has(self.iops) || {TYPE} in ['gp3', 'io1', 'io2']"))
             .message("iops can only be set for gp3, io1 and io2 volumes")
             .field_path(".iops"),
-        Rule::new("has(self.volumeId) || !(self.volumeType in ['io1', 'io2']) || has(self.iops)")
+        Rule::new(format!("has(self.volumeId) || !({TYPE} in ['io1', 'io2']) || has(self.iops)"))
             .message("io1 and io2 volumes require iops")
             .field_path(".iops"),
-        Rule::new("!has(self.throughputMiBps) || self.volumeType == 'gp3'")
+        Rule::new(format!("!has(self.throughputMiBps) || {TYPE} == 'gp3'"))
             .message("throughputMiBps can only be set for gp3 volumes")
             .field_path(".throughputMiBps"),
         Rule::new(format!(
-            "self.volumeType != 'gp3' || !has(self.throughputMiBps) || self.throughputMiBps * {MAX_THROUGHPUT_PER_IOPS_DIVISOR} <= (has(self.iops) ? self.iops : {GP3_DEFAULT_IOPS})"
+            "{TYPE} != 'gp3' || !has(self.throughputMiBps) || self.throughputMiBps * {MAX_THROUGHPUT_PER_IOPS_DIVISOR} <= (has(self.iops) ? self.iops : {GP3_DEFAULT_IOPS})"
         ))
         .message("throughputMiBps may be at most a quarter of iops (gp3 has 3000 iops unless set): raise iops or lower throughput")
         .field_path(".throughputMiBps"),
-        Rule::new("!self.multiAttachEnabled || self.volumeType in ['io1', 'io2']")
+        Rule::new(format!("!self.multiAttachEnabled || {TYPE} in ['io1', 'io2']"))
             .message("multiAttachEnabled is only possible for io1 and io2 volumes")
             .field_path(".multiAttachEnabled"),
         Rule::new("self.multiAttachEnabled || !has(self.attachments) || size(self.attachments) <= 1")

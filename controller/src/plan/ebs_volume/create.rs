@@ -58,7 +58,7 @@ pub(super) fn create_action(input: &VolumeInput<'_>, b: &mut Builder) -> Option<
     // The CRD makes the same checks at admission; objects admitted before a limit changed,
     // or with values the schema could not see, are caught here.
     let shape = VolumeShape {
-        volume_type: spec.volume_type,
+        volume_type: spec.volume_type.unwrap_or_default(),
         size_gib: spec.size_gib,
         iops: spec.iops,
         throughput_mibps: spec.throughput_mibps,
@@ -73,7 +73,7 @@ pub(super) fn create_action(input: &VolumeInput<'_>, b: &mut Builder) -> Option<
     attach::check_spec(input, az, b);
     Some(CreateVolume {
         availability_zone: az.clone(),
-        volume_type: spec.volume_type,
+        volume_type: spec.volume_type.unwrap_or_default(),
         size_gib: spec.size_gib,
         iops: spec.iops,
         throughput_mibps: spec.throughput_mibps,

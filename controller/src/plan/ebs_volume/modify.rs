@@ -62,11 +62,18 @@ struct Desired {
     throughput_mibps: Option<i64>,
 }
 
-fn desired(input: &VolumeInput<'_>) -> Desired {
+fn desired(input: &VolumeInput<'_>, v: &ObservedVolume) -> Desired {
     let spec = input.spec;
-    let defaults = spec.volume_id.is_none() && spec.volume_type == VolumeType::Gp3;
+    let adopting = spec.volume_id.is_some();
+    // An adopting spec without a type keeps the volume's own; a created volume is gp3.
+    let volume_type = match (spec.volume_type, adopting) {
+        (Some(t), _) => t,
+        (None, true) => v.volume_type.unwrap_or_default(),
+        (None, false) => VolumeType::default(),
+    };
+    let defaults = !adopting && volume_type == VolumeType::Gp3;
     Desired {
-        volume_type: spec.volume_type,
+        volume_type,
         size_gib: spec.size_gib,
         iops: spec.iops.or(defaults.then_some(GP3_DEFAULT_IOPS)),
         throughput_mibps: spec
@@ -76,7 +83,7 @@ fn desired(input: &VolumeInput<'_>) -> Desired {
 }
 
 pub(super) fn plan(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder) {
-    let d = desired(input);
+    let d = desired(input, v);
     let latest = input.modification.filter(|m| m.volume_id == v.volume_id);
 
     // AWS is still working on the previous one: report progress, start nothing.

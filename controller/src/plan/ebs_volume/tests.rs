@@ -37,7 +37,7 @@ fn spec() -> EbsVolumeSpec {
     EbsVolumeSpec {
         region: None,
         availability_zone: Some(AZ.into()),
-        volume_type: VolumeType::Gp3,
+        volume_type: Some(VolumeType::Gp3),
         size_gib: Some(100),
         iops: None,
         throughput_mibps: None,
@@ -255,7 +255,7 @@ fn detach(instance: &str, device: &str, force: bool) -> VolumeAction {
 #[test]
 fn a_volume_that_was_never_created_is_created_with_every_spec_setting() {
     let spec = EbsVolumeSpec {
-        volume_type: VolumeType::Io2,
+        volume_type: Some(VolumeType::Io2),
         size_gib: Some(500),
         iops: Some(16000),
         encrypted: true,
@@ -391,7 +391,7 @@ fn a_created_volume_not_yet_visible_is_waited_for_then_reported_lost() {
 #[test]
 fn a_spec_outside_the_limits_table_is_not_created() {
     let plan = Case::new(EbsVolumeSpec {
-        volume_type: VolumeType::St1,
+        volume_type: Some(VolumeType::St1),
         size_gib: Some(100),
         ..spec()
     })
@@ -590,7 +590,7 @@ fn only_the_fields_that_differ_are_sent() {
 fn a_gp2_volume_matching_its_spec_gets_no_modify_for_its_reported_baseline_iops() {
     let plan = Case::existing(
         EbsVolumeSpec {
-            volume_type: VolumeType::Gp2,
+            volume_type: Some(VolumeType::Gp2),
             ..spec()
         },
         ObservedVolume {
@@ -639,7 +639,7 @@ fn a_type_change_always_sends_iops_and_throughput() {
 fn a_type_change_sends_unchanged_iops_too_and_says_they_are_kept() {
     let plan = Case::existing(
         EbsVolumeSpec {
-            volume_type: VolumeType::Io2,
+            volume_type: Some(VolumeType::Io2),
             iops: Some(3000),
             ..spec()
         },
@@ -901,6 +901,24 @@ fn fields_an_adopting_spec_leaves_out_are_not_managed() {
 }
 
 #[test]
+fn an_adopting_spec_without_a_type_keeps_the_volumes_own_type() {
+    let plan = Case::existing(
+        EbsVolumeSpec {
+            volume_type: None,
+            ..adopting()
+        },
+        ObservedVolume {
+            volume_type: Some(VolumeType::Io2),
+            iops: Some(8000),
+            ..volume()
+        },
+    )
+    .plan();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+}
+
+#[test]
 fn a_created_gp3_volume_changed_outside_goes_back_to_the_default_iops() {
     let plan = Case::existing(
         spec(),
@@ -918,7 +936,7 @@ fn an_adopted_volume_pushed_past_the_limits_table_is_a_problem_not_a_call() {
     // io1 allows at most 50 IOPS per GiB: 1000 IOPS on 10 GiB is not a volume AWS makes.
     let plan = Case::existing(
         EbsVolumeSpec {
-            volume_type: VolumeType::Io1,
+            volume_type: Some(VolumeType::Io1),
             iops: Some(1000),
             ..adopting()
         },
@@ -1136,7 +1154,7 @@ fn a_multi_attach_volume_attaches_to_several_instances_at_once() {
     };
     let plan = Case::existing(
         EbsVolumeSpec {
-            volume_type: VolumeType::Io2,
+            volume_type: Some(VolumeType::Io2),
             iops: Some(1000),
             multi_attach_enabled: true,
             attachments: vec![
