@@ -543,7 +543,10 @@ impl Ec2 for Ec2Client {
         Box::pin(async move {
             let r = &request;
             let out = self
-                .call("ModifyVolume", Idempotency::Safe, || {
+                // Not Safe: a repeat is a second modification (one more of the day's four),
+                // or is rejected as `IncorrectModificationState`, hiding whether the first
+                // was applied. The caller records it first and looks before trying again.
+                .call("ModifyVolume", Idempotency::Unsafe, || {
                     let req = self
                         .ec2
                         .modify_volume()

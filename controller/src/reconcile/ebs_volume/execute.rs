@@ -79,7 +79,16 @@ pub async fn run(
                         message,
                     });
                 }
-                Err(e) => return Err(from_aws("CreateVolume", e)),
+                Err(e) => {
+                    let error = from_aws("CreateVolume", e);
+                    if matches!(error, Error::Terminal { .. }) {
+                        // Refused outright: nothing was created, so there is no create to
+                        // replay (a delete then finishes at once).
+                        status.pending_create = None;
+                        writer.write(status).await?;
+                    }
+                    return Err(error);
+                }
             }
         }
         VolumeAction::Modify(modify) => {
@@ -96,9 +105,13 @@ pub async fn run(
                 throughput_mibps: modify.throughput_mibps.as_ref().map(|c| c.to),
             };
             if let Err(e) = ec2.modify_volume(request).await {
-                // Rejected at once: AWS did not count it.
-                status.recent_modifications.retain(|t| *t != started);
-                writer.write(status).await?;
+                // Rejected (or throttled): AWS did not count it. After a 5xx or a lost
+                // response AWS may have started it: the record stays, and the planner waits
+                // for it to show up instead of starting another.
+                if !matches!(e, AwsError::ServerError { .. } | AwsError::Transport { .. }) {
+                    status.recent_modifications.retain(|t| *t != started);
+                    writer.write(status).await?;
+                }
                 return Err(from_aws("ModifyVolume", e));
             }
         }

@@ -286,7 +286,9 @@ async fn report_failure(
     if !error.is_failure() {
         return Ok(());
     }
-    let mut status = pass.obj.status.clone().unwrap_or_default();
+    // From what this pass last wrote, not from the object as read: intent recorded before
+    // the failed call (a modification's start, a bumped client-token attempt) must survive.
+    let mut status = writer.last_written().clone();
     let desired = [DesiredCondition::new(
         SYNCED,
         ConditionStatus::False,

@@ -59,7 +59,10 @@ pub async fn observe(pass: &Pass<'_>) -> Result<Observation> {
         }
     }
 
-    if let Some(key) = &obj.spec.kms_key_id {
+    // Deleting needs no key: a missing or disabled one must not keep the object forever.
+    if !pass.deleting
+        && let Some(key) = &obj.spec.kms_key_id
+    {
         let resolved = pass
             .ctx
             .aws

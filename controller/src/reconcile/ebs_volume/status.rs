@@ -86,6 +86,11 @@ impl<'a> StatusWriter<'a> {
         status.observed_generation = self.generation;
     }
 
+    /// The status as the server has it after this writer's last write (or as read).
+    pub fn last_written(&self) -> &EbsVolumeStatus {
+        &self.written
+    }
+
     pub async fn write(&mut self, status: &EbsVolumeStatus) -> Result<()> {
         let mut status = status.clone();
         if status.observed_generation.is_none() {
