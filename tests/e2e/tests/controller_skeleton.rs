@@ -9,7 +9,7 @@ use e2e::{
     shared,
 };
 use ec2_reconciler::api::conditions::{ConditionStatus, SYNCED, find};
-use ec2_reconciler::api::{AmiImage, EbsVolume, EncryptedVolumeMigration};
+use ec2_reconciler::api::{AmiImage, EncryptedVolumeMigration};
 use ec2_reconciler::reconcile::{FINALIZER, ManagedKind};
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
@@ -130,8 +130,11 @@ fn from_json<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result
     Ok(serde_json::from_value(value)?)
 }
 
+/// AmiImage and EncryptedVolumeMigration have no AWS behaviour yet: they must say so and
+/// act on nothing. (EbsVolume's lifecycle has its own tests.)
 #[tokio::test]
-async fn every_kind_gets_a_finalizer_and_honest_conditions_and_deletes_cleanly() -> Result<()> {
+async fn kinds_not_built_yet_get_a_finalizer_and_honest_conditions_and_delete_cleanly() -> Result<()>
+{
     let cp = shared()?;
     let client = cp.client().await?;
     let ns = new_namespace(&client, "skeleton").await?;
@@ -139,10 +142,6 @@ async fn every_kind_gets_a_finalizer_and_honest_conditions_and_deletes_cleanly()
     let controller = ControllerProcess::spawn(cp, &emu, &["--namespace", &ns])?;
 
     let meta = |name: &str| json!({ "name": name, "namespace": ns });
-    let volume: EbsVolume = from_json(json!({
-        "apiVersion": "ec2.reconciler.dev/v1alpha1", "kind": "EbsVolume", "metadata": meta("data"),
-        "spec": { "availabilityZone": "us-east-1a", "sizeGiB": 10 }
-    }))?;
     let image: AmiImage = from_json(json!({
         "apiVersion": "ec2.reconciler.dev/v1alpha1", "kind": "AmiImage", "metadata": meta("web"),
         "spec": { "name": "web-1", "source": { "instance": { "instanceId": "i-0123456789abcdef0" } } }
@@ -152,13 +151,6 @@ async fn every_kind_gets_a_finalizer_and_honest_conditions_and_deletes_cleanly()
         "spec": { "source": { "volumeRef": { "name": "data" } } }
     }))?;
 
-    lifecycle(
-        &Api::namespaced(client.clone(), &ns),
-        volume,
-        &emu,
-        &controller,
-    )
-    .await?;
     lifecycle(
         &Api::namespaced(client.clone(), &ns),
         image,
@@ -176,7 +168,7 @@ async fn every_kind_gets_a_finalizer_and_honest_conditions_and_deletes_cleanly()
 
     let (code, metrics) = controller.get("/metrics").await?;
     ensure!(code == 200, "metrics answered {code}");
-    for kind in ["EbsVolume", "AmiImage", "EncryptedVolumeMigration"] {
+    for kind in ["AmiImage", "EncryptedVolumeMigration"] {
         let line = format!(r#"ec2_reconciler_reconciles_total{{kind="{kind}",outcome="success"}}"#);
         ensure!(metrics.contains(&line), "no {line} in\n{metrics}");
         let gauge = format!(r#"ec2_reconciler_objects{{kind="{kind}",ready="False"}}"#);
