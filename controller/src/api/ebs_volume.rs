@@ -389,6 +389,11 @@ pub struct EbsVolumeStatus {
     /// The snapshot taken before deleting the volume (`finalSnapshot: true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_snapshot_id: Option<String>,
+    /// When the final snapshot was requested: recorded before CreateSnapshot (which takes
+    /// no client token), so a restart that cannot see the snapshot yet waits for it
+    /// instead of taking a second one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_snapshot_requested_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The create the controller is about to make or has made: recorded before the call so
     /// that a restart finds the volume by its client token instead of creating another.
     #[serde(default, skip_serializing_if = "Option::is_none")]

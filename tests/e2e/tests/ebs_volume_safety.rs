@@ -821,6 +821,8 @@ async fn killed_during_the_final_snapshot_takes_one_snapshot(fault: Fault) -> Re
     bed.wait_gone("last").await?;
 
     let snapshots = bed.snapshots_of("last").await?;
+    let requests = bed.emu.calls().await?.count("CreateSnapshot");
+    ensure!(requests == 1, "{requests} CreateSnapshot requests");
     ensure!(
         snapshots.len() == 1,
         "{} snapshots: {snapshots:?}",
@@ -847,6 +849,15 @@ async fn a_controller_killed_while_the_final_snapshot_is_being_requested_takes_e
 async fn a_controller_killed_after_the_final_snapshot_lost_its_response_takes_exactly_one_snapshot()
 -> Result<()> {
     killed_during_the_final_snapshot_takes_one_snapshot(Fault::drop_after("CreateSnapshot")).await
+}
+
+/// The restarted controller looks for the snapshot by its tags while AWS has not made it
+/// visible yet (the first request is still in flight): it must wait for it, not take a
+/// second one.
+#[tokio::test]
+async fn a_restarted_controller_waits_for_a_final_snapshot_it_cannot_see_yet_instead_of_taking_another()
+-> Result<()> {
+    killed_during_the_final_snapshot_takes_one_snapshot(Fault::slow("CreateSnapshot", 10_000)).await
 }
 
 // ---------------------------------------------------------------------------------------

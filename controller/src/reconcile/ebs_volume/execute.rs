@@ -24,6 +24,9 @@ use crate::api::EbsVolumeStatus;
 const CREATE_STEP: &str = "create";
 /// The step tag of the snapshot taken before a delete.
 const FINAL_SNAPSHOT_STEP: &str = "final-snapshot";
+/// How long a requested snapshot may stay invisible to DescribeSnapshots before the
+/// request is taken as lost and made again.
+const SNAPSHOT_VISIBILITY_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 
 /// Runs one action; returns whether AWS was changed (so the volume should be read again).
 pub async fn run(
@@ -169,7 +172,23 @@ pub async fn run(
                 .map_err(|e| from_aws("DescribeSnapshots", e))?;
             let snapshot_id = match existing.items.into_iter().next() {
                 Some(found) => found.snapshot_id,
+                // Requested moments ago but not visible yet: DescribeSnapshots is
+                // eventually consistent, so wait rather than take a second snapshot.
+                None if status
+                    .final_snapshot_requested_at
+                    .is_some_and(|at| pass.now - at < SNAPSHOT_VISIBILITY_GRACE) =>
+                {
+                    return Err(Error::Waiting {
+                        reason: "FinalSnapshotRequested",
+                        message: format!(
+                            "waiting for the final snapshot of {volume_id} to become visible"
+                        ),
+                        retry_after: std::time::Duration::from_secs(5),
+                    });
+                }
                 None => {
+                    status.final_snapshot_requested_at = Some(pass.now);
+                    writer.write(status).await?;
                     let request = CreateSnapshotRequest {
                         volume_id: volume_id.clone(),
                         description: Some(format!(
