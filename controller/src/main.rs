@@ -73,6 +73,10 @@ struct RunArgs {
     /// Seconds between two observations of every object.
     #[arg(long, env = "EC2R_RESYNC_SECONDS", default_value_t = 600)]
     resync_seconds: u64,
+    /// Share of each AWS API rate bucket to use (0 < f <= 1); the account's buckets are
+    /// shared with every other tool using it.
+    #[arg(long, env = "EC2R_AWS_RATE_FRACTION", default_value_t = 0.5)]
+    aws_rate_fraction: f64,
     /// Act only while holding a Lease, so several replicas can run (one acts at a time).
     #[arg(long, env = "EC2R_LEADER_ELECT")]
     leader_elect: bool,
@@ -119,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
                 health_addr: args.health_addr,
                 resync_interval: Duration::from_secs(args.resync_seconds),
                 crd_poll_interval: Duration::from_secs(5),
+                aws_rate_fraction: args.aws_rate_fraction.clamp(0.01, 1.0),
                 leader_election: args.leader_elect.then(|| {
                     let identity = args.identity.clone().unwrap_or_else(default_identity);
                     LeaderConfig::new(args.leader_election_namespace.clone(), identity)

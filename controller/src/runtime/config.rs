@@ -20,6 +20,9 @@ pub struct Config {
     pub resync_interval: Duration,
     /// How long to wait between looks for a CRD that is not installed yet.
     pub crd_poll_interval: Duration,
+    /// The share of each AWS API rate bucket this controller allows itself (the account's
+    /// buckets are shared with every other tool).
+    pub aws_rate_fraction: f64,
     /// Run only while holding this Lease (several replicas); `None` runs at once.
     pub leader_election: Option<LeaderConfig>,
 }
@@ -35,6 +38,7 @@ impl Config {
             resync_interval: Duration::from_secs(600),
             crd_poll_interval: Duration::from_secs(5),
             leader_election: None,
+            aws_rate_fraction: 0.5,
         }
     }
 }

@@ -30,12 +30,12 @@ pub async fn context(config: &Config, client: Client, metrics: &Metrics) -> Cont
         controller: "ec2-reconciler".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let aws_clients = AwsClients::from_env(
-        RateConfig::default(),
-        ClientTimeouts::default(),
-        metrics.aws_calls.clone(),
-    )
-    .await;
+    let rate = RateConfig {
+        fraction: config.aws_rate_fraction,
+        ..RateConfig::default()
+    };
+    let aws_clients =
+        AwsClients::from_env(rate, ClientTimeouts::default(), metrics.aws_calls.clone()).await;
     let observer_config = ObserverConfig {
         resync_interval: config.resync_interval,
         ..ObserverConfig::default()
