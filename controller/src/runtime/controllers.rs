@@ -13,7 +13,7 @@ use kube::runtime::watcher;
 
 use super::metrics::{Metrics, ObjectLabels};
 use super::readiness::{KindState, Readiness};
-use crate::api::conditions::{ConditionStatus, READY, find};
+use crate::api::conditions::{ConditionStatus, READY, SYNCED, find};
 use crate::reconcile::{Context, Error, ManagedKind, error_policy, object_key};
 use kube::runtime::reflector::Store;
 
@@ -119,6 +119,9 @@ where
         && error.is_failure()
     {
         tracing::warn!(kind = K::KIND, name = reference.name.as_deref().unwrap_or_default(), reason = error.reason(), %error, "reconcile failed");
+        if already_reported(obj_for_key.as_ref(), error) {
+            return result;
+        }
         let event = Event {
             type_: EventType::Warning,
             reason: error.reason().to_owned(),
@@ -131,6 +134,13 @@ where
         }
     }
     result
+}
+
+/// The object already shows this failure on `Synced`: its event was published when it
+/// first happened (one event per new failure, not per retry).
+fn already_reported<K: ManagedKind>(obj: &K, error: &Error) -> bool {
+    find(obj.conditions(), SYNCED)
+        .is_some_and(|c| c.status == ConditionStatus::False && c.reason == error.reason())
 }
 
 /// How often the objects gauge is refreshed from the cache.
