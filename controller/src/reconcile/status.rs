@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
+use serde::Serialize;
 use serde_json::json;
 
 use super::error::Result;
@@ -42,13 +43,24 @@ pub async fn apply_status<K: ManagedKind>(
         );
         map.insert("observedGeneration".into(), json!(obj.meta().generation));
     }
+    patch_status(api, &obj.name_any(), &status, metrics).await
+}
+
+/// Writes `status` by server-side apply as the controller's field manager (forcing
+/// ownership: the controller owns every status field), and counts the write.
+pub async fn patch_status<K: ManagedKind>(
+    api: &Api<K>,
+    name: &str,
+    status: &impl Serialize,
+    metrics: &Metrics,
+) -> Result<()> {
     let patch = json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": status,
     });
     api.patch_status(
-        &obj.name_any(),
+        name,
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )

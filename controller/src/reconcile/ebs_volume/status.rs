@@ -1,17 +1,15 @@
 //! The EbsVolume status: built from the observation and the plan, written only on change.
 
 use chrono::{DateTime, Utc};
-use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 
 use crate::api::conditions::{DesiredCondition, merge_conditions};
 use crate::api::ebs_volume::{VolumeAttachmentStatus, VolumeModificationStatus};
 use crate::api::{EbsVolume, EbsVolumeStatus};
 use crate::plan::observed::{ObservedModification, ObservedVolume};
 use crate::reconcile::error::Result;
-use crate::reconcile::status::FIELD_MANAGER;
-use crate::runtime::metrics::{KindLabels, Metrics};
+use crate::reconcile::status::patch_status;
+use crate::runtime::metrics::Metrics;
 
 /// Copies what AWS reports into the status.
 pub fn record_observation(
@@ -99,22 +97,7 @@ impl<'a> StatusWriter<'a> {
         if status == self.written {
             return Ok(());
         }
-        let patch = json!({
-            "apiVersion": EbsVolume::api_version(&()),
-            "kind": EbsVolume::kind(&()),
-            "status": status,
-        });
-        self.api
-            .patch_status(
-                &self.name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await?;
-        self.metrics
-            .status_writes
-            .get_or_create(&KindLabels { kind: "EbsVolume" })
-            .inc();
+        patch_status(self.api, &self.name, &status, self.metrics).await?;
         self.written = status;
         Ok(())
     }
