@@ -1,8 +1,9 @@
 //! What every reconcile gets: clients, configuration, metrics, events and the clock.
 
 use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use kube::runtime::events::Recorder;
+use kube::runtime::events::{Event, EventType, Recorder};
 
 use super::aws_state::AwsState;
 use super::backoff::Backoff;
@@ -34,4 +35,28 @@ pub struct Context {
     pub clock: Clock,
     pub aws: AwsState,
     pub backoff: Backoff,
+}
+
+impl Context {
+    /// Publishes an event on the object. Events are best effort: a failure to publish is
+    /// logged, never a reason to fail the reconcile.
+    pub async fn publish(
+        &self,
+        reference: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        note: String,
+        action: &str,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: action.to_owned(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, reference).await {
+            tracing::debug!(%error, "could not publish event");
+        }
+    }
 }

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use kube::Api;
 use kube::api::ListParams;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::watcher;
 
 use super::metrics::{Metrics, ObjectLabels};
@@ -122,16 +122,14 @@ where
         if already_reported(obj_for_key.as_ref(), error) {
             return result;
         }
-        let event = Event {
-            type_: EventType::Warning,
-            reason: error.reason().to_owned(),
-            note: Some(error.to_string()),
-            action: "Reconcile".to_owned(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
-            tracing::debug!(error = %e, "could not publish event");
-        }
+        ctx.publish(
+            &reference,
+            EventType::Warning,
+            error.reason(),
+            error.to_string(),
+            "Reconcile",
+        )
+        .await;
     }
     result
 }

@@ -1,7 +1,7 @@
 //! Runs the plan's actions in order. Every call the plan names, and nothing else; intent is
 //! recorded in status before any call that is not idempotent by itself.
 
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 
 use crate::api::ebs_volume::PendingCreate;
 use crate::aws::client::{
@@ -247,14 +247,13 @@ async fn publish(pass: &Pass<'_>, action: &VolumeAction) {
         VolumeAction::Delete { .. } => "DeletingVolume",
         VolumeAction::MarkReleased { .. } => "ReleasedVolume",
     };
-    let event = Event {
-        type_: EventType::Normal,
-        reason: reason.to_owned(),
-        note: Some(describe(action)),
-        action: reason.to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = pass.ctx.recorder.publish(&event, &pass.reference).await {
-        tracing::debug!(error = %e, "could not publish event");
-    }
+    pass.ctx
+        .publish(
+            &pass.reference,
+            EventType::Normal,
+            reason,
+            describe(action),
+            reason,
+        )
+        .await;
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 
 use super::aws_errors::REJECTION_REASONS;
@@ -321,15 +321,14 @@ async fn report_new_problems(pass: &Pass<'_>, plan: &VolumePlan) {
         if previous.as_deref() == Some(problem.reason) {
             continue;
         }
-        let event = Event {
-            type_: EventType::Warning,
-            reason: problem.reason.to_owned(),
-            note: Some(problem.message.clone()),
-            action: "Plan".to_owned(),
-            secondary: None,
-        };
-        if let Err(e) = pass.ctx.recorder.publish(&event, &pass.reference).await {
-            tracing::debug!(error = %e, "could not publish event");
-        }
+        pass.ctx
+            .publish(
+                &pass.reference,
+                EventType::Warning,
+                problem.reason,
+                problem.message.clone(),
+                "Plan",
+            )
+            .await;
     }
 }
