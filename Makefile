@@ -29,7 +29,10 @@ testbed:
 test-emulator: testbed
 	cd tests/emulator && PYTHONPATH=. "$$(../../hack/emulator-venv.sh)" -m pytest -q tests
 
-test-rust: testbed build
+# `--all-targets` builds the binaries with the test feature set (tokio's test-util comes in as
+# a dev-dependency), so `cargo test` reuses every dependency instead of compiling them twice.
+test-rust: testbed
+	$(CARGO) build --workspace --all-targets
 	$(CARGO) test --workspace --no-fail-fast
 
 ## Everything: lint, the emulator layer's own tests, unit and end-to-end tests.

@@ -1,0 +1,18 @@
+//! Every end-to-end test, linked into one test binary.
+//!
+//! One binary rather than one per file: each binary links the AWS SDK and kube, so a dozen
+//! of them cost a dozen links and gigabytes of disk. The tests of one binary share one
+//! control plane (`e2e::control_plane::shared`) and isolate themselves by namespace, each
+//! with its own AWS emulator and controller process.
+
+mod admission;
+mod aws_layer;
+mod chart_rbac;
+mod controller_skeleton;
+mod ebs_volume_attachments;
+mod ebs_volume_lifecycle;
+mod ebs_volume_safety;
+mod ebs_volume_smoke;
+mod leader_election;
+mod plan_command;
+mod testbed;
