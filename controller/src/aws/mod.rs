@@ -16,4 +16,4 @@ pub mod tokens;
 pub use client::{AwsClients, Ec2, Ec2Client};
 pub use errors::AwsError;
 pub use metrics::{AwsCallCounter, AwsCallLabels};
-pub use observer::{ObserverConfig, VolumeEntry, VolumeObserver};
+pub use observer::{ObserverConfig, SnapshotObserver, VolumeEntry, VolumeObserver};

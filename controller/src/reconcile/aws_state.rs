@@ -1,5 +1,5 @@
-//! AWS access shared by every reconcile: one client and one observer per Region, and the
-//! KMS keys already resolved (so a steady state costs no DescribeKey per pass).
+//! AWS access shared by every reconcile: one client and one observer per Region and resource
+//! kind, and the KMS keys already resolved (so a steady state costs no DescribeKey per pass).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,16 +7,20 @@ use std::time::{Duration, Instant};
 
 use crate::aws::client::{AwsClients, Ec2, KmsKey};
 use crate::aws::errors::AwsError;
-use crate::aws::observer::{ObserverConfig, VolumeObserver};
+use crate::aws::observer::{Observer, ObserverConfig, SnapshotObserver, Source, VolumeObserver};
 
 /// How long a resolved KMS key is trusted before it is looked up again.
 const KMS_KEY_TTL: Duration = Duration::from_secs(600);
+
+/// One observer per Region.
+type Observers<O> = Mutex<HashMap<String, Arc<O>>>;
 
 pub struct AwsState {
     clients: AwsClients,
     cluster: String,
     observer_config: ObserverConfig,
-    volume_observers: Mutex<HashMap<String, Arc<VolumeObserver>>>,
+    volume_observers: Observers<VolumeObserver>,
+    snapshot_observers: Observers<SnapshotObserver>,
     kms_keys: Mutex<HashMap<(String, String), (Instant, KmsKey)>>,
 }
 
@@ -31,6 +35,7 @@ impl AwsState {
             cluster: cluster.into(),
             observer_config,
             volume_observers: Mutex::default(),
+            snapshot_observers: Mutex::default(),
             kms_keys: Mutex::default(),
         }
     }
@@ -45,14 +50,27 @@ impl AwsState {
 
     /// The Region's volume observer, shared by every EbsVolume in it.
     pub fn volumes(&self, region: &str) -> Arc<VolumeObserver> {
+        self.observer(&self.volume_observers, region)
+    }
+
+    /// The Region's snapshot observer, shared by every object that waits on snapshots.
+    pub fn snapshots(&self, region: &str) -> Arc<SnapshotObserver> {
+        self.observer(&self.snapshot_observers, region)
+    }
+
+    fn observer<S: Source + Default>(
+        &self,
+        observers: &Observers<Observer<S>>,
+        region: &str,
+    ) -> Arc<Observer<S>> {
         let build = || {
-            VolumeObserver::new(
+            Observer::new(
                 self.ec2(region),
                 self.cluster.clone(),
                 self.observer_config.clone(),
             )
         };
-        match self.volume_observers.lock() {
+        match observers.lock() {
             Ok(mut observers) => observers
                 .entry(region.to_owned())
                 .or_insert_with(build)

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::EbsVolume;
 use crate::api::conditions::{ConditionStatus, PROGRESSING, find};
-use crate::aws::client::Filter;
 use crate::plan::observed::{ObservedModification, ObservedSnapshot, ObservedVolume};
 use crate::reconcile::aws_errors::from_aws;
 use crate::reconcile::error::{Error, Result};
@@ -80,18 +79,21 @@ pub async fn observe(pass: &Pass<'_>) -> Result<Observation> {
 
     observation.instance_zones = instance_zones(pass, observation.volume.as_ref()).await?;
 
+    // Only a deletion waits on a snapshot. Each pass reads it afresh (it is progressing),
+    // merged with every other object's read within the observer's window.
     if pass.deleting
         && let Some(snapshot_id) = obj
             .status
             .as_ref()
-            .and_then(|s| s.final_snapshot_id.clone())
+            .and_then(|s| s.final_snapshot_id.as_deref())
     {
-        let page = pass
-            .ec2
-            .describe_snapshots_page(vec![Filter::new("snapshot-id", [snapshot_id])], 5, None)
+        observation.final_snapshot = pass
+            .ctx
+            .aws
+            .snapshots(&pass.region)
+            .refresh(snapshot_id)
             .await
             .map_err(|e| from_aws("DescribeSnapshots", e))?;
-        observation.final_snapshot = page.items.into_iter().next();
     }
     Ok(observation)
 }

@@ -14,7 +14,8 @@ use ec2_reconciler::aws::rate::RateConfig;
 use ec2_reconciler::aws::tags::{CLUSTER_TAG, Owner, UID_TAG, creation_tags};
 use ec2_reconciler::aws::tokens::client_token;
 use ec2_reconciler::aws::{
-    AwsCallCounter, AwsCallLabels, AwsClients, AwsError, ObserverConfig, VolumeObserver,
+    AwsCallCounter, AwsCallLabels, AwsClients, AwsError, ObserverConfig, SnapshotObserver,
+    VolumeObserver,
 };
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
@@ -126,9 +127,9 @@ async fn one_sweep_of_1200_volumes_takes_three_pages_and_a_second_read_takes_non
     let observer = VolumeObserver::new(bed.ec2(), "c1", ObserverConfig::default());
     let sweep = observer.sweep().await?;
     ensure!(
-        sweep.volumes.len() == 1200,
+        sweep.entries.len() == 1200,
         "swept {} volumes",
-        sweep.volumes.len()
+        sweep.entries.len()
     );
     let calls = bed.emu.calls().await?;
     ensure!(calls.count("DescribeVolumes") == 3, "{calls:?}");
@@ -262,10 +263,57 @@ async fn a_server_error_and_a_dropped_connection_are_retried() -> Result<()> {
     bed.emu.inject(Fault::drop("DescribeVolumes")).await?;
     let observer = VolumeObserver::new(bed.ec2(), "c1", ObserverConfig::default());
     let sweep = observer.sweep().await?;
-    ensure!(sweep.volumes.len() == 2);
+    ensure!(sweep.entries.len() == 2);
     ensure!(bed.count("DescribeVolumes", "server_error") == 1);
     ensure!(bed.count("DescribeVolumes", "transport_error") == 1);
     ensure!(bed.count("DescribeVolumes", "success") == 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn snapshots_are_swept_by_cluster_tag_and_refreshed_in_one_batch() -> Result<()> {
+    let bed = Bed::start().await?;
+    let volumes = bed.create_volumes(4, &[("purpose", "snapshot-source")]).await?;
+    let mut ours = Vec::new();
+    for (i, volume_id) in volumes.iter().enumerate() {
+        let cluster = if i < 3 { "c1" } else { "c2" };
+        let snapshot = bed
+            .raw
+            .create_snapshot()
+            .volume_id(volume_id)
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Snapshot)
+                    .tags(Tag::builder().key(CLUSTER_TAG).value(cluster).build())
+                    .build(),
+            )
+            .send()
+            .await?;
+        let id = snapshot.snapshot_id().context("no snapshot id")?.to_owned();
+        if cluster == "c1" {
+            ours.push(id);
+        }
+    }
+    let observer = SnapshotObserver::new(bed.ec2(), "c1", ObserverConfig::default());
+    let sweep = observer.sweep().await?;
+    let mut swept: Vec<&String> = sweep.entries.keys().collect();
+    swept.sort();
+    let mut expected: Vec<&String> = ours.iter().collect();
+    expected.sort();
+    ensure!(swept == expected, "swept {swept:?}, expected {expected:?}");
+    ensure!(bed.count("DescribeSnapshots", "success") == 1);
+
+    // Three reads in one merge window, one of a snapshot that does not exist: one call, and
+    // the missing one is an absence, not an error for the others.
+    let missing = "snap-0123456789abcdef0".to_owned();
+    let (a, b, gone) = tokio::join!(
+        observer.refresh(&ours[0]),
+        observer.refresh(&ours[1]),
+        observer.refresh(&missing)
+    );
+    ensure!(a?.is_some() && b?.is_some(), "our snapshots are found");
+    ensure!(gone?.is_none(), "a missing snapshot reads as None");
+    ensure!(bed.count("DescribeSnapshots", "success") == 2);
     Ok(())
 }
 

@@ -1,0 +1,256 @@
+//! An in-memory [`Ec2`] for the observers' unit tests: it serves volumes, modifications and
+//! snapshots, and counts the calls that reach it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use futures::future::BoxFuture;
+
+use crate::aws::client::*;
+use crate::aws::errors::AwsError;
+use crate::aws::observer::volumes::MODIFICATION_BATCH;
+use crate::aws::tags::CLUSTER_TAG;
+use crate::plan::observed::{
+    ModificationState, ObservedModification, ObservedSnapshot, ObservedVolume, VolumeState,
+};
+
+#[derive(Default)]
+pub struct Fake {
+    pub volumes: Vec<ObservedVolume>,
+    pub modified: HashSet<String>,
+    pub pages: AtomicU32,
+    pub by_ids: AtomicU32,
+    pub modification_calls: AtomicU32,
+    /// Ids that "were deleted": DescribeVolumesModifications fails naming them.
+    pub deleted: HashSet<String>,
+    /// DescribeVolumes is throttled.
+    pub throttled: AtomicBool,
+    pub snapshots: Vec<ObservedSnapshot>,
+    pub snapshot_calls: AtomicU32,
+}
+
+pub fn volume(n: usize, cluster: &str) -> ObservedVolume {
+    ObservedVolume {
+        volume_id: format!("vol-{n:017x}"),
+        state: VolumeState::Available,
+        availability_zone: "us-east-1a".to_owned(),
+        volume_type: None,
+        size_gib: 1,
+        iops: None,
+        throughput_mibps: None,
+        encrypted: false,
+        kms_key_id: None,
+        multi_attach_enabled: false,
+        snapshot_id: None,
+        attachments: Vec::new(),
+        tags: BTreeMap::from([(CLUSTER_TAG.to_owned(), cluster.to_owned())]),
+        create_time: None,
+    }
+}
+
+pub fn unsupported<T>() -> BoxFuture<'static, Result<T, AwsError>> {
+    Box::pin(async {
+        Err(AwsError::Client {
+            code: "Unsupported".to_owned(),
+            message: String::new(),
+        })
+    })
+}
+
+impl Ec2 for Fake {
+    fn region(&self) -> &str {
+        "us-east-1"
+    }
+    fn describe_volumes_page(
+        &self,
+        filters: Vec<Filter>,
+        max_results: i32,
+        next_token: Option<String>,
+    ) -> BoxFuture<'_, Result<Page<ObservedVolume>, AwsError>> {
+        self.pages.fetch_add(1, Ordering::SeqCst);
+        if self.throttled.load(Ordering::SeqCst) {
+            return Box::pin(async {
+                Err(AwsError::Throttled {
+                    code: "RequestLimitExceeded".to_owned(),
+                })
+            });
+        }
+        let cluster = filters[0].values[0].clone();
+        let matching: Vec<_> = self
+            .volumes
+            .iter()
+            .filter(|v| v.tags.get(CLUSTER_TAG) == Some(&cluster))
+            .cloned()
+            .collect();
+        let start: usize = next_token.map_or(0, |t| t.parse().unwrap_or(0));
+        let end = (start + max_results as usize).min(matching.len());
+        let page = Page {
+            items: matching[start..end].to_vec(),
+            next_token: (end < matching.len()).then(|| end.to_string()),
+        };
+        Box::pin(async move { Ok(page) })
+    }
+    fn describe_volumes_by_ids(
+        &self,
+        ids: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<ObservedVolume>, AwsError>> {
+        self.by_ids.fetch_add(1, Ordering::SeqCst);
+        let found = self
+            .volumes
+            .iter()
+            .filter(|v| ids.contains(&v.volume_id))
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(found) })
+    }
+    fn describe_volumes_modifications(
+        &self,
+        ids: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<ObservedModification>, AwsError>> {
+        self.modification_calls.fetch_add(1, Ordering::SeqCst);
+        assert!(ids.len() <= MODIFICATION_BATCH);
+        if let Some(gone) = ids.iter().find(|id| self.deleted.contains(*id)) {
+            let err = AwsError::NotFound {
+                code: "InvalidVolume.NotFound".to_owned(),
+                message: format!("The volume '{gone}' does not exist."),
+            };
+            return Box::pin(async move { Err(err) });
+        }
+        let found = ids
+            .iter()
+            .filter(|id| self.modified.contains(*id))
+            .map(|id| ObservedModification {
+                volume_id: id.clone(),
+                state: ModificationState::Optimizing,
+                progress: Some(50),
+                start_time: None,
+                end_time: None,
+                status_message: None,
+                target_size_gib: Some(2),
+                target_volume_type: None,
+                target_iops: None,
+                target_throughput_mibps: None,
+            })
+            .collect();
+        Box::pin(async move { Ok(found) })
+    }
+    fn describe_snapshots_page(
+        &self,
+        filters: Vec<Filter>,
+        max_results: i32,
+        next_token: Option<String>,
+    ) -> BoxFuture<'_, Result<Page<ObservedSnapshot>, AwsError>> {
+        self.snapshot_calls.fetch_add(1, Ordering::SeqCst);
+        let cluster_filter = format!("tag:{CLUSTER_TAG}");
+        let matching: Vec<_> = self
+            .snapshots
+            .iter()
+            .filter(|snap| {
+                filters.iter().all(|f| match f.name.as_str() {
+                    "snapshot-id" => f.values.contains(&snap.snapshot_id),
+                    name if name == cluster_filter => snap
+                        .tags
+                        .get(CLUSTER_TAG)
+                        .is_some_and(|v| f.values.contains(v)),
+                    _ => false,
+                })
+            })
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(page_of(matching, max_results, next_token)) })
+    }
+    fn create_volume(
+        &self,
+        _: CreateVolumeRequest,
+    ) -> BoxFuture<'_, Result<ObservedVolume, AwsError>> {
+        unsupported()
+    }
+    fn modify_volume(
+        &self,
+        _: ModifyVolumeRequest,
+    ) -> BoxFuture<'_, Result<ObservedModification, AwsError>> {
+        unsupported()
+    }
+    fn attach_volume(
+        &self,
+        _: AttachVolumeRequest,
+    ) -> BoxFuture<'_, Result<Option<crate::plan::observed::AttachmentState>, AwsError>> {
+        unsupported()
+    }
+    fn detach_volume(
+        &self,
+        _: DetachVolumeRequest,
+    ) -> BoxFuture<'_, Result<Option<crate::plan::observed::AttachmentState>, AwsError>> {
+        unsupported()
+    }
+    fn delete_volume(&self, _: String) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
+    fn create_snapshot(
+        &self,
+        _: CreateSnapshotRequest,
+    ) -> BoxFuture<'_, Result<crate::plan::observed::ObservedSnapshot, AwsError>> {
+        unsupported()
+    }
+    fn create_tags(
+        &self,
+        _: Vec<String>,
+        _: BTreeMap<String, String>,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
+    fn delete_tags(&self, _: Vec<String>, _: Vec<String>) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
+    fn describe_instances_by_ids(
+        &self,
+        _: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<ObservedInstance>, AwsError>> {
+        unsupported()
+    }
+    fn describe_key(&self, _: String) -> BoxFuture<'_, Result<KmsKey, AwsError>> {
+        unsupported()
+    }
+    fn get_ebs_default_kms_key_id(&self) -> BoxFuture<'_, Result<Option<String>, AwsError>> {
+        unsupported()
+    }
+}
+
+pub fn fake(n: usize) -> Fake {
+    let mut volumes: Vec<_> = (0..n).map(|i| volume(i, "prod")).collect();
+    volumes.push(volume(n, "other-cluster"));
+    let modified = volumes
+        .iter()
+        .take(3)
+        .map(|v| v.volume_id.clone())
+        .collect();
+    Fake {
+        volumes,
+        modified,
+        ..Fake::default()
+    }
+}
+
+pub fn snapshot(n: usize, cluster: &str) -> ObservedSnapshot {
+    ObservedSnapshot {
+        snapshot_id: format!("snap-{n:017x}"),
+        volume_id: None,
+        state: "completed".to_owned(),
+        progress: Some(100),
+        encrypted: false,
+        kms_key_id: None,
+        volume_size_gib: Some(1),
+        tags: BTreeMap::from([(CLUSTER_TAG.to_owned(), cluster.to_owned())]),
+        start_time: None,
+    }
+}
+
+/// The page of `items` that `next_token` (an offset) and `max_results` select.
+fn page_of<T: Clone>(items: Vec<T>, max_results: i32, next_token: Option<String>) -> Page<T> {
+    let start: usize = next_token.map_or(0, |t| t.parse().unwrap_or(0));
+    let end = (start + usize::try_from(max_results).unwrap_or(0)).min(items.len());
+    Page {
+        next_token: (end < items.len()).then(|| end.to_string()),
+        items: items.get(start..end).map(<[T]>::to_vec).unwrap_or_default(),
+    }
+}

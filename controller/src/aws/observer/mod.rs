@@ -1,0 +1,338 @@
+//! Batched observation: one cached view per Region and resource kind, never one Describe per
+//! object.
+//!
+//! - The sweep: every resource carrying our cluster tag, by one paginated, tag-filtered
+//!   Describe (the largest page the API allows). Single-flight: concurrent callers share one
+//!   sweep. A sweep is reused until it is older than the resync interval (jittered per sweep,
+//!   so Regions and replicas drift apart). A failed sweep is shared too: callers within
+//!   [`FAILED_SWEEP_HOLD`] get its error instead of each taking a sweep of their own, which
+//!   would turn one throttled Describe into one per waiting object.
+//! - On demand: [`Observer::refresh`] (right after a write, or for an adopted resource without
+//!   our tags) queues the id; ids queued within the merge window (default 200 ms) are read
+//!   together, filtered by id, so a missing resource is answered by its absence instead of
+//!   failing the batch. Results are kept until the next sweep.
+//!
+//! What is swept, and how, is a [`Source`]: [`volumes`] (with their modifications) and
+//! [`snapshots`].
+
+#[cfg(test)]
+mod fake;
+pub mod snapshots;
+pub mod volumes;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use rand::Rng;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::client::Ec2;
+use super::errors::AwsError;
+
+pub use snapshots::{SnapshotObserver, SnapshotSource};
+pub use volumes::{VolumeEntry, VolumeObserver, VolumeSource};
+
+/// How long a failed sweep answers for the sweeps it stands in for.
+pub const FAILED_SWEEP_HOLD: Duration = Duration::from_secs(5);
+
+/// How the observers batch and cache.
+#[derive(Clone, Debug)]
+pub struct ObserverConfig {
+    /// A sweep is reused until it is this old (default 10 minutes)...
+    pub resync_interval: Duration,
+    /// ...give or take this fraction, drawn per sweep (default 0.1).
+    pub resync_jitter: f64,
+    /// How long on-demand reads wait for company (default 200 ms).
+    pub merge_window: Duration,
+    /// Sweep page size; `None` (the default): the largest the API allows.
+    pub page_size: Option<i32>,
+}
+
+impl Default for ObserverConfig {
+    fn default() -> Self {
+        Self {
+            resync_interval: Duration::from_secs(600),
+            resync_jitter: 0.1,
+            merge_window: Duration::from_millis(200),
+            page_size: None,
+        }
+    }
+}
+
+/// What one kind of observer reads, and how.
+pub trait Source: Send + Sync + 'static {
+    /// What the observer keeps per resource id.
+    type Entry: Clone + Send + Sync + 'static;
+    /// The resource, for logs and errors ("volume").
+    const NOUN: &'static str;
+
+    /// Every resource tagged with `cluster`, keyed by id (paginated, `page_size` per page).
+    fn sweep<'a>(
+        &'a self,
+        ec2: &'a dyn Ec2,
+        cluster: &'a str,
+        page_size: Option<i32>,
+    ) -> BoxFuture<'a, Result<HashMap<String, Self::Entry>, AwsError>>;
+
+    /// The resources among `ids` that exist, keyed by id.
+    fn read_ids<'a>(
+        &'a self,
+        ec2: &'a dyn Ec2,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<HashMap<String, Self::Entry>, AwsError>>;
+
+    /// The entry's tags (ownership is read from them).
+    fn tags(entry: &Self::Entry) -> &BTreeMap<String, String>;
+}
+
+/// One sweep's result.
+#[derive(Debug)]
+pub struct Sweep<E> {
+    pub entries: HashMap<String, E>,
+    pub taken_at: Instant,
+    max_age: Duration,
+}
+
+impl<E> Sweep<E> {
+    fn is_fresh(&self) -> bool {
+        self.taken_at.elapsed() < self.max_age
+    }
+}
+
+/// When a resource was read on demand, and what was found (`None`: no such resource).
+type OnDemandRead<E> = (Instant, Option<E>);
+
+type BatchResult<E> = Result<Arc<HashMap<String, E>>, AwsError>;
+
+struct Pending<E> {
+    ids: HashSet<String>,
+    waiters: Vec<oneshot::Sender<BatchResult<E>>>,
+    scheduled: bool,
+}
+
+impl<E> Default for Pending<E> {
+    fn default() -> Self {
+        Self {
+            ids: HashSet::new(),
+            waiters: Vec::new(),
+            scheduled: false,
+        }
+    }
+}
+
+/// The last sweep, or the last failure to take one.
+enum SweepSlot<E> {
+    Empty,
+    Taken(Arc<Sweep<E>>),
+    Failed(Instant, AwsError),
+}
+
+/// The cached view of one Region's resources of one kind, for one cluster.
+pub struct Observer<S: Source> {
+    source: S,
+    ec2: Arc<dyn Ec2>,
+    cluster: String,
+    config: ObserverConfig,
+    /// Held across a sweep: that is what makes it single-flight.
+    sweep: tokio::sync::Mutex<SweepSlot<S::Entry>>,
+    /// On-demand reads by id.
+    on_demand: Mutex<HashMap<String, OnDemandRead<S::Entry>>>,
+    pending: Mutex<Pending<S::Entry>>,
+}
+
+impl<S: Source> std::fmt::Debug for Observer<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observer")
+            .field("of", &S::NOUN)
+            .field("region", &self.ec2.region())
+            .field("cluster", &self.cluster)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Source + Default> Observer<S> {
+    pub fn new(ec2: Arc<dyn Ec2>, cluster: impl Into<String>, config: ObserverConfig) -> Arc<Self> {
+        Self::with_source(S::default(), ec2, cluster, config)
+    }
+}
+
+impl<S: Source> Observer<S> {
+    pub fn with_source(
+        source: S,
+        ec2: Arc<dyn Ec2>,
+        cluster: impl Into<String>,
+        config: ObserverConfig,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            source,
+            ec2,
+            cluster: cluster.into(),
+            config,
+            sweep: tokio::sync::Mutex::new(SweepSlot::Empty),
+            on_demand: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::default()),
+        })
+    }
+
+    /// The current sweep, taking one if there is none or it is too old. Concurrent callers
+    /// share one sweep, and a failed one for [`FAILED_SWEEP_HOLD`].
+    pub async fn sweep(&self) -> Result<Arc<Sweep<S::Entry>>, AwsError> {
+        let mut slot = self.sweep.lock().await;
+        match &*slot {
+            SweepSlot::Taken(sweep) if sweep.is_fresh() => return Ok(sweep.clone()),
+            SweepSlot::Failed(at, err) if at.elapsed() < FAILED_SWEEP_HOLD => {
+                return Err(err.clone());
+            }
+            _ => {}
+        }
+        match self.take_sweep().await {
+            Ok(sweep) => {
+                let sweep = Arc::new(sweep);
+                *slot = SweepSlot::Taken(sweep.clone());
+                Ok(sweep)
+            }
+            Err(err) => {
+                tracing::warn!(
+                    region = self.ec2.region(),
+                    of = S::NOUN,
+                    error = %err,
+                    "sweep failed"
+                );
+                *slot = SweepSlot::Failed(Instant::now(), err.clone());
+                Err(err)
+            }
+        }
+    }
+
+    /// Forgets the current sweep: the next read takes a new one.
+    pub async fn invalidate(&self) {
+        *self.sweep.lock().await = SweepSlot::Empty;
+    }
+
+    /// The resource as last observed (within the resync interval), reading it on demand when
+    /// the sweep does not have it (an adopted resource without our tags). `None`: no such
+    /// resource.
+    pub async fn get(self: &Arc<Self>, id: &str) -> Result<Option<S::Entry>, AwsError> {
+        let sweep = self.sweep().await?;
+        let on_demand = self.on_demand_entry(id);
+        match (sweep.entries.get(id), on_demand) {
+            // An on-demand read newer than the sweep wins (it follows a write).
+            (_, Some((at, entry))) if at >= sweep.taken_at => Ok(entry),
+            (Some(entry), _) => Ok(Some(entry.clone())),
+            // Not in the sweep: an on-demand read of the same age as the sweep will do.
+            (None, Some((at, entry))) if at.elapsed() < self.config.resync_interval => Ok(entry),
+            (None, _) => self.refresh(id).await,
+        }
+    }
+
+    /// Every swept resource owned by the object with this UID (crash recovery looks here).
+    pub async fn owned_by(&self, uid: &str) -> Result<Vec<S::Entry>, AwsError> {
+        let sweep = self.sweep().await?;
+        Ok(sweep
+            .entries
+            .values()
+            .filter(|e| super::tags::is_ours(S::tags(e), uid))
+            .cloned()
+            .collect())
+    }
+
+    /// Reads the resource now (merged with other refreshes within the window); the answer is
+    /// kept for later `get` calls. `None`: no such resource.
+    pub async fn refresh(self: &Arc<Self>, id: &str) -> Result<Option<S::Entry>, AwsError> {
+        let (tx, rx) = oneshot::channel();
+        let schedule = {
+            let Ok(mut pending) = self.pending.lock() else {
+                return Err(poisoned(S::NOUN));
+            };
+            pending.ids.insert(id.to_owned());
+            pending.waiters.push(tx);
+            !std::mem::replace(&mut pending.scheduled, true)
+        };
+        if schedule {
+            let this = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(this.config.merge_window).await;
+                this.flush().await;
+            });
+        }
+        match rx.await {
+            Ok(result) => Ok(result?.get(id).cloned()),
+            Err(_) => Err(AwsError::Transport {
+                message: format!("the batched {} read was cancelled", S::NOUN),
+            }),
+        }
+    }
+
+    fn on_demand_entry(&self, id: &str) -> Option<OnDemandRead<S::Entry>> {
+        self.on_demand.lock().ok().and_then(|m| m.get(id).cloned())
+    }
+
+    async fn flush(&self) {
+        let (ids, waiters) = {
+            let Ok(mut pending) = self.pending.lock() else {
+                return;
+            };
+            pending.scheduled = false;
+            (
+                std::mem::take(&mut pending.ids),
+                std::mem::take(&mut pending.waiters),
+            )
+        };
+        let mut ids: Vec<String> = ids.into_iter().collect();
+        ids.sort();
+        let result = self
+            .source
+            .read_ids(self.ec2.as_ref(), &ids)
+            .await
+            .map(Arc::new);
+        if let Ok(found) = &result
+            && let Ok(mut on_demand) = self.on_demand.lock()
+        {
+            let now = Instant::now();
+            let horizon = self.config.resync_interval.mul_f64(2.0);
+            on_demand.retain(|_, (at, _)| now.saturating_duration_since(*at) < horizon);
+            for id in &ids {
+                on_demand.insert(id.clone(), (now, found.get(id).cloned()));
+            }
+        }
+        for waiter in waiters {
+            let _ = waiter.send(result.clone());
+        }
+    }
+
+    async fn take_sweep(&self) -> Result<Sweep<S::Entry>, AwsError> {
+        let entries = self
+            .source
+            .sweep(self.ec2.as_ref(), &self.cluster, self.config.page_size)
+            .await?;
+        tracing::debug!(
+            region = self.ec2.region(),
+            of = S::NOUN,
+            count = entries.len(),
+            "swept"
+        );
+        Ok(Sweep {
+            entries,
+            taken_at: Instant::now(),
+            max_age: jittered(self.config.resync_interval, self.config.resync_jitter),
+        })
+    }
+}
+
+fn poisoned(noun: &str) -> AwsError {
+    AwsError::Transport {
+        message: format!("the {noun} observer's lock is poisoned"),
+    }
+}
+
+/// `interval` scaled by a factor drawn from [1 - jitter, 1 + jitter].
+fn jittered(interval: Duration, jitter: f64) -> Duration {
+    let jitter = jitter.clamp(0.0, 0.9);
+    if jitter == 0.0 {
+        return interval;
+    }
+    interval.mul_f64(rand::rng().random_range(1.0 - jitter..=1.0 + jitter))
+}
