@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::aws::client::{AwsClients, Ec2, KmsKey};
 use crate::aws::errors::AwsError;
-use crate::aws::observer::{Observer, ObserverConfig, SnapshotObserver, Source, VolumeObserver};
+use crate::aws::observer::{
+    InstanceObserver, Observer, ObserverConfig, SnapshotObserver, Source, VolumeObserver,
+};
 
 /// How long a resolved KMS key is trusted before it is looked up again.
 const KMS_KEY_TTL: Duration = Duration::from_secs(600);
@@ -21,6 +23,7 @@ pub struct AwsState {
     observer_config: ObserverConfig,
     volume_observers: Observers<VolumeObserver>,
     snapshot_observers: Observers<SnapshotObserver>,
+    instance_observers: Observers<InstanceObserver>,
     kms_keys: Mutex<HashMap<(String, String), (Instant, KmsKey)>>,
 }
 
@@ -36,6 +39,7 @@ impl AwsState {
             observer_config,
             volume_observers: Mutex::default(),
             snapshot_observers: Mutex::default(),
+            instance_observers: Mutex::default(),
             kms_keys: Mutex::default(),
         }
     }
@@ -56,6 +60,11 @@ impl AwsState {
     /// The Region's snapshot observer, shared by every object that waits on snapshots.
     pub fn snapshots(&self, region: &str) -> Arc<SnapshotObserver> {
         self.observer(&self.snapshot_observers, region)
+    }
+
+    /// The Region's instance reader: reads by id, merged across objects.
+    pub fn instances(&self, region: &str) -> Arc<InstanceObserver> {
+        self.observer(&self.instance_observers, region)
     }
 
     fn observer<S: Source + Default>(

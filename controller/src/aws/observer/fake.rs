@@ -27,6 +27,8 @@ pub struct Fake {
     pub throttled: AtomicBool,
     pub snapshots: Vec<ObservedSnapshot>,
     pub snapshot_calls: AtomicU32,
+    pub instances: Vec<ObservedInstance>,
+    pub instance_calls: AtomicU32,
 }
 
 pub fn volume(n: usize, cluster: &str) -> ObservedVolume {
@@ -204,9 +206,16 @@ impl Ec2 for Fake {
     }
     fn describe_instances_by_ids(
         &self,
-        _: Vec<String>,
+        ids: Vec<String>,
     ) -> BoxFuture<'_, Result<Vec<ObservedInstance>, AwsError>> {
-        unsupported()
+        self.instance_calls.fetch_add(1, Ordering::SeqCst);
+        let found = self
+            .instances
+            .iter()
+            .filter(|i| ids.contains(&i.instance_id))
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(found) })
     }
     fn describe_key(&self, _: String) -> BoxFuture<'_, Result<KmsKey, AwsError>> {
         unsupported()
@@ -242,6 +251,14 @@ pub fn snapshot(n: usize, cluster: &str) -> ObservedSnapshot {
         volume_size_gib: Some(1),
         tags: BTreeMap::from([(CLUSTER_TAG.to_owned(), cluster.to_owned())]),
         start_time: None,
+    }
+}
+
+pub fn instance(n: usize) -> ObservedInstance {
+    ObservedInstance {
+        instance_id: format!("i-{n:017x}"),
+        availability_zone: Some("us-east-1a".to_owned()),
+        state: Some("running".to_owned()),
     }
 }
 

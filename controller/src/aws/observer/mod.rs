@@ -12,11 +12,12 @@
 //!   together, filtered by id, so a missing resource is answered by its absence instead of
 //!   failing the batch. Results are kept until the next sweep.
 //!
-//! What is swept, and how, is a [`Source`]: [`volumes`] (with their modifications) and
-//! [`snapshots`].
+//! What is swept, and how, is a [`Source`]: [`volumes`] (with their modifications),
+//! [`snapshots`], and [`instances`] (read by id only: they carry no tag of ours).
 
 #[cfg(test)]
 mod fake;
+pub mod instances;
 pub mod snapshots;
 pub mod volumes;
 
@@ -32,6 +33,7 @@ use tokio::time::Instant;
 use super::client::Ec2;
 use super::errors::AwsError;
 
+pub use instances::{InstanceObserver, InstanceSource};
 pub use snapshots::{SnapshotObserver, SnapshotSource};
 pub use volumes::{VolumeEntry, VolumeObserver, VolumeSource};
 

@@ -123,15 +123,20 @@ async fn instance_zones(
     if wanted.is_empty() {
         return Ok(None);
     }
-    let instances = pass
-        .ec2
-        .describe_instances_by_ids(wanted)
+    // Read afresh (an instance may have been launched or moved since), merged with every
+    // other object's reads within the observer's window.
+    let reader = pass.ctx.aws.instances(&pass.region);
+    let reads = wanted.iter().map(|id| reader.refresh(id));
+    let mut zones = BTreeMap::new();
+    for instance in futures::future::try_join_all(reads)
         .await
-        .map_err(|e| from_aws("DescribeInstances", e))?;
-    Ok(Some(
-        instances
-            .into_iter()
-            .filter_map(|i| i.availability_zone.map(|zone| (i.instance_id, zone)))
-            .collect(),
-    ))
+        .map_err(|e| from_aws("DescribeInstances", e))?
+        .into_iter()
+        .flatten()
+    {
+        if let Some(zone) = instance.availability_zone {
+            zones.insert(instance.instance_id, zone);
+        }
+    }
+    Ok(Some(zones))
 }

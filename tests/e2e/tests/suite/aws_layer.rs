@@ -273,7 +273,9 @@ async fn a_server_error_and_a_dropped_connection_are_retried() -> Result<()> {
 #[tokio::test]
 async fn snapshots_are_swept_by_cluster_tag_and_refreshed_in_one_batch() -> Result<()> {
     let bed = Bed::start().await?;
-    let volumes = bed.create_volumes(4, &[("purpose", "snapshot-source")]).await?;
+    let volumes = bed
+        .create_volumes(4, &[("purpose", "snapshot-source")])
+        .await?;
     let mut ours = Vec::new();
     for (i, volume_id) in volumes.iter().enumerate() {
         let cluster = if i < 3 { "c1" } else { "c2" };
