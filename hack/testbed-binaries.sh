@@ -21,6 +21,10 @@ command -v go >/dev/null || { echo "testbed-binaries: Go is required to build ku
 
 work="$cache_root/build/k8s-$KUBERNETES_VERSION-etcd-$ETCD_VERSION"
 mkdir -p "$work/kube" "$work/etcd" "$out.tmp"
+# Go's module and build caches serve only this build (about 3.5 GB): they are kept beside it
+# and removed once the binaries are in place, so they do not hold the disk the Rust build
+# needs next.
+export GOMODCACHE="$work/gomodcache" GOCACHE="$work/gocache"
 log() { echo "testbed-binaries: $*" >&2; }
 
 # --- kube-apiserver and kubectl -----------------------------------------------------------
@@ -70,4 +74,6 @@ MOD
 
 rm -rf "$out"
 mv "$out.tmp" "$out"
+go clean -modcache # the module cache is read-only: rm alone cannot remove it
+rm -rf "$work"
 echo "$out"
