@@ -84,13 +84,7 @@ impl Ec2 for Fake {
             .filter(|v| v.tags.get(CLUSTER_TAG) == Some(&cluster))
             .cloned()
             .collect();
-        let start: usize = next_token.map_or(0, |t| t.parse().unwrap_or(0));
-        let end = (start + max_results as usize).min(matching.len());
-        let page = Page {
-            items: matching[start..end].to_vec(),
-            next_token: (end < matching.len()).then(|| end.to_string()),
-        };
-        Box::pin(async move { Ok(page) })
+        Box::pin(async move { Ok(page_of(matching, max_results, next_token)) })
     }
     fn describe_volumes_by_ids(
         &self,
