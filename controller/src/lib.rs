@@ -2,10 +2,14 @@
 //! declared in custom resources.
 //!
 //! Layers, arrows pointing down: `runtime` -> `reconcile` -> {`plan`, `aws`, `api`};
-//! `plan` -> `api` only.
+//! `aws` -> the pure values of `plan` (`plan::observed`, `plan::tags`); `plan` -> `api`
+//! only. `architecture_test` enforces it.
 
 pub mod api;
 pub mod aws;
 pub mod plan;
 pub mod reconcile;
 pub mod runtime;
+
+#[cfg(test)]
+mod architecture_test;

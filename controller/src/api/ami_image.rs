@@ -12,6 +12,7 @@ use super::common::{
 };
 use super::conditions::Condition;
 use super::ebs_volume::VolumeType;
+use super::intent::Intent;
 
 /// Most block device mappings one AMI may name here.
 pub const MAX_BLOCK_DEVICE_MAPPINGS: usize = 32;
@@ -405,6 +406,10 @@ pub struct AmiImageStatus {
     pub source_image_id: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plan: Vec<String>,
+    /// Calls the controller is about to make or made without seeing their result yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["step"]))]
+    pub intents: Vec<Intent>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

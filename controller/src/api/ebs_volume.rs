@@ -12,6 +12,7 @@ use super::common::{
     tags_schema,
 };
 use super::conditions::Condition;
+use super::intent::Intent;
 use super::limits::{
     GP3_DEFAULT_IOPS, MAX_MULTI_ATTACH_INSTANCES, MAX_THROUGHPUT_PER_IOPS_DIVISOR, VolumeLimits,
     volume_limits,
@@ -389,27 +390,15 @@ pub struct EbsVolumeStatus {
     /// The snapshot taken before deleting the volume (`finalSnapshot: true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_snapshot_id: Option<String>,
-    /// When the final snapshot was requested: recorded before CreateSnapshot (which takes
-    /// no client token), so a restart that cannot see the snapshot yet waits for it
-    /// instead of taking a second one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_snapshot_requested_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// The create the controller is about to make or has made: recorded before the call so
-    /// that a restart finds the volume by its client token instead of creating another.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_create: Option<PendingCreate>,
+    /// Calls the controller is about to make or made without seeing their result yet,
+    /// recorded before they are sent: a restart replays a create with the same client token
+    /// and finds a snapshot by its tags instead of taking a second one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["step"]))]
+    pub intents: Vec<Intent>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-}
-
-/// A create recorded before it is sent.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct PendingCreate {
-    pub client_token: String,
-    /// Bumped after `IdempotentParameterMismatch` or an asynchronous failure, which burn a token.
-    pub attempt: u32,
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{add_rule, exactly_one, kms_key_schema, region_schema};
 use super::conditions::Condition;
+use super::intent::Intent;
 
 /// An EbsVolume in the same namespace.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
@@ -151,6 +152,13 @@ pub struct EncryptedVolumeMigrationStatus {
     /// Progress of the snapshot being taken or copied, in percent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_progress: Option<i64>,
+    /// The steps the controller would take next, in words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<String>,
+    /// Calls the controller is about to make or made without seeing their result yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["step"]))]
+    pub intents: Vec<Intent>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

@@ -6,8 +6,10 @@ pub mod ami_image;
 pub mod common;
 pub mod conditions;
 pub mod ebs_volume;
+pub mod intent;
 pub mod limits;
 pub mod migration;
+pub mod status;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;

@@ -5,10 +5,14 @@
 //! writes [`VolumePlan::conditions`] and [`VolumePlan::in_words`] to status.
 //!
 //! Contract with the caller (what the planner assumes about the inputs):
-//! - `status.pending_create` stays set until the volume has been observed once by a
-//!   Describe; a Create is replayed with the same client token until then (it returns the
-//!   same volume), and a volume id recorded from a create response but not yet visible is
-//!   waited for instead of being declared lost (Describe is eventually consistent).
+//! - The `create` intent (`status.intents`) stays recorded until the volume has been
+//!   observed once by a Describe; a Create is replayed with the same client token until
+//!   then (it returns the same volume), and a volume id recorded from a create response but
+//!   not yet visible is waited for instead of being declared lost (Describe is eventually
+//!   consistent).
+//! - The `final-snapshot` intent is recorded before CreateSnapshot, which takes no token:
+//!   while it is recorded and the snapshot is not found (by id or by its tags), the plan
+//!   waits and never asks for a second snapshot.
 //! - Before running a `Modify`, the caller appends `now` to `status.recent_modifications`
 //!   (starting from [`VolumePlan::recent_modifications`]); a synchronous ModifyVolume
 //!   failure removes it again, since AWS did not count it.
@@ -17,16 +21,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::api::common::ManagementPolicy;
-use crate::api::conditions::{ConditionStatus, DesiredCondition, PROGRESSING, READY, SYNCED};
+use std::ops::{Deref, DerefMut};
+
 use crate::api::{EbsVolumeSpec, EbsVolumeStatus, VolumeType};
+use crate::plan::core::{Plan, PlannedAction, PlannedWait};
 use crate::plan::observed::{
     ModificationState, ObservedModification, ObservedSnapshot, ObservedVolume, VolumeState,
 };
+use crate::plan::tags::Owner;
 
 mod attach;
 mod builder;
@@ -38,21 +43,26 @@ mod tags;
 mod tests;
 mod words;
 
-pub use builder::waiting_delay;
+pub use crate::plan::core::{Problem, Summary, waiting_delay};
 pub use modify::{MODIFICATION_WINDOW, modifications_in_window, next_modification_slot};
-pub use tags::is_protected_tag;
 pub use words::describe;
 
 use builder::Builder;
-use words::join_messages;
+
+/// The step of a volume's create: its intent and its client token.
+pub const CREATE_STEP: &str = "create";
+/// The step of the snapshot taken before a delete: its intent and its step tag.
+pub const FINAL_SNAPSHOT_STEP: &str = "final-snapshot";
 
 /// Everything the planner looks at. Borrowed, so building one costs nothing.
 #[derive(Clone, Copy, Debug)]
 pub struct VolumeInput<'a> {
     pub spec: &'a EbsVolumeSpec,
-    /// The status as last written: recorded intent (`volume_id`, `pending_create`),
-    /// modification history, and the `Progressing` condition (when waiting began).
+    /// The status as last written: recorded intents and `volume_id`, modification
+    /// history, and the `Progressing` condition (when waiting began).
     pub status: &'a EbsVolumeStatus,
+    /// Whose volume this is: the ownership tags new resources carry and drift repairs.
+    pub owner: &'a Owner,
     /// The volume as AWS reports it; `None` when AWS does not know it.
     pub observed: Option<&'a ObservedVolume>,
     /// The latest modification of the observed volume, if AWS reports one.
@@ -65,15 +75,15 @@ pub struct VolumeInput<'a> {
     /// Availability Zone of each instance named in `spec.attachments` that exists; `None`
     /// when the caller did not look instances up (then nothing is checked).
     pub instance_zones: Option<&'a BTreeMap<String, String>>,
-    /// The final snapshot recorded in status and found in AWS, when deleting.
+    /// The final snapshot found in AWS (by the id in status or by its tags), when deleting.
     pub final_snapshot: Option<&'a ObservedSnapshot>,
     /// The object has a deletion timestamp: plan the clean-up instead of convergence.
     pub deleting: bool,
     pub now: DateTime<Utc>,
 }
 
-/// One AWS change, with every parameter the executor needs (plus tags and client tokens,
-/// which the caller adds).
+/// One AWS change, with every parameter the executor needs (the client token of a create
+/// is its recorded intent's).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VolumeAction {
     Create(CreateVolume),
@@ -99,16 +109,15 @@ pub enum VolumeAction {
         volume_id: String,
         keys: BTreeSet<String>,
     },
-    /// CreateSnapshot before deleting (no client token: the caller records intent and
-    /// looks the snapshot up by tags before retrying).
+    /// CreateSnapshot before deleting (no client token: the executor records the intent
+    /// with these tags, and the planner looks for the snapshot by them instead of ever
+    /// asking twice).
     CreateFinalSnapshot {
         volume_id: String,
+        description: String,
+        tags: BTreeMap<String, String>,
     },
     Delete {
-        volume_id: String,
-    },
-    /// Retain on delete: leave the volume, mark our ownership tags released.
-    MarkReleased {
         volume_id: String,
     },
 }
@@ -127,6 +136,8 @@ pub struct CreateVolume {
     pub kms_key_id: Option<String>,
     pub multi_attach_enabled: bool,
     pub snapshot_id: Option<String>,
+    /// The user's tags and ours, on the volume from its first instant.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// A value as observed and as it will be sent.
@@ -186,6 +197,10 @@ pub enum Wait {
     Deleting {
         volume_id: String,
     },
+    /// The final snapshot was requested, and AWS does not show it yet.
+    FinalSnapshotRequested {
+        volume_id: String,
+    },
     /// The final snapshot is `pending`.
     FinalSnapshot {
         snapshot_id: String,
@@ -194,9 +209,8 @@ pub enum Wait {
     },
 }
 
-impl Wait {
-    /// PascalCase, for the `Progressing` and `Ready` conditions.
-    pub fn reason(&self) -> &'static str {
+impl PlannedWait for Wait {
+    fn reason(&self) -> &'static str {
         match self {
             Wait::Creating { .. } => "Creating",
             Wait::VolumeNotVisibleYet { .. } => "WaitingForVolume",
@@ -209,11 +223,11 @@ impl Wait {
             Wait::Attaching { .. } => "Attaching",
             Wait::Detaching { .. } => "Detaching",
             Wait::Deleting { .. } => "Deleting",
-            Wait::FinalSnapshot { .. } => "SnapshotPending",
+            Wait::FinalSnapshotRequested { .. } | Wait::FinalSnapshot { .. } => "SnapshotPending",
         }
     }
 
-    pub fn message(&self) -> String {
+    fn message(&self) -> String {
         match self {
             Wait::Creating { volume_id } => format!("{volume_id} is being created"),
             Wait::VolumeNotVisibleYet { volume_id } => {
@@ -247,6 +261,9 @@ impl Wait {
             Wait::Attaching { instance_id } => format!("attaching to {instance_id}"),
             Wait::Detaching { instance_id } => format!("detaching from {instance_id}"),
             Wait::Deleting { volume_id } => format!("{volume_id} is being deleted"),
+            Wait::FinalSnapshotRequested { volume_id } => format!(
+                "the final snapshot of {volume_id} was requested; waiting for AWS to report it"
+            ),
             Wait::FinalSnapshot {
                 snapshot_id,
                 progress,
@@ -258,7 +275,6 @@ impl Wait {
         }
     }
 
-    /// When AWS started the work waited for, when known.
     fn since(&self) -> Option<DateTime<Utc>> {
         match self {
             Wait::Modification { since, .. } | Wait::FinalSnapshot { since, .. } => *since,
@@ -266,89 +282,71 @@ impl Wait {
             _ => None,
         }
     }
+
+    fn until(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Wait::ModificationQuota { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
 }
 
-/// Why the spec cannot be acted on: terminal until the spec (or the world) changes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// PascalCase, for `Synced=False`.
-    pub reason: &'static str,
-    pub message: String,
+impl PlannedAction for VolumeAction {
+    fn describe(&self) -> String {
+        describe(self)
+    }
+
+    fn event_reason(&self) -> &'static str {
+        match self {
+            VolumeAction::Create(_) => "CreatedVolume",
+            VolumeAction::Modify(_) => "ModifyingVolume",
+            VolumeAction::Attach { .. } => "AttachingVolume",
+            VolumeAction::Detach { .. } => "DetachingVolume",
+            VolumeAction::SetTags { .. } => "TaggedVolume",
+            VolumeAction::RemoveTags { .. } => "UntaggedVolume",
+            VolumeAction::CreateFinalSnapshot { .. } => "TookFinalSnapshot",
+            VolumeAction::Delete { .. } => "DeletingVolume",
+        }
+    }
+
+    fn idempotent(&self) -> bool {
+        // A create replays its client token; tags, attachments and deletes land once. A
+        // modification counts toward AWS's four a day, and a snapshot has no token.
+        !matches!(
+            self,
+            VolumeAction::Modify(_) | VolumeAction::CreateFinalSnapshot { .. }
+        )
+    }
 }
 
-/// The desired status, reason and message of one condition.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Summary {
-    pub status: bool,
-    pub reason: &'static str,
-    pub message: String,
-}
-
-/// What to do next, what AWS is still doing, and what cannot be done.
+/// The plan of one EbsVolume: the shared plan, plus what the volume's status keeps for the
+/// next pass.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VolumePlan {
-    pub policy: ManagementPolicy,
-    /// In the order they must run.
-    pub actions: Vec<VolumeAction>,
-    pub waits: Vec<Wait>,
-    pub problems: Vec<Problem>,
-    pub ready: Summary,
-    pub progressing: Summary,
-    /// When to look again because AWS is still working; grows the longer it works.
-    pub requeue_after: Option<Duration>,
+    pub plan: Plan<VolumeAction, Wait>,
     /// Modification start times in the last 24 hours (status ∪ observed), for status.
     pub recent_modifications: Vec<DateTime<Utc>>,
     /// Tag keys that are ours after this plan: to persist for the next pass.
     pub managed_tag_keys: BTreeSet<String>,
-    /// Deleting: once every action has succeeded, the finalizer may be removed.
-    pub finished: bool,
 }
 
-impl VolumePlan {
-    /// The actions the executor may run: none under `ObserveOnly`.
-    pub fn executable(&self) -> &[VolumeAction] {
-        match self.policy {
-            ManagementPolicy::Manage => &self.actions,
-            ManagementPolicy::ObserveOnly => &[],
-        }
-    }
+impl Deref for VolumePlan {
+    type Target = Plan<VolumeAction, Wait>;
 
-    /// `status.plan`: every action in words (also under `ObserveOnly`, where none runs).
-    pub fn in_words(&self) -> Vec<String> {
-        self.actions.iter().map(describe).collect()
+    fn deref(&self) -> &Self::Target {
+        &self.plan
     }
+}
 
-    pub fn synced(&self) -> Summary {
-        match self.problems.first() {
-            None => Summary {
-                status: true,
-                reason: "Synced",
-                message: String::new(),
-            },
-            Some(first) => Summary {
-                status: false,
-                reason: first.reason,
-                message: join_messages(self.problems.iter().map(|p| p.message.clone())),
-            },
-        }
+impl std::borrow::Borrow<Plan<VolumeAction, Wait>> for VolumePlan {
+    fn borrow(&self) -> &Plan<VolumeAction, Wait> {
+        &self.plan
     }
+}
 
-    /// `Ready`, `Synced` and `Progressing` as the plan sees them. The caller overrides
-    /// `Synced` when executing an action fails.
-    pub fn conditions(&self) -> Vec<DesiredCondition> {
-        let condition = |type_, s: &Summary| {
-            let status = if s.status {
-                ConditionStatus::True
-            } else {
-                ConditionStatus::False
-            };
-            DesiredCondition::new(type_, status, s.reason, s.message.clone())
-        };
-        vec![
-            condition(READY, &self.ready),
-            condition(SYNCED, &self.synced()),
-            condition(PROGRESSING, &self.progressing),
-        ]
+impl DerefMut for VolumePlan {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.plan
     }
 }
 
@@ -366,6 +364,21 @@ pub fn plan_volume(input: &VolumeInput<'_>) -> VolumePlan {
         }
     }
     b.finish(input)
+}
+
+/// Ownership tags removed or altered outside are put back first, so the batched sweep
+/// keeps finding the volume. Only for a volume this object manages and keeps.
+fn repair_ownership(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder) {
+    if input.spec.management_policy != crate::api::common::ManagementPolicy::Manage {
+        return;
+    }
+    let repairs = crate::plan::tags::ownership_repairs(input.owner, None, &v.tags).to_set;
+    if !repairs.is_empty() {
+        b.act(VolumeAction::SetTags {
+            volume_id: v.volume_id.clone(),
+            tags: repairs,
+        });
+    }
 }
 
 fn plan_existing(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder) {
@@ -390,6 +403,11 @@ fn plan_existing(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder) {
         }
         VolumeState::Creating | VolumeState::Available | VolumeState::InUse => {}
     }
+    if let Some(message) = owned_by_another_object(input, v) {
+        // Adopting it would rewrite its owner's tags and act on another object's volume.
+        b.problem(reason::OWNED_BY_ANOTHER_OBJECT, message);
+        return;
+    }
     check_immutable(input, v, b);
     // Tags travel with the create (TagSpecifications), so they need no look while creating.
     if v.state == VolumeState::Creating {
@@ -398,9 +416,37 @@ fn plan_existing(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder) {
         });
         return;
     }
+    repair_ownership(input, v, b);
     tags::plan(input, v, b);
     attach::plan(input, v, b);
     modify::plan(input, v, b);
+}
+
+/// Why the volume is not this object's to manage, when another object owns it (its UID in
+/// our tags, not released). Another namespace's object is not named.
+fn owned_by_another_object(input: &VolumeInput<'_>, v: &ObservedVolume) -> Option<String> {
+    use crate::plan::tags::{OWNER_TAG, UID_TAG, is_released};
+    if input.spec.management_policy != crate::api::common::ManagementPolicy::Manage {
+        return None;
+    }
+    let uid = v.tags.get(UID_TAG)?;
+    if *uid == input.owner.uid || is_released(&v.tags) {
+        return None;
+    }
+    let same_namespace = v
+        .tags
+        .get(OWNER_TAG)
+        .and_then(|o| o.split_once('/'))
+        .filter(|(ns, _)| *ns == input.owner.namespace)
+        .map(|(_, name)| name.to_owned());
+    let owner = match same_namespace {
+        Some(name) => format!("EbsVolume {name} in this namespace"),
+        None => "another object".to_owned(),
+    };
+    Some(format!(
+        "{} is managed by {owner}: a volume has one owner (delete that object with deletionPolicy Retain to hand it over)",
+        v.volume_id
+    ))
 }
 
 /// What ModifyVolume cannot change: reported, never acted on.
@@ -468,4 +514,5 @@ pub mod reason {
     pub const UNSUPPORTED_VOLUME_TYPE: &str = "UnsupportedVolumeType";
     pub const MODIFICATION_FAILED: &str = "ModificationFailed";
     pub const FINAL_SNAPSHOT_FAILED: &str = "FinalSnapshotFailed";
+    pub const OWNED_BY_ANOTHER_OBJECT: &str = "OwnedByAnotherObject";
 }

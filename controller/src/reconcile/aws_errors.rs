@@ -6,35 +6,77 @@ use std::time::Duration;
 use super::error::Error;
 use crate::aws::errors::AwsError;
 
-/// Condition reasons for AWS rejections. A `Synced=False` with one of these reasons, for
-/// the current generation, means the same call would be rejected again: it is not retried.
-pub const REJECTION_REASONS: &[&str] = &[
-    "InvalidParameter",
-    "AvailabilityZoneNotFound",
-    "SnapshotNotFound",
-    "InstanceNotFound",
-    "KmsKeyNotFound",
-    "KmsKeyDisabled",
-    "VolumeInUse",
-    "AttachmentPointInUse",
-    "ZoneMismatch",
-    "AwsRejected",
+/// AWS error codes and the condition reason each rejection gets. A `Synced=False` with one
+/// of these reasons, for the current generation, means the same call would be rejected
+/// again: it is re-checked at the next resync, not retried in a loop. This is the one list.
+const REJECTIONS: &[(&[&str], &str)] = &[
+    (
+        &[
+            "InvalidParameterValue",
+            "InvalidParameterCombination",
+            "InvalidParameter",
+            "MissingParameter",
+        ],
+        "InvalidParameter",
+    ),
+    (
+        &["InvalidZone.NotFound", "InvalidAvailabilityZone"],
+        "AvailabilityZoneNotFound",
+    ),
+    (&["InvalidSnapshot.NotFound"], "SnapshotNotFound"),
+    (
+        &["InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"],
+        "InstanceNotFound",
+    ),
+    (
+        &[
+            "NotFoundException",
+            "InvalidKMSKey.Id",
+            "KMSKeyNotAccessibleFault",
+        ],
+        "KmsKeyNotFound",
+    ),
+    (&["DisabledException", "KMSKeyDisabled"], "KmsKeyDisabled"),
+    (&["VolumeInUse"], "VolumeInUse"),
+    (&["InvalidVolume.ZoneMismatch"], "ZoneMismatch"),
+    (
+        &[
+            "UnauthorizedOperation",
+            "AccessDenied",
+            "AccessDeniedException",
+        ],
+        ACCESS_DENIED,
+    ),
 ];
 
+/// The reason of a call IAM refused; its message names the action to grant.
+pub const ACCESS_DENIED: &str = "AccessDenied";
+/// The device name is taken on the instance: the spec must name another.
+const ATTACHMENT_POINT_IN_USE: &str = "AttachmentPointInUse";
+/// Any other 4xx.
+const AWS_REJECTED: &str = "AwsRejected";
+
 fn rejection_reason(code: &str) -> &'static str {
-    match code {
-        "InvalidParameterValue"
-        | "InvalidParameterCombination"
-        | "InvalidParameter"
-        | "MissingParameter" => "InvalidParameter",
-        "InvalidZone.NotFound" | "InvalidAvailabilityZone" => "AvailabilityZoneNotFound",
-        "InvalidSnapshot.NotFound" => "SnapshotNotFound",
-        "InvalidInstanceID.NotFound" | "InvalidInstanceID.Malformed" => "InstanceNotFound",
-        "NotFoundException" | "InvalidKMSKey.Id" | "KMSKeyNotAccessibleFault" => "KmsKeyNotFound",
-        "DisabledException" | "KMSKeyDisabled" => "KmsKeyDisabled",
-        "VolumeInUse" => "VolumeInUse",
-        "InvalidVolume.ZoneMismatch" => "ZoneMismatch",
-        _ => "AwsRejected",
+    REJECTIONS
+        .iter()
+        .find(|(codes, _)| codes.contains(&code))
+        .map_or(AWS_REJECTED, |(_, reason)| reason)
+}
+
+/// Whether a `Synced` reason says AWS rejected the request (as opposed to a passing
+/// failure, or a problem the planner found before any call).
+pub fn is_rejection(reason: &str) -> bool {
+    reason == AWS_REJECTED
+        || reason == ATTACHMENT_POINT_IN_USE
+        || REJECTIONS.iter().any(|(_, r)| *r == reason)
+}
+
+/// The IAM action behind an API action name (`CreateVolume` -> `ec2:CreateVolume`).
+fn iam_action(action: &str) -> String {
+    if action.contains(':') {
+        action.to_owned()
+    } else {
+        format!("ec2:{action}")
     }
 }
 
@@ -55,8 +97,17 @@ pub fn from_aws(action: &str, error: AwsError) -> Error {
             message: text,
         } if code == "InvalidParameterValue" && text.contains("already in use") => {
             Error::Terminal {
-                reason: "AttachmentPointInUse",
+                reason: ATTACHMENT_POINT_IN_USE,
                 message,
+            }
+        }
+        AwsError::Client { code, .. } if rejection_reason(code) == ACCESS_DENIED => {
+            Error::Terminal {
+                reason: ACCESS_DENIED,
+                message: format!(
+                    "{action}: AWS denied {} to the controller's identity (grant it in the controller's IAM policy): {error}",
+                    iam_action(action)
+                ),
             }
         }
         // AWS is still busy with an earlier change: wait, it is not the spec's fault.
@@ -105,7 +156,30 @@ mod tests {
         );
         assert_eq!(invalid.category(), "terminal");
         assert_eq!(invalid.reason(), "AvailabilityZoneNotFound");
-        assert!(REJECTION_REASONS.contains(&invalid.reason()));
+        assert!(is_rejection(invalid.reason()));
+        assert!(!is_rejection(throttled.reason()));
+    }
+
+    #[test]
+    fn an_unauthorized_operation_names_the_iam_action_to_grant() {
+        let denied = from_aws(
+            "CreateVolume",
+            AwsError::Client {
+                code: "UnauthorizedOperation".into(),
+                message: "You are not authorized to perform this operation.".into(),
+            },
+        );
+        assert_eq!(denied.reason(), ACCESS_DENIED);
+        assert!(denied.to_string().contains("ec2:CreateVolume"), "{denied}");
+        assert!(is_rejection(denied.reason()));
+        let kms = from_aws(
+            "kms:DescribeKey",
+            AwsError::Client {
+                code: "AccessDeniedException".into(),
+                message: "denied".into(),
+            },
+        );
+        assert!(kms.to_string().contains("kms:DescribeKey"), "{kms}");
     }
 
     #[test]

@@ -1,33 +1,66 @@
 //! Per-object backoff: each consecutive failure of the same object doubles its delay (up to
-//! a cap), with jitter, and a success forgets it. kube-runtime has none built in.
+//! a cap), with jitter, and a success forgets it. kube-runtime has none built in. Until the
+//! delay has passed the object is held: a pass woken by something else (its own status
+//! write, an unrelated event) does not repeat the failed call.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use rand::Rng;
+use tokio::time::Instant;
 
 /// The longest any object waits between two failed attempts.
 const MAX_DELAY: Duration = Duration::from_secs(300);
 
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    retry_at: Instant,
+}
+
 #[derive(Debug, Default)]
 pub struct Backoff {
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Mutex<HashMap<String, Failures>>,
 }
 
 impl Backoff {
-    /// Records one more failure of `key` and returns how long to wait, starting at `base`.
+    /// Records one more failure of `key` and returns how long to wait, starting at `base`
+    /// (doubled per consecutive failure, capped, jittered by ±20 %).
     pub fn failed(&self, key: &str, base: Duration) -> Duration {
-        let failures = match self.failures.lock() {
-            Ok(mut map) => {
-                let n = map.entry(key.to_owned()).or_insert(0);
-                *n = n.saturating_add(1);
-                *n
-            }
-            Err(_) => 1,
-        };
         let jitter = rand::rng().random_range(0.8..1.2);
-        delay(base, failures).mul_f64(jitter).min(MAX_DELAY)
+        self.hold(key, |count| {
+            delay(base, count).mul_f64(jitter).min(MAX_DELAY)
+        })
+    }
+
+    /// Records one more failure of `key` that is re-checked after `after` exactly (a
+    /// rejection, re-checked once per resync whatever the count).
+    pub fn rejected(&self, key: &str, after: Duration) -> Duration {
+        self.hold(key, |_| after)
+    }
+
+    fn hold(&self, key: &str, wait: impl FnOnce(u32) -> Duration) -> Duration {
+        let Ok(mut map) = self.failures.lock() else {
+            return wait(1);
+        };
+        let entry = map.entry(key.to_owned()).or_insert(Failures {
+            count: 0,
+            retry_at: Instant::now(),
+        });
+        entry.count = entry.count.saturating_add(1);
+        let after = wait(entry.count);
+        entry.retry_at = Instant::now() + after;
+        after
+    }
+
+    /// Whether `key` failed and its delay has not passed yet.
+    pub fn holding(&self, key: &str) -> bool {
+        self.failures
+            .lock()
+            .ok()
+            .and_then(|map| map.get(key).copied())
+            .is_some_and(|f| Instant::now() < f.retry_at)
     }
 
     /// Forgets the failures of `key` after a successful reconcile.
@@ -72,5 +105,21 @@ mod tests {
         );
         // Other objects are independent.
         assert!(b.failed("ns/b", base) <= Duration::from_secs(12));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_object_is_held_until_its_delay_has_passed() {
+        let b = Backoff::default();
+        assert!(!b.holding("ns/a"));
+        let after = b.rejected("ns/a", Duration::from_secs(60));
+        assert_eq!(after, Duration::from_secs(60));
+        assert!(b.holding("ns/a"));
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert!(b.holding("ns/a"));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(!b.holding("ns/a"), "re-checked once the delay has passed");
+        b.rejected("ns/a", Duration::from_secs(60));
+        b.succeeded("ns/a");
+        assert!(!b.holding("ns/a"));
     }
 }

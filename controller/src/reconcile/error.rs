@@ -10,10 +10,6 @@ pub enum Error {
     #[error("Kubernetes API error: {0}")]
     Kube(#[from] kube::Error),
 
-    /// Adding or removing the finalizer failed.
-    #[error("finalizer error: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
-
     /// The spec asks for something AWS will not do; nothing is retried until it changes.
     #[error("{message}")]
     Terminal {
@@ -39,15 +35,22 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether this is a real failure, worth a warning event.
+    /// Whether this is a real failure, worth a warning event. AWS still working is not, and
+    /// neither is a conflict on the controller's own write: another writer (or the
+    /// controller's previous pass) got there first, and the next pass reads the newer object.
     pub fn is_failure(&self) -> bool {
-        !matches!(self, Error::Waiting { .. })
+        !matches!(self, Error::Waiting { .. }) && !self.is_conflict()
+    }
+
+    /// A 409 from the Kubernetes API: the object changed since it was read.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Kube(kube::Error::Api(status)) if status.code == 409)
     }
 
     /// A bounded label for metrics.
     pub fn category(&self) -> &'static str {
         match self {
-            Error::Kube(_) | Error::Finalizer(_) => "kubernetes",
+            Error::Kube(_) => "kubernetes",
             Error::Terminal { .. } => "terminal",
             Error::Retryable { .. } => "retryable",
             Error::Waiting { .. } => "waiting",
@@ -58,7 +61,6 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Kube(_) => "KubernetesApiError",
-            Error::Finalizer(_) => "FinalizerError",
             Error::Terminal { reason, .. }
             | Error::Retryable { reason, .. }
             | Error::Waiting { reason, .. } => reason,
@@ -66,19 +68,17 @@ impl Error {
     }
 
     /// How long to wait before trying again after this error (before jitter and backoff).
+    /// A terminal rejection is re-checked at each resync instead (see `error_policy`).
     pub fn base_delay(&self) -> Duration {
         match self {
-            // Terminal errors wait for a spec change, which triggers a reconcile by itself;
-            // the long requeue only guards against a missed watch event.
+            _ if self.is_conflict() => Duration::from_secs(1),
             Error::Terminal { .. } => Duration::from_secs(15 * 60),
             // Throttling means the account's shared budget is spent: back off further.
             Error::Retryable {
                 reason: "AwsThrottled",
                 ..
             } => Duration::from_secs(15),
-            Error::Kube(_) | Error::Finalizer(_) | Error::Retryable { .. } => {
-                Duration::from_secs(5)
-            }
+            Error::Kube(_) | Error::Retryable { .. } => Duration::from_secs(5),
             Error::Waiting { retry_after, .. } => *retry_after,
         }
     }

@@ -8,7 +8,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::conditions::Condition;
-use crate::api::{AmiImage, EbsVolume, EncryptedVolumeMigration};
+use crate::api::status::KindStatus;
+use crate::api::{
+    AmiImage, AmiImageStatus, EbsVolume, EbsVolumeStatus, EncryptedVolumeMigration,
+    EncryptedVolumeMigrationStatus,
+};
 
 /// A kind this controller manages.
 pub trait ManagedKind:
@@ -21,35 +25,50 @@ pub trait ManagedKind:
     + Sync
     + 'static
 {
-    /// The kind's name, also its metric label.
+    /// The kind's name, also its metric label and its ownership tag.
     const KIND: &'static str;
 
+    type Status: KindStatus;
+
+    fn status(&self) -> Option<&Self::Status>;
+
+    /// The Region the spec names, if any (the controller's default otherwise).
+    fn spec_region(&self) -> Option<&str>;
+
     /// The conditions currently in status.
-    fn conditions(&self) -> &[Condition];
+    fn conditions(&self) -> &[Condition] {
+        self.status()
+            .map(KindStatus::conditions)
+            .unwrap_or_default()
+    }
 
     /// The generation the status was last written for.
-    fn observed_generation(&self) -> Option<i64>;
+    fn observed_generation(&self) -> Option<i64> {
+        self.status().and_then(KindStatus::observed_generation)
+    }
 }
 
 macro_rules! managed_kind {
-    ($ty:ty, $kind:literal) => {
+    ($ty:ty, $status:ty, $kind:literal) => {
         impl ManagedKind for $ty {
             const KIND: &'static str = $kind;
+            type Status = $status;
 
-            fn conditions(&self) -> &[Condition] {
-                self.status
-                    .as_ref()
-                    .map(|s| s.conditions.as_slice())
-                    .unwrap_or_default()
+            fn status(&self) -> Option<&$status> {
+                self.status.as_ref()
             }
 
-            fn observed_generation(&self) -> Option<i64> {
-                self.status.as_ref().and_then(|s| s.observed_generation)
+            fn spec_region(&self) -> Option<&str> {
+                self.spec.region.as_deref()
             }
         }
     };
 }
 
-managed_kind!(EbsVolume, "EbsVolume");
-managed_kind!(AmiImage, "AmiImage");
-managed_kind!(EncryptedVolumeMigration, "EncryptedVolumeMigration");
+managed_kind!(EbsVolume, EbsVolumeStatus, "EbsVolume");
+managed_kind!(AmiImage, AmiImageStatus, "AmiImage");
+managed_kind!(
+    EncryptedVolumeMigration,
+    EncryptedVolumeMigrationStatus,
+    "EncryptedVolumeMigration"
+);

@@ -1,4 +1,4 @@
-//! One reconcile per kind: load -> observe -> plan -> execute -> status.
+//! One reconcile pipeline for every kind ([`pipeline`]), and per kind only what differs.
 
 pub mod aws_errors;
 pub mod aws_state;
@@ -8,6 +8,7 @@ pub mod ebs_volume;
 pub mod error;
 pub mod finalizers;
 pub mod kind;
+pub mod pipeline;
 pub mod skeleton;
 pub mod status;
 
@@ -15,22 +16,32 @@ use std::sync::Arc;
 
 use kube::runtime::controller::Action;
 
-pub use context::{Clock, Context};
+pub use context::{Clock, Context, Settings};
 pub use error::Error;
 pub use kind::ManagedKind;
+pub use pipeline::{Reconciler, preview, reconcile};
 
 /// The finalizer that makes deletes pass through the controller.
 pub const FINALIZER: &str = "ec2.reconciler.dev/cleanup";
 
-/// Requeues after a failed reconcile: the error class's base delay, doubled for each
-/// consecutive failure of the same object, jittered so that many objects failing together
-/// do not come back together. AWS still working is not a failure and is not backed off.
+/// Requeues after a failed reconcile. A rejection by AWS is re-checked at the next resync
+/// (an outside fix, such as a key re-enabled, heals without a spec edit); other failures
+/// wait the error class's base delay, doubled for each consecutive failure of the same
+/// object, jittered so that many objects failing together do not come back together. AWS
+/// still working, or a conflict on our own write, is not a failure and is not backed off.
 pub fn error_policy<K: ManagedKind>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     if !error.is_failure() {
         return Action::requeue(error.base_delay());
     }
     let key = object_key(obj.as_ref());
-    Action::requeue(ctx.backoff.failed(&key, error.base_delay()))
+    let delay = match error {
+        Error::Terminal { .. } => ctx.backoff.rejected(
+            &key,
+            pipeline::jittered(ctx.settings.resync_interval).min(ctx.settings.resync_interval),
+        ),
+        _ => ctx.backoff.failed(&key, error.base_delay()),
+    };
+    Action::requeue(delay)
 }
 
 /// `namespace/name` of an object, the key of its backoff.

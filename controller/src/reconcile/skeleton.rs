@@ -1,50 +1,43 @@
-//! The reconcile of a kind whose AWS behaviour is not built yet: it holds a finalizer so
-//! that deletes pass through the controller, and reports honestly that it acted on nothing.
+//! The kinds whose AWS behaviour is not built yet go through the same pipeline: they hold
+//! the finalizer so that deletes pass through the controller, plan nothing, and report
+//! honestly that they acted on nothing.
 
-use std::sync::Arc;
+use super::error::Result;
+use super::pipeline::{Pass, Reconciler};
+use super::status::StatusWriter;
+use crate::api::{AmiImage, EncryptedVolumeMigration};
+use crate::plan::core::{NoAction, NoWait, Plan, not_implemented};
 
-use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
-use kube::{Api, ResourceExt};
+macro_rules! not_built_yet {
+    ($ty:ty) => {
+        impl Reconciler for $ty {
+            type Observation = ();
+            type Action = NoAction;
+            type Wait = NoWait;
+            type Plan = Plan<NoAction, NoWait>;
 
-use super::FINALIZER;
-use super::context::Context;
-use super::error::{Error, Result};
-use super::kind::ManagedKind;
-use super::status::{apply_status, conditions_to_write};
-use crate::api::conditions::{ConditionStatus, DesiredCondition, PROGRESSING, READY, SYNCED};
+            async fn observe(_pass: &Pass<'_, Self>) -> Result<()> {
+                Ok(())
+            }
 
-pub async fn reconcile<K: ManagedKind>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
-    let namespace = obj.namespace().unwrap_or_default();
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            Event::Apply(obj) => report_not_built(&api, &obj, &ctx).await,
-            // Nothing was ever created in AWS for this object, so there is nothing to clean up.
-            Event::Cleanup(_) => Ok(Action::await_change()),
+            fn plan(pass: &Pass<'_, Self>, _: &(), _: &Self::Status) -> Self::Plan {
+                // Nothing was ever created in AWS for this object: a deletion is done.
+                not_implemented(<$ty as super::ManagedKind>::KIND, pass.deleting)
+            }
+
+            fn record(_: &mut Self::Status, _: &(), _: &Self::Plan) {}
+
+            async fn execute(
+                _: &Pass<'_, Self>,
+                action: &NoAction,
+                _: &mut Self::Status,
+                _: &mut StatusWriter<'_, Self>,
+            ) -> Result<()> {
+                match *action {}
+            }
         }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    };
 }
 
-async fn report_not_built<K: ManagedKind>(api: &Api<K>, obj: &K, ctx: &Context) -> Result<Action> {
-    let message = format!(
-        "reconciling {} is not built yet: no AWS call was made",
-        K::KIND
-    );
-    let desired = [
-        DesiredCondition::new(READY, ConditionStatus::False, "NotImplemented", &message),
-        DesiredCondition::new(SYNCED, ConditionStatus::False, "NotImplemented", &message),
-        DesiredCondition::new(
-            PROGRESSING,
-            ConditionStatus::False,
-            "NotImplemented",
-            &message,
-        ),
-    ];
-    if let Some(conditions) = conditions_to_write(obj, &desired, ctx.clock.now()) {
-        apply_status(api, obj, serde_json::json!({}), conditions, &ctx.metrics).await?;
-    }
-    Ok(Action::await_change())
-}
+not_built_yet!(AmiImage);
+not_built_yet!(EncryptedVolumeMigration);

@@ -3,71 +3,93 @@
 use chrono::{DateTime, Utc};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
-use serde::Serialize;
 use serde_json::json;
 
+use super::context::{Context, KindLabels};
 use super::error::Result;
 use super::kind::ManagedKind;
-use crate::api::conditions::{Condition, DesiredCondition, merge_conditions};
-use crate::runtime::metrics::{KindLabels, Metrics};
+use super::object_key;
+use crate::api::conditions::{DesiredCondition, merge_conditions};
+use crate::api::status::KindStatus;
 
 /// The field manager of every write the controller makes.
 pub const FIELD_MANAGER: &str = "ec2-reconciler";
 
-/// The conditions to write, or `None` when the object already shows them (so a steady
-/// state costs no write and wakes nothing).
-pub fn conditions_to_write<K: ManagedKind>(
-    obj: &K,
-    desired: &[DesiredCondition],
-    now: DateTime<Utc>,
-) -> Option<Vec<Condition>> {
-    let current = obj.conditions();
-    let generation = obj.meta().generation;
-    let merged = merge_conditions(current, desired, generation, now);
-    let unchanged = merged == current && obj.observed_generation() == generation;
-    (!unchanged).then_some(merged)
+/// Writes one object's status by server-side apply when it differs from what the server
+/// has, and remembers the resourceVersion each write produced.
+pub struct StatusWriter<'a, K: ManagedKind> {
+    api: &'a Api<K>,
+    ctx: &'a Context,
+    name: String,
+    key: String,
+    generation: Option<i64>,
+    written: K::Status,
 }
 
-/// Applies `status` fields (merged with the conditions) as the controller's field manager.
-pub async fn apply_status<K: ManagedKind>(
-    api: &Api<K>,
-    obj: &K,
-    mut status: serde_json::Value,
-    conditions: Vec<Condition>,
-    metrics: &Metrics,
-) -> Result<()> {
-    if let Some(map) = status.as_object_mut() {
-        map.insert(
-            "conditions".into(),
-            serde_json::to_value(conditions).unwrap_or_default(),
-        );
-        map.insert("observedGeneration".into(), json!(obj.meta().generation));
+impl<'a, K: ManagedKind> StatusWriter<'a, K> {
+    pub fn new(api: &'a Api<K>, obj: &K, ctx: &'a Context) -> Self {
+        Self {
+            api,
+            ctx,
+            name: obj.name_any(),
+            key: object_key(obj),
+            generation: obj.meta().generation,
+            written: obj.status().cloned().unwrap_or_default(),
+        }
     }
-    patch_status(api, &obj.name_any(), &status, metrics).await
-}
 
-/// Writes `status` by server-side apply as the controller's field manager (forcing
-/// ownership: the controller owns every status field), and counts the write.
-pub async fn patch_status<K: ManagedKind>(
-    api: &Api<K>,
-    name: &str,
-    status: &impl Serialize,
-    metrics: &Metrics,
-) -> Result<()> {
-    let patch = json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    metrics
-        .status_writes
-        .get_or_create(&KindLabels { kind: K::KIND })
-        .inc();
-    Ok(())
+    /// Sets the conditions on `status` (transition times move only on change) for the
+    /// object's current generation.
+    pub fn set_conditions(
+        &self,
+        status: &mut K::Status,
+        desired: &[DesiredCondition],
+        now: DateTime<Utc>,
+    ) {
+        status.set_conditions(merge_conditions(
+            self.written.conditions(),
+            desired,
+            self.generation,
+            now,
+        ));
+        status.set_observed_generation(self.generation);
+    }
+
+    /// The status as the server has it after this writer's last write (or as read).
+    pub fn last_written(&self) -> &K::Status {
+        &self.written
+    }
+
+    pub async fn write(&mut self, status: &K::Status) -> Result<()> {
+        let mut status = status.clone();
+        if status.observed_generation().is_none() {
+            status.set_observed_generation(self.written.observed_generation());
+        }
+        if status == self.written {
+            return Ok(());
+        }
+        let patch = json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "status": status,
+        });
+        // Forced: the controller owns every status field.
+        let updated = self
+            .api
+            .patch_status(
+                &self.name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+        self.ctx
+            .written
+            .record(&self.key, updated.resource_version());
+        self.ctx
+            .status_writes
+            .get_or_create(&KindLabels { kind: K::KIND })
+            .inc();
+        self.written = status;
+        Ok(())
+    }
 }

@@ -1,33 +1,36 @@
 //! One kube-runtime Controller per kind: wait for the CRD, sync the cache, reconcile.
 
-use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use kube::Api;
 use kube::api::ListParams;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
+use kube::{Api, Client};
 
+use super::config::Config;
 use super::metrics::{Metrics, ObjectLabels};
 use super::readiness::{KindState, Readiness};
 use crate::api::conditions::{ConditionStatus, READY, SYNCED, find};
-use crate::reconcile::{Context, Error, ManagedKind, error_policy, object_key};
-use kube::runtime::reflector::Store;
+use crate::reconcile::{
+    Context, Error, ManagedKind, Reconciler, error_policy, object_key, reconcile,
+};
 
 /// The API for a kind, in the watched namespace or all of them.
-pub fn kind_api<K: ManagedKind>(ctx: &Context) -> Api<K> {
-    match &ctx.config.watch_namespace {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
+pub fn kind_api<K: ManagedKind>(client: &Client, config: &Config) -> Api<K> {
+    match &config.watch_namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
     }
 }
 
 /// Waits until the kind's CRD is served. Any answer but 404 counts as served: a 403
 /// means RBAC is wrong, which the controller's own errors will report more clearly.
-async fn wait_for_crd<K: ManagedKind>(api: &Api<K>, ctx: &Context) {
+async fn wait_for_crd<K: ManagedKind>(api: &Api<K>, config: &Config) {
     loop {
         match api.list(&ListParams::default().limit(1)).await {
             Err(kube::Error::Api(status)) if status.code == 404 => {
@@ -38,98 +41,126 @@ async fn wait_for_crd<K: ManagedKind>(api: &Api<K>, ctx: &Context) {
             }
             Ok(_) => return,
         }
-        tokio::time::sleep(ctx.config.crd_poll_interval).await;
+        tokio::time::sleep(config.crd_poll_interval).await;
     }
 }
 
-/// Runs the kind's controller until the process ends.
-pub async fn run_kind<K, F, Fut>(ctx: Arc<Context>, readiness: Readiness, reconcile: F)
-where
-    K: ManagedKind,
-    F: Fn(Arc<K>, Arc<Context>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Action, Error>> + Send + 'static,
-{
-    readiness.set(K::KIND, KindState::WaitingForCrd);
-    let api = kind_api::<K>(&ctx);
-    wait_for_crd(&api, &ctx).await;
-    readiness.set(K::KIND, KindState::Syncing);
+/// What wakes a reconcile: a change of anything but status. The controller's own status
+/// writes (a progress tick, a condition) change only status, and waking on them would
+/// cost a pass and an AWS read per write; the pass that wrote already requeued itself.
+fn wake_key<K: ManagedKind>(obj: &K) -> Option<u64> {
+    let meta = obj.meta();
+    let mut hasher = DefaultHasher::new();
+    meta.generation.hash(&mut hasher);
+    meta.deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    meta.labels.hash(&mut hasher);
+    meta.annotations.hash(&mut hasher);
+    Some(hasher.finish())
+}
 
-    let controller = Controller::new(api, watcher::Config::default());
-    let store = controller.store();
-    tokio::spawn(count_objects::<K>(store.clone(), ctx.metrics.clone()));
-    let ready_flag = readiness.clone();
-    tokio::spawn(async move {
-        // The store's readiness is a oneshot that wakes only its latest waiter, and the
-        // controller itself waits on it too, so one long wait here may never be woken.
-        // Asking again each second sees the ready state once the controller has taken it.
-        loop {
-            match tokio::time::timeout(Duration::from_secs(1), store.wait_until_ready()).await {
-                Ok(Ok(())) => {
-                    ready_flag.set(K::KIND, KindState::Ready);
-                    tracing::info!(kind = K::KIND, "cache synced; reconciling");
-                    return;
+/// Everything the controllers of all kinds share.
+pub struct Runner<'a> {
+    pub ctx: Arc<Context>,
+    pub config: &'a Config,
+    pub metrics: &'a Metrics,
+    pub readiness: &'a Readiness,
+}
+
+impl Runner<'_> {
+    /// Runs the kind's controller until the process ends.
+    pub async fn kind<K: Reconciler>(&self) {
+        let readiness = self.readiness.clone();
+        readiness.set(K::KIND, KindState::WaitingForCrd);
+        let api = kind_api::<K>(&self.ctx.client, self.config);
+        wait_for_crd(&api, self.config).await;
+        readiness.set(K::KIND, KindState::Syncing);
+
+        let (store, writer) = reflector::store();
+        let triggers = watcher(api, watcher::Config::default())
+            .default_backoff()
+            // Nobody here reads managedFields: keeping them would only cost memory.
+            .modify(|obj: &mut K| obj.meta_mut().managed_fields = None)
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(wake_key::<K>, PredicateConfig::default());
+        let controller = Controller::for_stream(triggers, store.clone());
+        tokio::spawn(count_objects::<K>(store.clone(), self.metrics.clone()));
+        tokio::spawn(async move {
+            // The store's readiness is a oneshot that wakes only its latest waiter, and the
+            // controller itself waits on it too, so one long wait here may never be woken.
+            // Asking again each second sees the ready state once the controller has taken it.
+            loop {
+                match tokio::time::timeout(Duration::from_secs(1), store.wait_until_ready()).await {
+                    Ok(Ok(())) => {
+                        readiness.set(K::KIND, KindState::Ready);
+                        tracing::info!(kind = K::KIND, "cache synced; reconciling");
+                        return;
+                    }
+                    Ok(Err(_)) => return,
+                    Err(_) => continue,
                 }
-                Ok(Err(_)) => return,
-                Err(_) => continue,
             }
-        }
-    });
+        });
 
-    let reconcile = Arc::new(reconcile);
-    controller
-        .shutdown_on_signal()
-        .run(
-            move |obj, ctx| {
-                let reconcile = reconcile.clone();
-                async move { measured(obj, ctx, reconcile.as_ref()).await }
-            },
-            error_policy::<K>,
-            ctx,
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(kind = K::KIND, %error, "reconcile did not finish");
-            }
-        })
-        .await;
+        let metrics = self.metrics.clone();
+        controller
+            .shutdown_on_signal()
+            .run(
+                move |obj, ctx| {
+                    let metrics = metrics.clone();
+                    async move { measured(obj, ctx, &metrics).await }
+                },
+                error_policy::<K>,
+                self.ctx.clone(),
+            )
+            .for_each(|result| async move {
+                if let Err(error) = result {
+                    tracing::debug!(kind = K::KIND, %error, "reconcile did not finish");
+                }
+            })
+            .await;
+    }
 }
 
 /// Runs one reconcile, recording its duration and outcome, and publishing an event when
 /// it fails.
-async fn measured<K, F, Fut>(obj: Arc<K>, ctx: Arc<Context>, reconcile: &F) -> Result<Action, Error>
-where
-    K: ManagedKind,
-    F: Fn(Arc<K>, Arc<Context>) -> Fut,
-    Fut: Future<Output = Result<Action, Error>>,
-{
+async fn measured<K: Reconciler>(
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+    metrics: &Metrics,
+) -> Result<Action, Error> {
     let started = Instant::now();
     let reference = obj.object_ref(&());
-    let obj_for_key = obj.clone();
-    let result = reconcile(obj, ctx.clone()).await;
+    let key = object_key(obj.as_ref());
+    let result = reconcile(obj.clone(), ctx.clone()).await;
     let outcome = match &result {
         Ok(_) => "success",
         Err(e) => e.category(),
     };
-    ctx.metrics
-        .record_reconcile(K::KIND, outcome, started.elapsed());
-    if result.is_ok() {
-        ctx.backoff.succeeded(&object_key(obj_for_key.as_ref()));
-    }
-    if let Err(error) = &result
-        && error.is_failure()
-    {
-        tracing::warn!(kind = K::KIND, name = reference.name.as_deref().unwrap_or_default(), reason = error.reason(), %error, "reconcile failed");
-        if already_reported(obj_for_key.as_ref(), error) {
-            return result;
+    metrics.record_reconcile(K::KIND, outcome, started.elapsed());
+    match &result {
+        Ok(_) => ctx.backoff.succeeded(&key),
+        Err(error) if error.is_failure() => {
+            tracing::warn!(kind = K::KIND, name = reference.name.as_deref().unwrap_or_default(), reason = error.reason(), %error, "reconcile failed");
+            if !already_reported(obj.as_ref(), error) {
+                ctx.publish(
+                    &reference,
+                    EventType::Warning,
+                    error.reason(),
+                    error.to_string(),
+                    "Reconcile",
+                )
+                .await;
+            }
         }
-        ctx.publish(
-            &reference,
-            EventType::Warning,
-            error.reason(),
-            error.to_string(),
-            "Reconcile",
-        )
-        .await;
+        // Expected races (a conflict on our own write) and AWS still working.
+        Err(error) => {
+            tracing::debug!(kind = K::KIND, name = reference.name.as_deref().unwrap_or_default(), %error, "reconcile will be retried");
+        }
     }
     result
 }

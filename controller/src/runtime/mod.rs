@@ -19,7 +19,7 @@ use crate::aws::observer::ObserverConfig;
 use crate::aws::rate::RateConfig;
 use crate::reconcile::aws_state::AwsState;
 use crate::reconcile::backoff::Backoff;
-use crate::reconcile::{Clock, Context, ebs_volume, skeleton};
+use crate::reconcile::{Clock, Context, Settings};
 pub use config::Config;
 use metrics::Metrics;
 use readiness::Readiness;
@@ -43,11 +43,15 @@ pub async fn context(config: &Config, client: Client, metrics: &Metrics) -> Cont
     Context {
         client: client.clone(),
         recorder: Recorder::new(client, reporter),
-        config: config.clone(),
-        metrics: metrics.clone(),
+        settings: Settings {
+            default_region: config.default_region.clone(),
+            resync_interval: config.resync_interval,
+        },
+        status_writes: metrics.status_writes.clone(),
         clock: Clock::default(),
         aws: AwsState::new(aws_clients, config.cluster_name.clone(), observer_config),
         backoff: Backoff::default(),
+        written: Default::default(),
     }
 }
 
@@ -61,28 +65,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let health = tokio::spawn(health::serve(
         config.health_addr,
         readiness.clone(),
-        metrics,
+        metrics.clone(),
     ));
     if let Some(leader) = config.leader_election.clone() {
         readiness.set_standby(true);
         leader::lead(ctx.client.clone(), leader).await;
         readiness.set_standby(false);
     }
-    let volumes = controllers::run_kind::<EbsVolume, _, _>(
-        ctx.clone(),
-        readiness.clone(),
-        ebs_volume::reconcile,
-    );
-    let images = controllers::run_kind::<AmiImage, _, _>(
-        ctx.clone(),
-        readiness.clone(),
-        skeleton::reconcile,
-    );
-    let migrations = controllers::run_kind::<EncryptedVolumeMigration, _, _>(
-        ctx.clone(),
-        readiness.clone(),
-        skeleton::reconcile,
-    );
+    let run = controllers::Runner {
+        ctx: ctx.clone(),
+        config: &config,
+        metrics: &metrics,
+        readiness: &readiness,
+    };
+    let volumes = run.kind::<EbsVolume>();
+    let images = run.kind::<AmiImage>();
+    let migrations = run.kind::<EncryptedVolumeMigration>();
 
     tokio::select! {
         _ = async { tokio::join!(volumes, images, migrations) } => {

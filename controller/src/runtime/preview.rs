@@ -10,7 +10,8 @@ use serde::Deserialize;
 use super::config::Config;
 use super::metrics::Metrics;
 use crate::api::EbsVolume;
-use crate::reconcile::ebs_volume::preview;
+use crate::plan::core::PlannedWait;
+use crate::reconcile::preview;
 
 /// Reads every document of every file and describes each object's plan.
 pub async fn run(

@@ -241,6 +241,25 @@ impl<S: Source> Observer<S> {
             .collect())
     }
 
+    /// Like [`Observer::owned_by`], from a sweep no older than `max_age`: for a resource
+    /// whose create was requested but whose id is unknown (the answer was lost), found by
+    /// its tags. Every caller in the Region shares the one sweep.
+    pub async fn owned_by_recently(
+        &self,
+        uid: &str,
+        max_age: Duration,
+    ) -> Result<Vec<S::Entry>, AwsError> {
+        {
+            let mut slot = self.sweep.lock().await;
+            if let SweepSlot::Taken(sweep) = &*slot
+                && sweep.taken_at.elapsed() >= max_age
+            {
+                *slot = SweepSlot::Empty;
+            }
+        }
+        self.owned_by(uid).await
+    }
+
     /// Reads the resource now (merged with other refreshes within the window); the answer is
     /// kept for later `get` calls. `None`: no such resource.
     pub async fn refresh(self: &Arc<Self>, id: &str) -> Result<Option<S::Entry>, AwsError> {

@@ -2,8 +2,10 @@
 
 use chrono::TimeDelta;
 
-use super::{Builder, CreateVolume, VolumeAction, VolumeInput, Wait, attach, reason};
+use super::{Builder, CREATE_STEP, CreateVolume, VolumeAction, VolumeInput, Wait, attach, reason};
+use crate::api::intent::find_intent;
 use crate::api::limits::{VolumeShape, check_volume};
+use crate::plan::tags::creation_tags;
 
 /// How long a volume id returned by CreateVolume may stay invisible to Describe before it
 /// counts as lost (AWS is eventually consistent right after a create).
@@ -23,7 +25,7 @@ pub(super) fn plan_missing(input: &VolumeInput<'_>, b: &mut Builder) {
         return;
     }
     if let Some(id) = &status.volume_id {
-        if status.pending_create.is_some() && !invisible_too_long(input) {
+        if find_intent(&status.intents, CREATE_STEP).is_some() && !invisible_too_long(input) {
             b.wait(Wait::VolumeNotVisibleYet {
                 volume_id: id.clone(),
             });
@@ -84,16 +86,13 @@ pub(super) fn create_action(input: &VolumeInput<'_>, b: &mut Builder) -> Option<
             .or_else(|| spec.kms_key_id.clone()),
         multi_attach_enabled: spec.multi_attach_enabled,
         snapshot_id: spec.snapshot_id.clone(),
+        tags: creation_tags(input.owner, None, &spec.tags),
     })
 }
 
 /// Whether a created volume has been invisible for longer than the grace period, measured
-/// from when `Progressing` turned True (the create started it).
+/// from when its create was requested (the recorded intent).
 pub(super) fn invisible_too_long(input: &VolumeInput<'_>) -> bool {
-    crate::api::conditions::find(
-        &input.status.conditions,
-        crate::api::conditions::PROGRESSING,
-    )
-    .filter(|c| c.status == crate::api::conditions::ConditionStatus::True)
-    .is_some_and(|c| input.now - c.last_transition_time > VISIBILITY_GRACE)
+    find_intent(&input.status.intents, CREATE_STEP)
+        .is_some_and(|intent| input.now - intent.requested_at > VISIBILITY_GRACE)
 }

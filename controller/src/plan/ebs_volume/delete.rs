@@ -5,9 +5,13 @@
 //! acts: the volume was never ours. Like kube-runtime's finalizer Cleanup, this works when
 //! nothing was ever created.
 
-use super::{Builder, VolumeAction, VolumeInput, Wait, create, reason};
+use super::{
+    Builder, CREATE_STEP, FINAL_SNAPSHOT_STEP, VolumeAction, VolumeInput, Wait, create, reason,
+};
 use crate::api::common::{DeletionPolicy, ManagementPolicy};
+use crate::api::intent::find_intent;
 use crate::plan::observed::{AttachmentState, ObservedVolume, VolumeState};
+use crate::plan::tags::{creation_tags, release_changes};
 
 pub(super) fn plan(input: &VolumeInput<'_>, volume: Option<&ObservedVolume>, b: &mut Builder) {
     let spec = input.spec;
@@ -21,9 +25,21 @@ pub(super) fn plan(input: &VolumeInput<'_>, volume: Option<&ObservedVolume>, b: 
     };
     b.volume_state = Some(v.state);
     if spec.deletion_policy == DeletionPolicy::Retain {
-        b.act(VolumeAction::MarkReleased {
-            volume_id: v.volume_id.clone(),
-        });
+        // Released first, then disowned: a crash in between leaves a volume that no object
+        // claims (a released volume is nobody's), never one that is still ours.
+        let changes = release_changes(&v.tags);
+        if !changes.to_set.is_empty() {
+            b.act(VolumeAction::SetTags {
+                volume_id: v.volume_id.clone(),
+                tags: changes.to_set,
+            });
+        }
+        if !changes.to_remove.is_empty() {
+            b.act(VolumeAction::RemoveTags {
+                volume_id: v.volume_id.clone(),
+                keys: changes.to_remove,
+            });
+        }
         b.finished = true;
         return;
     }
@@ -69,9 +85,24 @@ pub(super) fn plan(input: &VolumeInput<'_>, volume: Option<&ObservedVolume>, b: 
 
     if spec.final_snapshot {
         match input.final_snapshot {
+            // Requested before (its id or its intent is recorded) but not visible: AWS is
+            // eventually consistent, so wait for it rather than take a second snapshot.
+            None if input.status.final_snapshot_id.is_some()
+                || find_intent(&input.status.intents, FINAL_SNAPSHOT_STEP).is_some() =>
+            {
+                b.wait(Wait::FinalSnapshotRequested {
+                    volume_id: v.volume_id.clone(),
+                });
+                return;
+            }
             None => {
                 b.act(VolumeAction::CreateFinalSnapshot {
                     volume_id: v.volume_id.clone(),
+                    description: format!(
+                        "Final snapshot of {} before deletion",
+                        input.owner.owner_ref()
+                    ),
+                    tags: creation_tags(input.owner, Some(FINAL_SNAPSHOT_STEP), &spec.tags),
                 });
                 return;
             }
@@ -108,7 +139,7 @@ fn gone(input: &VolumeInput<'_>, b: &mut Builder) {
     let spec = input.spec;
     let status = input.status;
     let known_id = spec.volume_id.as_ref().or(status.volume_id.as_ref());
-    let create_recorded = status.pending_create.is_some();
+    let create_recorded = find_intent(&status.intents, CREATE_STEP).is_some();
     if spec.deletion_policy == DeletionPolicy::Retain || !create_recorded {
         b.finished = true;
         return;

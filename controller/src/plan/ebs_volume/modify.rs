@@ -185,10 +185,8 @@ pub(super) fn plan(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder)
     }
 
     if let Some(until) = next_modification_slot(&b.recent_modifications) {
-        b.wait(Wait::ModificationQuota {
-            until,
-            count: b.recent_modifications.len(),
-        });
+        let count = b.recent_modifications.len();
+        b.wait(Wait::ModificationQuota { until, count });
         return;
     }
 

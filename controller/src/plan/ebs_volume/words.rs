@@ -79,13 +79,10 @@ pub fn describe(action: &VolumeAction) -> String {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             format!("untag {volume_id}: {}", keys.join(", "))
         }
-        VolumeAction::CreateFinalSnapshot { volume_id } => {
+        VolumeAction::CreateFinalSnapshot { volume_id, .. } => {
             format!("snapshot {volume_id} before deleting it")
         }
         VolumeAction::Delete { volume_id } => format!("delete {volume_id}"),
-        VolumeAction::MarkReleased { volume_id } => {
-            format!("release {volume_id}: retained in AWS, ownership tags marked released")
-        }
     }
 }
 
@@ -95,8 +92,4 @@ fn change_words<T: std::fmt::Display + PartialEq>(name: &str, c: &Change<T>, uni
         Some(from) => format!("{name} {from} -> {}{unit}", c.to),
         None => format!("{name} -> {}{unit}", c.to),
     }
-}
-
-pub(super) fn join_messages(messages: impl Iterator<Item = String>) -> String {
-    messages.collect::<Vec<_>>().join("; ")
 }

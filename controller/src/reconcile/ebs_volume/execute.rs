@@ -1,53 +1,56 @@
-//! Runs the plan's actions in order. Every call the plan names, and nothing else; intent is
-//! recorded in status before any call that is not idempotent by itself.
+//! One action, one AWS call. Intent is recorded in status before any call that AWS does not
+//! make idempotent by itself; everything the call needs comes from the action.
 
-use kube::runtime::events::EventType;
-
-use crate::api::ebs_volume::PendingCreate;
+use crate::api::EbsVolume;
+use crate::api::EbsVolumeStatus;
+use crate::api::intent::{Intent, drop_intent, find_intent, put_intent};
 use crate::aws::client::{
-    AttachVolumeRequest, CreateSnapshotRequest, CreateVolumeRequest, DetachVolumeRequest, Filter,
+    AttachVolumeRequest, CreateSnapshotRequest, CreateVolumeRequest, DetachVolumeRequest,
     ModifyVolumeRequest,
 };
 use crate::aws::errors::AwsError;
-use crate::aws::tags::{STEP_TAG, UID_TAG, creation_tags, release_changes};
 use crate::aws::tokens::client_token;
-use crate::plan::ebs_volume::{VolumeAction, describe};
-use crate::plan::observed::ObservedVolume;
+use crate::plan::ebs_volume::{CREATE_STEP, FINAL_SNAPSHOT_STEP, VolumeAction};
 use crate::reconcile::aws_errors::from_aws;
 use crate::reconcile::error::{Error, Result};
+use crate::reconcile::pipeline::Pass;
+use crate::reconcile::status::StatusWriter;
 
-use super::Pass;
-use super::status::StatusWriter;
-use crate::api::EbsVolumeStatus;
+/// Whether AWS's answer proves the call did nothing, so its intent can be dropped. After a
+/// 5xx or a lost response AWS may have acted: the intent stays, and the planner looks for
+/// the result instead of asking again.
+fn proves_nothing_happened(error: &AwsError) -> bool {
+    !matches!(
+        error,
+        AwsError::ServerError { .. } | AwsError::Transport { .. }
+    )
+}
 
-/// The step name of a volume's create, in its client token.
-const CREATE_STEP: &str = "create";
-/// The step tag of the snapshot taken before a delete.
-const FINAL_SNAPSHOT_STEP: &str = "final-snapshot";
-/// How long a requested snapshot may stay invisible to DescribeSnapshots before the
-/// request is taken as lost and made again.
-const SNAPSHOT_VISIBILITY_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
-
-/// Runs one action; returns whether AWS was changed (so the volume should be read again).
 pub async fn run(
-    pass: &Pass<'_>,
+    pass: &Pass<'_, EbsVolume>,
     action: &VolumeAction,
     status: &mut EbsVolumeStatus,
-    writer: &mut StatusWriter<'_>,
-    observed: Option<&ObservedVolume>,
+    writer: &mut StatusWriter<'_, EbsVolume>,
 ) -> Result<()> {
-    let ec2 = &pass.ec2;
+    let ec2 = pass.ec2();
     match action {
         VolumeAction::Create(create) => {
-            let pending = status
-                .pending_create
-                .get_or_insert_with(|| PendingCreate {
-                    client_token: client_token(&pass.owner.uid, CREATE_STEP, 0),
-                    attempt: 0,
-                })
-                .clone();
             // The token is in status before the call: a restart replays the same token and
             // AWS answers with the same volume instead of making a second one.
+            let intent = match find_intent(&status.intents, CREATE_STEP) {
+                Some(intent) => intent.clone(),
+                None => {
+                    let intent = Intent {
+                        step: CREATE_STEP.to_owned(),
+                        client_token: Some(client_token(&pass.owner.uid, CREATE_STEP, 0)),
+                        attempt: 0,
+                        requested_at: pass.now,
+                        lookup_tags: Default::default(),
+                    };
+                    put_intent(&mut status.intents, intent.clone());
+                    intent
+                }
+            };
             writer.write(status).await?;
             let request = CreateVolumeRequest {
                 availability_zone: create.availability_zone.clone(),
@@ -59,8 +62,8 @@ pub async fn run(
                 kms_key_id: create.kms_key_id.clone(),
                 multi_attach_enabled: create.multi_attach_enabled,
                 snapshot_id: create.snapshot_id.clone(),
-                client_token: pending.client_token.clone(),
-                tags: creation_tags(&pass.owner, None, &pass.obj.spec.tags),
+                client_token: intent.client_token.clone().unwrap_or_default(),
+                tags: create.tags.clone(),
             };
             match ec2.create_volume(request).await {
                 Ok(volume) => {
@@ -71,11 +74,15 @@ pub async fn run(
                 Err(AwsError::IdempotentParameterMismatch { message }) => {
                     // The token was used with other parameters (or burned by a failed
                     // create): the next attempt gets a new one.
-                    let attempt = pending.attempt + 1;
-                    status.pending_create = Some(PendingCreate {
-                        client_token: client_token(&pass.owner.uid, CREATE_STEP, attempt),
-                        attempt,
-                    });
+                    let attempt = intent.attempt + 1;
+                    put_intent(
+                        &mut status.intents,
+                        Intent {
+                            client_token: Some(client_token(&pass.owner.uid, CREATE_STEP, attempt)),
+                            attempt,
+                            ..intent
+                        },
+                    );
                     writer.write(status).await?;
                     return Err(Error::Retryable {
                         reason: "ClientTokenReused",
@@ -87,7 +94,7 @@ pub async fn run(
                     if matches!(error, Error::Terminal { .. }) {
                         // Refused outright: nothing was created, so there is no create to
                         // replay (a delete then finishes at once).
-                        status.pending_create = None;
+                        drop_intent(&mut status.intents, CREATE_STEP);
                         writer.write(status).await?;
                     }
                     return Err(error);
@@ -108,10 +115,9 @@ pub async fn run(
                 throughput_mibps: modify.throughput_mibps.as_ref().map(|c| c.to),
             };
             if let Err(e) = ec2.modify_volume(request).await {
-                // Rejected (or throttled): AWS did not count it. After a 5xx or a lost
-                // response AWS may have started it: the record stays, and the planner waits
-                // for it to show up instead of starting another.
-                if !matches!(e, AwsError::ServerError { .. } | AwsError::Transport { .. }) {
+                // Rejected (or throttled): AWS did not count it. Otherwise the record stays,
+                // and the planner waits for it to show up instead of starting another.
+                if proves_nothing_happened(&e) {
                     status.recent_modifications.retain(|t| *t != started);
                     writer.write(status).await?;
                 }
@@ -159,101 +165,49 @@ pub async fn run(
                 .await
                 .map_err(|e| from_aws("DeleteTags", e))?;
         }
-        VolumeAction::CreateFinalSnapshot { volume_id } => {
-            // CreateSnapshot takes no client token: look for ours by tags first, so a
-            // restart after the call finds the snapshot instead of taking another.
-            let filters = vec![
-                Filter::tag(UID_TAG, pass.owner.uid.clone()),
-                Filter::tag(STEP_TAG, FINAL_SNAPSHOT_STEP),
-            ];
-            let existing = ec2
-                .describe_snapshots_page(filters, 5, None)
-                .await
-                .map_err(|e| from_aws("DescribeSnapshots", e))?;
-            let snapshot_id = match existing.items.into_iter().next() {
-                Some(found) => found.snapshot_id,
-                // Requested moments ago but not visible yet: DescribeSnapshots is
-                // eventually consistent, so wait rather than take a second snapshot.
-                None if status
-                    .final_snapshot_requested_at
-                    .is_some_and(|at| pass.now - at < SNAPSHOT_VISIBILITY_GRACE) =>
-                {
-                    return Err(Error::Waiting {
-                        reason: "FinalSnapshotRequested",
-                        message: format!(
-                            "waiting for the final snapshot of {volume_id} to become visible"
-                        ),
-                        retry_after: std::time::Duration::from_secs(5),
-                    });
-                }
-                None => {
-                    status.final_snapshot_requested_at = Some(pass.now);
-                    writer.write(status).await?;
-                    let request = CreateSnapshotRequest {
-                        volume_id: volume_id.clone(),
-                        description: Some(format!(
-                            "Final snapshot of {} before deletion",
-                            pass.owner.owner_ref()
-                        )),
-                        tags: creation_tags(
-                            &pass.owner,
-                            Some(FINAL_SNAPSHOT_STEP),
-                            &pass.obj.spec.tags,
-                        ),
-                    };
-                    ec2.create_snapshot(request)
-                        .await
-                        .map_err(|e| from_aws("CreateSnapshot", e))?
-                        .snapshot_id
-                }
-            };
-            status.final_snapshot_id = Some(snapshot_id);
+        VolumeAction::CreateFinalSnapshot {
+            volume_id,
+            description,
+            tags,
+        } => {
+            // CreateSnapshot takes no client token: the intent, with the tags the snapshot
+            // carries from its first instant, is what a restart finds it by.
+            put_intent(
+                &mut status.intents,
+                Intent {
+                    step: FINAL_SNAPSHOT_STEP.to_owned(),
+                    client_token: None,
+                    attempt: 0,
+                    requested_at: pass.now,
+                    lookup_tags: tags.clone(),
+                },
+            );
             writer.write(status).await?;
+            let request = CreateSnapshotRequest {
+                volume_id: volume_id.clone(),
+                description: Some(description.clone()),
+                tags: tags.clone(),
+            };
+            match ec2.create_snapshot(request).await {
+                Ok(snapshot) => {
+                    status.final_snapshot_id = Some(snapshot.snapshot_id);
+                    drop_intent(&mut status.intents, FINAL_SNAPSHOT_STEP);
+                    writer.write(status).await?;
+                }
+                Err(e) => {
+                    if proves_nothing_happened(&e) {
+                        drop_intent(&mut status.intents, FINAL_SNAPSHOT_STEP);
+                        writer.write(status).await?;
+                    }
+                    return Err(from_aws("CreateSnapshot", e));
+                }
+            }
         }
         VolumeAction::Delete { volume_id } => {
             ec2.delete_volume(volume_id.clone())
                 .await
                 .map_err(|e| from_aws("DeleteVolume", e))?;
         }
-        VolumeAction::MarkReleased { volume_id } => {
-            let changes = release_changes(&observed.map(|v| v.tags.clone()).unwrap_or_default());
-            if !changes.to_set.is_empty() {
-                ec2.create_tags(vec![volume_id.clone()], changes.to_set)
-                    .await
-                    .map_err(|e| from_aws("CreateTags", e))?;
-            }
-            if !changes.to_remove.is_empty() {
-                let keys = changes.to_remove.into_iter().collect();
-                ec2.delete_tags(vec![volume_id.clone()], keys)
-                    .await
-                    .map_err(|e| from_aws("DeleteTags", e))?;
-            }
-        }
     }
-    publish(pass, action).await;
     Ok(())
-}
-
-/// One event per action taken.
-async fn publish(pass: &Pass<'_>, action: &VolumeAction) {
-    let reason = match action {
-        VolumeAction::Create(_) => "CreatedVolume",
-        VolumeAction::Modify(_) => "ModifyingVolume",
-        VolumeAction::Attach { .. } => "AttachingVolume",
-        VolumeAction::Detach { .. } => "DetachingVolume",
-        VolumeAction::SetTags { .. } => "TaggedVolume",
-        VolumeAction::RemoveTags { .. } => "UntaggedVolume",
-        VolumeAction::CreateFinalSnapshot { .. } => "TookFinalSnapshot",
-        VolumeAction::Delete { .. } => "DeletingVolume",
-        VolumeAction::MarkReleased { .. } => "ReleasedVolume",
-    };
-    pass.ctx
-        .publish(
-            &pass.reference,
-            EventType::Normal,
-            reason,
-            describe(action),
-            reason,
-        )
-        .await;
 }

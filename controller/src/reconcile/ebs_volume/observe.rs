@@ -5,11 +5,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::EbsVolume;
 use crate::api::conditions::{ConditionStatus, PROGRESSING, find};
+use crate::api::intent::find_intent;
+use crate::plan::ebs_volume::FINAL_SNAPSHOT_STEP;
 use crate::plan::observed::{ObservedModification, ObservedSnapshot, ObservedVolume};
+use crate::plan::tags::STEP_TAG;
 use crate::reconcile::aws_errors::from_aws;
 use crate::reconcile::error::{Error, Result};
+use crate::reconcile::pipeline::Pass;
 
-use super::Pass;
+/// How old a snapshot sweep may be when looking for a requested final snapshot by its
+/// tags: fresh enough to find it soon, shared by every object waiting in the Region.
+const FINAL_SNAPSHOT_LOOKUP_AGE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What AWS told us about this object's volume.
 #[derive(Debug, Default)]
@@ -38,18 +44,19 @@ fn awaiting_aws(obj: &EbsVolume) -> bool {
         .is_some_and(|c| c.status == ConditionStatus::True)
 }
 
-pub async fn observe(pass: &Pass<'_>) -> Result<Observation> {
+pub async fn observe(pass: &Pass<'_, EbsVolume>) -> Result<Observation> {
     let obj = pass.obj;
     let mut observation = Observation::default();
+    let volumes = pass.ctx.aws.volumes(&pass.region);
 
     if let Some(volume_id) = tracked_volume_id(obj) {
         // While AWS is still working on the volume, read it afresh each pass (merged with
         // other objects' reads over the observer's window); in steady state the shared
         // sweep answers.
         let entry = if awaiting_aws(obj) {
-            pass.observer.refresh(&volume_id).await
+            volumes.refresh(&volume_id).await
         } else {
-            pass.observer.get(&volume_id).await
+            volumes.get(&volume_id).await
         }
         .map_err(|e| from_aws("DescribeVolumes", e))?;
         if let Some(entry) = entry {
@@ -79,29 +86,40 @@ pub async fn observe(pass: &Pass<'_>) -> Result<Observation> {
 
     observation.instance_zones = instance_zones(pass, observation.volume.as_ref()).await?;
 
-    // Only a deletion waits on a snapshot. Each pass reads it afresh (it is progressing),
-    // merged with every other object's read within the observer's window.
-    if pass.deleting
-        && let Some(snapshot_id) = obj
-            .status
-            .as_ref()
-            .and_then(|s| s.final_snapshot_id.as_deref())
-    {
-        observation.final_snapshot = pass
-            .ctx
-            .aws
-            .snapshots(&pass.region)
-            .refresh(snapshot_id)
-            .await
-            .map_err(|e| from_aws("DescribeSnapshots", e))?;
+    if pass.deleting {
+        observation.final_snapshot = final_snapshot(pass).await?;
     }
     Ok(observation)
+}
+
+/// The final snapshot of a deletion: by the id the create returned, or, when only its
+/// intent is recorded (the answer was lost), by the tags it was created with. Each pass
+/// reads it afresh, merged with every other object's reads in the Region.
+async fn final_snapshot(pass: &Pass<'_, EbsVolume>) -> Result<Option<ObservedSnapshot>> {
+    let snapshots = pass.ctx.aws.snapshots(&pass.region);
+    let status = pass.obj.status.as_ref();
+    if let Some(id) = status.and_then(|s| s.final_snapshot_id.as_deref()) {
+        return snapshots
+            .refresh(id)
+            .await
+            .map_err(|e| from_aws("DescribeSnapshots", e));
+    }
+    if status.is_some_and(|s| find_intent(&s.intents, FINAL_SNAPSHOT_STEP).is_some()) {
+        let found = snapshots
+            .owned_by_recently(&pass.owner.uid, FINAL_SNAPSHOT_LOOKUP_AGE)
+            .await
+            .map_err(|e| from_aws("DescribeSnapshots", e))?;
+        return Ok(found
+            .into_iter()
+            .find(|s| s.tags.get(STEP_TAG).map(String::as_str) == Some(FINAL_SNAPSHOT_STEP)));
+    }
+    Ok(None)
 }
 
 /// Looks up only the instances the spec wants attached but that are not attached yet, so a
 /// converged volume costs no DescribeInstances.
 async fn instance_zones(
-    pass: &Pass<'_>,
+    pass: &Pass<'_, EbsVolume>,
     volume: Option<&ObservedVolume>,
 ) -> Result<Option<BTreeMap<String, String>>> {
     let attached: BTreeSet<&str> = volume

@@ -1,15 +1,10 @@
-//! The EbsVolume status: built from the observation and the plan, written only on change.
+//! What of AWS's view of the volume its status shows.
 
-use chrono::{DateTime, Utc};
-use kube::{Api, Resource, ResourceExt};
-
-use crate::api::conditions::{DesiredCondition, merge_conditions};
+use crate::api::EbsVolumeStatus;
 use crate::api::ebs_volume::{VolumeAttachmentStatus, VolumeModificationStatus};
-use crate::api::{EbsVolume, EbsVolumeStatus};
+use crate::api::intent::drop_intent;
+use crate::plan::ebs_volume::CREATE_STEP;
 use crate::plan::observed::{ObservedModification, ObservedVolume};
-use crate::reconcile::error::Result;
-use crate::reconcile::status::patch_status;
-use crate::runtime::metrics::Metrics;
 
 /// Copies what AWS reports into the status.
 pub fn record_observation(
@@ -49,56 +44,5 @@ pub fn record_observation(
         status_message: m.status_message.clone(),
     });
     // Once AWS shows the volume, the create is done: its token is no longer needed.
-    status.pending_create = None;
-}
-
-/// Writes the status by server-side apply when it differs from what the server has.
-pub struct StatusWriter<'a> {
-    api: &'a Api<EbsVolume>,
-    name: String,
-    generation: Option<i64>,
-    written: EbsVolumeStatus,
-    metrics: &'a Metrics,
-}
-
-impl<'a> StatusWriter<'a> {
-    pub fn new(api: &'a Api<EbsVolume>, obj: &EbsVolume, metrics: &'a Metrics) -> Self {
-        Self {
-            api,
-            name: obj.name_any(),
-            generation: obj.meta().generation,
-            written: obj.status.clone().unwrap_or_default(),
-            metrics,
-        }
-    }
-
-    /// Sets the conditions on `status` (transition times move only on change).
-    pub fn set_conditions(
-        &self,
-        status: &mut EbsVolumeStatus,
-        desired: &[DesiredCondition],
-        now: DateTime<Utc>,
-    ) {
-        status.conditions =
-            merge_conditions(&self.written.conditions, desired, self.generation, now);
-        status.observed_generation = self.generation;
-    }
-
-    /// The status as the server has it after this writer's last write (or as read).
-    pub fn last_written(&self) -> &EbsVolumeStatus {
-        &self.written
-    }
-
-    pub async fn write(&mut self, status: &EbsVolumeStatus) -> Result<()> {
-        let mut status = status.clone();
-        if status.observed_generation.is_none() {
-            status.observed_generation = self.written.observed_generation;
-        }
-        if status == self.written {
-            return Ok(());
-        }
-        patch_status(self.api, &self.name, &status, self.metrics).await?;
-        self.written = status;
-        Ok(())
-    }
+    drop_intent(&mut status.intents, CREATE_STEP);
 }

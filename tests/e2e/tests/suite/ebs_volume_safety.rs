@@ -711,7 +711,7 @@ async fn killed_during_create_volume_converges_to_one_volume(fault: Fault) -> Re
     ensure!(
         status.volume_id.as_deref() == volumes[0].volume_id()
             && status.size_gib == Some(12)
-            && status.pending_create.is_none(),
+            && status.intents.is_empty(),
         "{status:?}"
     );
     let tags = tags_of(volumes[0].tags());

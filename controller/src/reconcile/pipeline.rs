@@ -1,0 +1,365 @@
+//! The one reconcile pass every kind goes through:
+//! finalizer -> observe -> plan -> record -> execute (each action recording its intent
+//! first) -> status -> events -> requeue.
+//!
+//! A kind supplies only what differs ([`Reconciler`]): what it observes, how it plans,
+//! what of the observation its status shows, and how one action becomes one AWS call.
+
+use std::borrow::Borrow;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+use tracing::Instrument;
+
+use super::aws_errors::is_rejection;
+use super::context::Context;
+use super::error::{Error, Result};
+use super::finalizers::{add_finalizer, has_finalizer, remove_finalizer};
+use super::kind::ManagedKind;
+use super::object_key;
+use super::status::StatusWriter;
+use crate::api::conditions::{ConditionStatus, DesiredCondition, PROGRESSING, READY, SYNCED, find};
+use crate::api::status::KindStatus;
+use crate::aws::client::Ec2;
+use crate::plan::core::{Plan, PlannedAction, PlannedWait};
+use crate::plan::tags::Owner;
+
+/// How soon to look again after changing something in AWS.
+const AFTER_CHANGE: Duration = Duration::from_secs(2);
+
+/// What one kind adds to the pipeline.
+pub trait Reconciler: ManagedKind {
+    /// Everything the planner needs from AWS for one object.
+    type Observation: Send + Sync;
+    type Action: PlannedAction;
+    type Wait: PlannedWait;
+    /// The kind's plan: the shared [`Plan`], plus whatever the kind keeps beside it.
+    type Plan: Borrow<Plan<Self::Action, Self::Wait>> + Send + Sync;
+
+    /// Reads AWS through the batched observers (never one Describe per object in steady
+    /// state).
+    fn observe(pass: &Pass<'_, Self>) -> impl Future<Output = Result<Self::Observation>> + Send;
+
+    /// The pure planner, on the status as last written.
+    fn plan(
+        pass: &Pass<'_, Self>,
+        observation: &Self::Observation,
+        status: &Self::Status,
+    ) -> Self::Plan;
+
+    /// Copies what the observation and the plan show into the status (the pipeline adds
+    /// `plan` and the conditions).
+    fn record(status: &mut Self::Status, observation: &Self::Observation, plan: &Self::Plan);
+
+    /// Runs one action as one AWS call, recording its intent in `status` (through
+    /// `writer`) first when the call is not idempotent by itself.
+    fn execute(
+        pass: &Pass<'_, Self>,
+        action: &Self::Action,
+        status: &mut Self::Status,
+        writer: &mut StatusWriter<'_, Self>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// After the pass changed AWS: ask for a fresh read, merged with other objects', so the
+    /// next pass sees the change.
+    fn after_changes(
+        _pass: &Pass<'_, Self>,
+        _status: &Self::Status,
+    ) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// One reconcile of one object: what every step shares.
+pub struct Pass<'a, K: ManagedKind> {
+    pub obj: &'a K,
+    pub ctx: &'a Context,
+    pub region: String,
+    pub owner: Owner,
+    pub reference: ObjectReference,
+    pub deleting: bool,
+    pub now: DateTime<Utc>,
+}
+
+impl<'a, K: ManagedKind> Pass<'a, K> {
+    /// A pass of a stored object: it has a UID, which ownership tags and tokens carry.
+    pub fn new(obj: &'a K, ctx: &'a Context) -> Result<Self> {
+        let uid = obj.uid().ok_or_else(|| Error::Terminal {
+            reason: "MissingUid",
+            message: "the object has no UID: ownership tags and client tokens need one".to_owned(),
+        })?;
+        Ok(Self::with_uid(obj, ctx, uid))
+    }
+
+    fn with_uid(obj: &'a K, ctx: &'a Context, uid: String) -> Self {
+        let region = obj
+            .spec_region()
+            .map(str::to_owned)
+            .unwrap_or_else(|| ctx.settings.default_region.clone());
+        Pass {
+            obj,
+            ctx,
+            owner: Owner {
+                cluster: ctx.aws.cluster().to_owned(),
+                kind: K::KIND.to_owned(),
+                namespace: obj.namespace().unwrap_or_default(),
+                name: obj.name_any(),
+                uid,
+            },
+            reference: obj.object_ref(&()),
+            region,
+            deleting: obj.meta().deletion_timestamp.is_some(),
+            now: ctx.clock.now(),
+        }
+    }
+
+    /// The EC2 client of the object's Region.
+    pub fn ec2(&self) -> Arc<dyn Ec2> {
+        self.ctx.aws.ec2(&self.region)
+    }
+
+    /// The status as last written (empty for a new object).
+    pub fn status(&self) -> K::Status {
+        self.obj.status().cloned().unwrap_or_default()
+    }
+}
+
+/// What the controller would do for `obj` now, without doing any of it: the same
+/// observation and planner as a reconcile, and no mutating call.
+pub async fn preview<K: Reconciler>(obj: &K, ctx: &Context) -> Result<K::Plan> {
+    // An object only in a file has no UID yet; nothing is sent, so none is needed.
+    let pass = Pass::with_uid(obj, ctx, obj.uid().unwrap_or_default());
+    let observation = K::observe(&pass).await?;
+    Ok(K::plan(&pass, &observation, &pass.status()))
+}
+
+/// The reconcile of every kind.
+pub async fn reconcile<K: Reconciler>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = K::KIND,
+        namespace = obj.namespace().unwrap_or_default(),
+        name = obj.name_any(),
+        generation = obj.meta().generation.unwrap_or_default(),
+    );
+    run(obj, ctx).instrument(span).await
+}
+
+async fn run<K: Reconciler>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let key = object_key(obj.as_ref());
+    // The cache may lag behind the controller's own last write (the watch is behind):
+    // acting on it could repeat a call whose intent that write recorded.
+    let obj = if ctx
+        .written
+        .is_stale(&key, obj.resource_version().as_deref())
+    {
+        tracing::debug!("cached copy is older than our last write; reading it afresh");
+        match api.get_opt(&obj.name_any()).await? {
+            Some(fresh) => Arc::new(fresh),
+            None => return Ok(Action::await_change()),
+        }
+    } else {
+        obj
+    };
+    let deleting = obj.meta().deletion_timestamp.is_some();
+    if !has_finalizer(obj.as_ref()) {
+        if !deleting {
+            // The patch wakes the controller again with the finalizer in place.
+            let updated = add_finalizer(&api, obj.as_ref()).await?;
+            ctx.written.record(&key, updated.resource_version());
+        }
+        return Ok(Action::await_change());
+    }
+
+    let pass = Pass::new(obj.as_ref(), ctx.as_ref())?;
+    let mut writer = StatusWriter::new(&api, obj.as_ref(), ctx.as_ref());
+    // The status this pass builds: what it observed and every intent it recorded, which a
+    // failure report must keep.
+    let mut status = pass.status();
+    match converge(&pass, &mut status, &mut writer).await {
+        Ok(Converged::Finished) => {
+            remove_finalizer(&api, obj.as_ref()).await?;
+            ctx.written.forget(&key);
+            Ok(Action::await_change())
+        }
+        Ok(Converged::Requeue(after)) => Ok(Action::requeue(after)),
+        Err(error) => {
+            report_failure(&pass, status, &mut writer, &error).await?;
+            Err(error)
+        }
+    }
+}
+
+enum Converged {
+    /// Deleting and nothing is left in AWS: the finalizer can go.
+    Finished,
+    Requeue(Duration),
+}
+
+async fn converge<K: Reconciler>(
+    pass: &Pass<'_, K>,
+    status: &mut K::Status,
+    writer: &mut StatusWriter<'_, K>,
+) -> Result<Converged> {
+    let observation = K::observe(pass).await?;
+    let kind_plan = K::plan(pass, &observation, status);
+    let plan: &Plan<K::Action, K::Wait> = kind_plan.borrow();
+    K::record(status, &observation, &kind_plan);
+    status.set_plan(plan.in_words());
+
+    let held = held_after_rejection(pass);
+    let mut changed = false;
+    if !held {
+        for action in plan.executable() {
+            K::execute(pass, action, status, writer).await?;
+            changed = true;
+            pass.ctx
+                .publish(
+                    &pass.reference,
+                    EventType::Normal,
+                    action.event_reason(),
+                    action.describe(),
+                    action.event_reason(),
+                )
+                .await;
+        }
+    }
+    if changed {
+        K::after_changes(pass, status).await;
+    }
+
+    let mut conditions = plan.conditions();
+    if held && !plan.executable().is_empty() {
+        keep_rejection(pass, &mut conditions);
+    }
+    if changed {
+        mark_progressing(&mut conditions, plan);
+    }
+    writer.set_conditions(status, &conditions, pass.now);
+    writer.write(status).await?;
+    report_new_problems(pass, plan).await;
+
+    if pass.deleting && plan.finished {
+        // Nothing is left to do in AWS once this plan's actions have succeeded.
+        return Ok(Converged::Finished);
+    }
+    let after = match (changed, plan.requeue_after) {
+        (true, _) => AFTER_CHANGE,
+        (false, Some(wait)) => wait,
+        (false, None) => jittered(pass.ctx.settings.resync_interval),
+    };
+    Ok(Converged::Requeue(after))
+}
+
+/// AWS rejected this generation's request, and its re-check (at the next resync) has not
+/// come yet: a pass woken by anything else does not send the same call again.
+fn held_after_rejection<K: ManagedKind>(pass: &Pass<'_, K>) -> bool {
+    let generation = pass.obj.meta().generation;
+    let rejected = find(pass.obj.conditions(), SYNCED).is_some_and(|c| {
+        c.status == ConditionStatus::False
+            && c.observed_generation == generation
+            && is_rejection(&c.reason)
+    });
+    rejected && pass.ctx.backoff.holding(&object_key(pass.obj))
+}
+
+/// While held, `Synced` keeps showing the rejection rather than the plan's view.
+fn keep_rejection<K: ManagedKind>(pass: &Pass<'_, K>, conditions: &mut Vec<DesiredCondition>) {
+    if let Some(synced) = find(pass.obj.conditions(), SYNCED) {
+        conditions.retain(|c| c.type_ != SYNCED);
+        conditions.push(DesiredCondition::new(
+            SYNCED,
+            ConditionStatus::False,
+            synced.reason.clone(),
+            synced.message.clone(),
+        ));
+    }
+}
+
+fn mark_progressing<A: PlannedAction, W: PlannedWait>(
+    conditions: &mut Vec<DesiredCondition>,
+    plan: &Plan<A, W>,
+) {
+    conditions.retain(|c| c.type_ != PROGRESSING);
+    conditions.push(DesiredCondition::new(
+        PROGRESSING,
+        ConditionStatus::True,
+        "Applying",
+        plan.in_words().join("; "),
+    ));
+}
+
+/// The resync interval, give or take 10 %, so objects created together spread out.
+pub fn jittered(interval: Duration) -> Duration {
+    interval.mul_f64(rand::Rng::random_range(&mut rand::rng(), 0.9..1.1))
+}
+
+/// A failed pass: `Synced=False` with the reason, written once; `Ready` and `Progressing`
+/// stay as last written.
+async fn report_failure<K: Reconciler>(
+    pass: &Pass<'_, K>,
+    mut status: K::Status,
+    writer: &mut StatusWriter<'_, K>,
+    error: &Error,
+) -> Result<()> {
+    if !error.is_failure() {
+        return Ok(());
+    }
+    // Conditions other than Synced stay as last written: the pass did not finish.
+    let keep = writer
+        .last_written()
+        .conditions()
+        .iter()
+        .filter_map(|c| {
+            let type_ = match c.type_.as_str() {
+                READY => READY,
+                PROGRESSING => PROGRESSING,
+                _ => return None,
+            };
+            Some(DesiredCondition::new(
+                type_,
+                c.status,
+                c.reason.clone(),
+                c.message.clone(),
+            ))
+        })
+        .chain([DesiredCondition::new(
+            SYNCED,
+            ConditionStatus::False,
+            error.reason(),
+            error.to_string(),
+        )])
+        .collect::<Vec<_>>();
+    writer.set_conditions(&mut status, &keep, pass.now);
+    writer.write(&status).await
+}
+
+/// One warning event per new problem (a problem already on Synced is not repeated).
+async fn report_new_problems<K: ManagedKind, A: PlannedAction, W: PlannedWait>(
+    pass: &Pass<'_, K>,
+    plan: &Plan<A, W>,
+) {
+    let previous = find(pass.obj.conditions(), SYNCED).map(|c| c.reason.clone());
+    for problem in &plan.problems {
+        if previous.as_deref() == Some(problem.reason) {
+            continue;
+        }
+        pass.ctx
+            .publish(
+                &pass.reference,
+                EventType::Warning,
+                problem.reason,
+                problem.message.clone(),
+                "Plan",
+            )
+            .await;
+    }
+}
