@@ -62,6 +62,24 @@ impl Calls {
     pub fn total(&self) -> u64 {
         self.calls.values().sum()
     }
+
+    /// The requests that change something in AWS, by action: every action but the reads
+    /// (`Describe*`, `Get*`, `kms:Describe*`, `kms:Get*`, `kms:List*`, `sts:*`).
+    pub fn mutating(&self) -> BTreeMap<String, u64> {
+        const READS: [&str; 6] = [
+            "Describe",
+            "Get",
+            "kms:Describe",
+            "kms:Get",
+            "kms:List",
+            "sts:",
+        ];
+        self.calls
+            .iter()
+            .filter(|(action, _)| !READS.iter().any(|r| action.starts_with(r)))
+            .map(|(action, n)| (action.clone(), *n))
+            .collect()
+    }
 }
 
 /// The kinds of fault the emulator scripts.

@@ -4,6 +4,7 @@
 //! Every child is spawned through `hack/reap-with-parent.sh` so it dies with the test process,
 //! even when that is killed; `testbed up` starts them detached instead.
 
+pub mod bed;
 pub mod certs;
 pub mod control_plane;
 pub mod controller;
@@ -13,10 +14,11 @@ pub mod paths;
 pub mod process;
 pub mod wait;
 
+pub use bed::Bed;
 pub use control_plane::{ControlPlane, ControlPlaneOptions, new_namespace, shared};
 pub use controller::ControllerProcess;
 pub use emulator::{Calls, Emulator, Fault, FaultKind};
-pub use wait::eventually;
+pub use wait::{eventually, retry};
 
 /// Installs rustls' ring provider as the process default (once; a no-op if some provider is
 /// installed already). Both ring (kube) and aws-lc-rs (the AWS SDK) are compiled in, so

@@ -32,3 +32,24 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Runs `f` up to 5 times, 500 ms apart, until it succeeds (for requests a busy emulator or
+/// apiserver may drop); fails with the last error.
+pub async fn retry<T, F, Fut>(what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut last = None;
+    for _ in 0..5 {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    match last {
+        Some(e) => Err(e.context(format!("{what} failed 5 times"))),
+        None => bail!("{what}: no attempt"),
+    }
+}

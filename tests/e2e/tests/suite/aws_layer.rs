@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification, VolumeType as SdkVolumeType};
-use e2e::{Emulator, Fault};
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use e2e::bed::ZONE;
+use e2e::{Bed, Fault};
 use ec2_reconciler::api::VolumeType;
 use ec2_reconciler::aws::client::{ClientTimeouts, CreateVolumeRequest, Ec2};
 use ec2_reconciler::aws::rate::RateConfig;
@@ -17,44 +18,18 @@ use ec2_reconciler::aws::{
     AwsCallCounter, AwsCallLabels, AwsClients, AwsError, ObserverConfig, SnapshotObserver,
     VolumeObserver,
 };
-use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 
 const REGION: &str = "us-east-1";
-const AZ: &str = "us-east-1a";
 
-struct Bed {
-    emu: Emulator,
-    raw: aws_sdk_ec2::Client,
+/// The layer under test, in-process: the controller's AWS clients on the bed's emulator
+/// (short backoffs) and the call counter they report to.
+struct Layer {
     clients: AwsClients,
     calls: AwsCallCounter,
 }
 
-impl Bed {
-    async fn start() -> Result<Self> {
-        e2e::install_crypto_provider();
-        let emu = Emulator::start().await?;
-        emu.set_transitions(
-            json!({"volume-create": 0, "volume-modify": 0, "volume-optimize": 1000}),
-        )
-        .await?;
-        let sdk_config = emu.sdk_config(REGION).await;
-        let raw = aws_sdk_ec2::Client::new(&sdk_config);
-        let calls = AwsCallCounter::default();
-        let rate = RateConfig {
-            base_backoff: Duration::from_millis(20),
-            throttle_backoff: Duration::from_millis(50),
-            ..RateConfig::default()
-        };
-        let clients = AwsClients::new(sdk_config, rate, ClientTimeouts::default(), calls.clone());
-        Ok(Self {
-            emu,
-            raw,
-            clients,
-            calls,
-        })
-    }
-
+impl Layer {
     fn ec2(&self) -> Arc<dyn Ec2> {
         self.clients.ec2(REGION)
     }
@@ -64,36 +39,27 @@ impl Bed {
             .get_or_create(&AwsCallLabels { action, outcome })
             .get()
     }
+}
 
-    /// Creates `n` gp3 volumes directly (not through the layer under test), `tags` on each.
-    async fn create_volumes(&self, n: usize, tags: &[(&str, &str)]) -> Result<Vec<String>> {
-        let sdk_tags: Vec<Tag> = tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
-            .collect();
-        futures::stream::iter(0..n)
-            .map(|_| {
-                let req = self
-                    .raw
-                    .create_volume()
-                    .availability_zone(AZ)
-                    .volume_type(SdkVolumeType::Gp3)
-                    .size(1)
-                    .tag_specifications(
-                        TagSpecification::builder()
-                            .resource_type(ResourceType::Volume)
-                            .set_tags(Some(sdk_tags.clone()))
-                            .build(),
-                    );
-                async move {
-                    let out = req.send().await.context("CreateVolume")?;
-                    out.volume_id().map(str::to_owned).context("no volume id")
-                }
-            })
-            .buffer_unordered(8)
-            .try_collect()
-            .await
-    }
+/// An emulator only (volumes instant, optimizing held) and the layer on it.
+async fn start() -> Result<(Bed, Layer)> {
+    let bed = Bed::aws_only()
+        .transitions(json!({"volume-create": 0, "volume-modify": 0, "volume-optimize": 1000}))
+        .start()
+        .await?;
+    let calls = AwsCallCounter::default();
+    let rate = RateConfig {
+        base_backoff: Duration::from_millis(20),
+        throttle_backoff: Duration::from_millis(50),
+        ..RateConfig::default()
+    };
+    let clients = AwsClients::new(
+        bed.emu().sdk_config(REGION).await,
+        rate,
+        ClientTimeouts::default(),
+        calls.clone(),
+    );
+    Ok((bed, Layer { clients, calls }))
 }
 
 fn owner(uid: &str) -> Owner {
@@ -108,13 +74,13 @@ fn owner(uid: &str) -> Owner {
 
 #[tokio::test]
 async fn one_sweep_of_1200_volumes_takes_three_pages_and_a_second_read_takes_none() -> Result<()> {
-    let bed = Bed::start().await?;
-    let ids = bed.create_volumes(1200, &[(CLUSTER_TAG, "c1")]).await?;
-    bed.create_volumes(3, &[(CLUSTER_TAG, "another-cluster")])
+    let (bed, layer) = start().await?;
+    let ids = bed.outside_volumes(1200, &[(CLUSTER_TAG, "c1")]).await?;
+    bed.outside_volumes(3, &[(CLUSTER_TAG, "another-cluster")])
         .await?;
     // Two volumes get a modification, which the sweep must report.
     for id in &ids[..2] {
-        bed.raw
+        bed.ec2()
             .modify_volume()
             .volume_id(id)
             .size(2)
@@ -122,16 +88,16 @@ async fn one_sweep_of_1200_volumes_takes_three_pages_and_a_second_read_takes_non
             .await
             .context("ModifyVolume")?;
     }
-    bed.emu.clear_calls().await?;
+    bed.emu().clear_calls().await?;
 
-    let observer = VolumeObserver::new(bed.ec2(), "c1", ObserverConfig::default());
+    let observer = VolumeObserver::new(layer.ec2(), "c1", ObserverConfig::default());
     let sweep = observer.sweep().await?;
     ensure!(
         sweep.entries.len() == 1200,
         "swept {} volumes",
         sweep.entries.len()
     );
-    let calls = bed.emu.calls().await?;
+    let calls = bed.emu().calls().await?;
     ensure!(calls.count("DescribeVolumes") == 3, "{calls:?}");
     ensure!(
         calls.count("DescribeVolumesModifications") <= 3,
@@ -150,29 +116,29 @@ async fn one_sweep_of_1200_volumes_takes_three_pages_and_a_second_read_takes_non
         .await?
         .context("the last volume is missing")?;
     ensure!(last.modification.is_none(), "{last:?}");
-    let again = bed.emu.calls().await?;
+    let again = bed.emu().calls().await?;
     ensure!(
         again == calls,
         "a read within the resync interval made calls: {again:?}"
     );
-    ensure!(bed.count("DescribeVolumes", "success") == 3);
+    ensure!(layer.count("DescribeVolumes", "success") == 3);
     Ok(())
 }
 
 #[tokio::test]
 async fn ten_concurrent_refreshes_in_the_window_make_one_describe_call() -> Result<()> {
-    let bed = Bed::start().await?;
-    let mut ids = bed.create_volumes(9, &[("team", "a")]).await?;
+    let (bed, layer) = start().await?;
+    let mut ids = bed.outside_volumes(9, &[("team", "a")]).await?;
     ids.push("vol-0123456789abcdef0".to_owned()); // does not exist
-    bed.emu.clear_calls().await?;
+    bed.emu().clear_calls().await?;
 
-    let observer = VolumeObserver::new(bed.ec2(), "c1", ObserverConfig::default());
+    let observer = VolumeObserver::new(layer.ec2(), "c1", ObserverConfig::default());
     let results = futures::future::join_all(ids.iter().map(|id| {
         let observer = observer.clone();
         async move { observer.refresh(id).await }
     }))
     .await;
-    let calls = bed.emu.calls().await?;
+    let calls = bed.emu().calls().await?;
     ensure!(calls.count("DescribeVolumes") == 1, "{calls:?}");
     ensure!(
         calls.count("DescribeVolumesModifications") <= 1,
@@ -190,7 +156,7 @@ async fn ten_concurrent_refreshes_in_the_window_make_one_describe_call() -> Resu
 
     // A later get() is answered from what the refresh read.
     observer.get(&ids[0]).await?.context("missing")?;
-    let after = bed.emu.calls().await?;
+    let after = bed.emu().calls().await?;
     ensure!(
         after.count("DescribeVolumes") == 2,
         "one sweep page, no second refresh: {after:?}"
@@ -200,7 +166,7 @@ async fn ten_concurrent_refreshes_in_the_window_make_one_describe_call() -> Resu
 
 fn create_request(uid: &str, attempt: u32) -> CreateVolumeRequest {
     CreateVolumeRequest {
-        availability_zone: AZ.to_owned(),
+        availability_zone: ZONE.to_owned(),
         volume_type: VolumeType::Gp3,
         size_gib: Some(10),
         client_token: client_token(uid, "create", attempt),
@@ -215,11 +181,11 @@ fn create_request(uid: &str, attempt: u32) -> CreateVolumeRequest {
 
 #[tokio::test]
 async fn a_throttled_create_is_retried_and_a_validation_error_is_not() -> Result<()> {
-    let bed = Bed::start().await?;
-    bed.emu
+    let (bed, layer) = start().await?;
+    bed.emu()
         .inject(Fault::throttle("CreateVolume").count(2))
         .await?;
-    let volume = bed
+    let volume = layer
         .ec2()
         .create_volume(create_request("uid-throttled", 0))
         .await?;
@@ -228,59 +194,59 @@ async fn a_throttled_create_is_retried_and_a_validation_error_is_not() -> Result
         volume.tags.get(UID_TAG).map(String::as_str) == Some("uid-throttled"),
         "{volume:?}"
     );
-    let calls = bed.emu.calls().await?;
+    let calls = bed.emu().calls().await?;
     ensure!(
         calls.count("CreateVolume") == 3 && calls.faulted_count("CreateVolume") == 2,
         "{calls:?}"
     );
-    ensure!(bed.count("CreateVolume", "throttled") == 2);
-    ensure!(bed.count("CreateVolume", "success") == 1);
+    ensure!(layer.count("CreateVolume", "throttled") == 2);
+    ensure!(layer.count("CreateVolume", "success") == 1);
 
-    bed.emu.clear_calls().await?;
+    bed.emu().clear_calls().await?;
     let mut bad = create_request("uid-invalid", 0);
     bad.volume_type = VolumeType::Gp2;
     bad.iops = Some(3000); // gp2 takes no iops
-    match bed.ec2().create_volume(bad).await {
+    match layer.ec2().create_volume(bad).await {
         Err(AwsError::Client { code, .. }) => ensure!(
             code == "InvalidParameterValue" || code.starts_with("Invalid"),
             "{code}"
         ),
         other => bail!("expected a client error, got {other:?}"),
     }
-    let calls = bed.emu.calls().await?;
+    let calls = bed.emu().calls().await?;
     ensure!(calls.count("CreateVolume") == 1, "{calls:?}");
-    ensure!(bed.count("CreateVolume", "client_error") == 1);
+    ensure!(layer.count("CreateVolume", "client_error") == 1);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_server_error_and_a_dropped_connection_are_retried() -> Result<()> {
-    let bed = Bed::start().await?;
-    bed.create_volumes(2, &[(CLUSTER_TAG, "c1")]).await?;
-    bed.emu
+    let (bed, layer) = start().await?;
+    bed.outside_volumes(2, &[(CLUSTER_TAG, "c1")]).await?;
+    bed.emu()
         .inject(Fault::server_error("DescribeVolumes"))
         .await?;
-    bed.emu.inject(Fault::drop("DescribeVolumes")).await?;
-    let observer = VolumeObserver::new(bed.ec2(), "c1", ObserverConfig::default());
+    bed.emu().inject(Fault::drop("DescribeVolumes")).await?;
+    let observer = VolumeObserver::new(layer.ec2(), "c1", ObserverConfig::default());
     let sweep = observer.sweep().await?;
     ensure!(sweep.entries.len() == 2);
-    ensure!(bed.count("DescribeVolumes", "server_error") == 1);
-    ensure!(bed.count("DescribeVolumes", "transport_error") == 1);
-    ensure!(bed.count("DescribeVolumes", "success") == 1);
+    ensure!(layer.count("DescribeVolumes", "server_error") == 1);
+    ensure!(layer.count("DescribeVolumes", "transport_error") == 1);
+    ensure!(layer.count("DescribeVolumes", "success") == 1);
     Ok(())
 }
 
 #[tokio::test]
 async fn snapshots_are_swept_by_cluster_tag_and_refreshed_in_one_batch() -> Result<()> {
-    let bed = Bed::start().await?;
+    let (bed, layer) = start().await?;
     let volumes = bed
-        .create_volumes(4, &[("purpose", "snapshot-source")])
+        .outside_volumes(4, &[("purpose", "snapshot-source")])
         .await?;
     let mut ours = Vec::new();
     for (i, volume_id) in volumes.iter().enumerate() {
         let cluster = if i < 3 { "c1" } else { "c2" };
         let snapshot = bed
-            .raw
+            .ec2()
             .create_snapshot()
             .volume_id(volume_id)
             .tag_specifications(
@@ -296,14 +262,14 @@ async fn snapshots_are_swept_by_cluster_tag_and_refreshed_in_one_batch() -> Resu
             ours.push(id);
         }
     }
-    let observer = SnapshotObserver::new(bed.ec2(), "c1", ObserverConfig::default());
+    let observer = SnapshotObserver::new(layer.ec2(), "c1", ObserverConfig::default());
     let sweep = observer.sweep().await?;
     let mut swept: Vec<&String> = sweep.entries.keys().collect();
     swept.sort();
     let mut expected: Vec<&String> = ours.iter().collect();
     expected.sort();
     ensure!(swept == expected, "swept {swept:?}, expected {expected:?}");
-    ensure!(bed.count("DescribeSnapshots", "success") == 1);
+    ensure!(layer.count("DescribeSnapshots", "success") == 1);
 
     // Three reads in one merge window, one of a snapshot that does not exist: one call, and
     // the missing one is an absence, not an error for the others.
@@ -315,14 +281,15 @@ async fn snapshots_are_swept_by_cluster_tag_and_refreshed_in_one_batch() -> Resu
     );
     ensure!(a?.is_some() && b?.is_some(), "our snapshots are found");
     ensure!(gone?.is_none(), "a missing snapshot reads as None");
-    ensure!(bed.count("DescribeSnapshots", "success") == 2);
+    ensure!(layer.count("DescribeSnapshots", "success") == 2);
     Ok(())
 }
 
 #[tokio::test]
 async fn the_same_client_token_returns_the_same_volume() -> Result<()> {
-    let bed = Bed::start().await?;
-    let ec2 = bed.ec2();
+    // The bed holds the emulator: it must live to the end of the test.
+    let (_bed, layer) = start().await?;
+    let ec2 = layer.ec2();
     let first = ec2.create_volume(create_request("uid-token", 0)).await?;
     let second = ec2.create_volume(create_request("uid-token", 0)).await?;
     ensure!(
@@ -347,8 +314,8 @@ async fn the_same_client_token_returns_the_same_volume() -> Result<()> {
 
 #[tokio::test]
 async fn kms_keys_resolve_to_their_arn_by_id_arn_alias_and_alias_arn() -> Result<()> {
-    let bed = Bed::start().await?;
-    let kms = aws_sdk_kms::Client::new(&bed.emu.sdk_config(REGION).await);
+    let (bed, layer) = start().await?;
+    let kms = bed.kms();
     let key = kms.create_key().send().await.context("CreateKey")?;
     let meta = key.key_metadata().context("no key metadata")?;
     let arn = meta.arn().context("no arn")?.to_owned();
@@ -361,7 +328,7 @@ async fn kms_keys_resolve_to_their_arn_by_id_arn_alias_and_alias_arn() -> Result
         .context("CreateAlias")?;
     let alias_arn = arn.replace(&format!("key/{key_id}"), "alias/ebs-data");
 
-    let ec2 = bed.ec2();
+    let ec2 = layer.ec2();
     for name in [
         key_id.clone(),
         arn.clone(),
@@ -388,6 +355,6 @@ async fn kms_keys_resolve_to_their_arn_by_id_arn_alias_and_alias_arn() -> Result
         Err(e) if e.is_not_found() => {}
         other => bail!("expected not found, got {other:?}"),
     }
-    ensure!(bed.count("kms:DescribeKey", "success") == 5);
+    ensure!(layer.count("kms:DescribeKey", "success") == 5);
     Ok(())
 }

@@ -2,217 +2,29 @@
 //! real controller binary against a real kube-apiserver and the EC2 emulator. Instances are
 //! made with RunInstances through the SDK; changes "made outside" are SDK calls by the test.
 
-use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use aws_sdk_ec2::types::{Filter, Placement, Tag, VolumeType};
-use e2e::{Calls, ControllerProcess, Emulator, eventually, new_namespace, shared};
+use aws_sdk_ec2::types::Tag;
+use e2e::bed::{condition, has_condition, is_ready, volume_id};
+use e2e::{Bed, Calls};
 use ec2_reconciler::api::EbsVolume;
-use ec2_reconciler::api::conditions::{
-    Condition, ConditionStatus, PROGRESSING, READY, SYNCED, find,
-};
-use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use ec2_reconciler::api::conditions::{ConditionStatus, PROGRESSING, READY, SYNCED};
 use serde_json::{Value, json};
 
-const WAIT: Duration = Duration::from_secs(90);
 /// How long a test watches for retries that must not happen.
 const QUIET: Duration = Duration::from_secs(10);
-const REGION: &str = "us-east-1";
-/// moto runs any image id; no AMI needs registering.
-const IMAGE: &str = "ami-12345678";
 /// Every test's EbsVolume.
 const NAME: &str = "data";
 
-/// One namespace, one emulator, one controller, and an SDK client on the same emulator.
-struct Bed {
-    api: Api<EbsVolume>,
-    ns: String,
-    emu: Emulator,
-    ec2: aws_sdk_ec2::Client,
-    controller: ControllerProcess,
-}
-
-impl Bed {
-    async fn start(prefix: &str, extra: &[&str]) -> Result<Self> {
-        let cp = shared()?;
-        let client = cp.client().await?;
-        let ns = new_namespace(&client, prefix).await?;
-        let emu = Emulator::start().await?;
-        let mut args = vec!["--namespace", ns.as_str()];
-        args.extend_from_slice(extra);
-        let controller = ControllerProcess::spawn(cp, &emu, &args)?;
-        let ec2 = aws_sdk_ec2::Client::new(&emu.sdk_config(REGION).await);
-        Ok(Self {
-            api: Api::namespaced(client, &ns),
-            ns,
-            emu,
-            ec2,
-            controller,
-        })
-    }
-
-    /// Creates the EbsVolume [`NAME`] with this spec.
-    async fn create(&self, spec: Value) -> Result<()> {
-        let volume: EbsVolume = serde_json::from_value(json!({
-            "apiVersion": "ec2.reconciler.dev/v1alpha1", "kind": "EbsVolume",
-            "metadata": { "name": NAME, "namespace": self.ns },
-            "spec": spec,
-        }))?;
-        self.api.create(&PostParams::default(), &volume).await?;
-        Ok(())
-    }
-
-    /// A JSON merge patch of the spec (lists are replaced whole).
-    async fn patch_spec(&self, spec: Value) -> Result<()> {
-        self.api
-            .patch(
-                NAME,
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "spec": spec })),
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Waits until `check` holds for the object [`NAME`]; on timeout, fails with its status,
-    /// the AWS calls and the controller's log.
-    async fn wait_for<F>(&self, what: &str, check: F) -> Result<EbsVolume>
-    where
-        F: Fn(&EbsVolume) -> bool,
-    {
-        let found = eventually(what, WAIT, || async {
-            let v = self.api.get(NAME).await?;
-            Ok(check(&v).then_some(v))
-        })
-        .await;
-        match found {
-            Ok(v) => Ok(v),
-            Err(e) => Err(self.explain(e).await),
-        }
-    }
-
-    /// Waits until `check` holds for something read from AWS (through the test's client).
-    async fn wait_aws<T, F, Fut>(&self, what: &str, check: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<Option<T>>>,
-    {
-        match eventually(what, WAIT, check).await {
-            Ok(v) => Ok(v),
-            Err(e) => Err(self.explain(e).await),
-        }
-    }
-
-    /// `e` with the object's status, the AWS calls so far and the controller's log.
-    async fn explain(&self, e: anyhow::Error) -> anyhow::Error {
-        let seen = self
-            .api
-            .get(NAME)
-            .await
-            .ok()
-            .and_then(|v| serde_json::to_string_pretty(&v.status).ok());
-        let calls = self.emu.calls().await.ok();
-        e.context(format!(
-            "status: {}\ncalls: {calls:?}\ncontroller log:\n{}",
-            seen.unwrap_or_default(),
-            self.controller.log()
-        ))
-    }
-
-    async fn calls(&self) -> Result<Calls> {
-        self.emu.calls().await
-    }
-
-    /// `count` instances in `zone`, by one RunInstances.
-    async fn run_instances(&self, zone: &str, count: i32) -> Result<Vec<String>> {
-        let out = self
-            .ec2
-            .run_instances()
-            .image_id(IMAGE)
-            .min_count(count)
-            .max_count(count)
-            .placement(Placement::builder().availability_zone(zone).build())
-            .send()
-            .await
-            .context("RunInstances")?;
-        let ids: Vec<String> = out
-            .instances()
-            .iter()
-            .filter_map(|i| i.instance_id().map(str::to_owned))
-            .collect();
-        ensure!(ids.len() == usize::try_from(count)?, "{out:?}");
-        Ok(ids)
-    }
-
-    /// The volume as AWS reports it to the test.
-    async fn aws_volume(&self, volume_id: &str) -> Result<aws_sdk_ec2::types::Volume> {
-        let out = self
-            .ec2
-            .describe_volumes()
-            .filters(
-                Filter::builder()
-                    .name("volume-id")
-                    .values(volume_id)
-                    .build(),
-            )
-            .send()
-            .await
-            .context("DescribeVolumes")?;
-        out.volumes()
-            .first()
-            .cloned()
-            .with_context(|| format!("{volume_id} not found"))
-    }
-
-    async fn aws_tags(&self, volume_id: &str) -> Result<BTreeMap<String, String>> {
-        Ok(self
-            .aws_volume(volume_id)
-            .await?
-            .tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
-            .collect())
-    }
-
-    /// The latest modification of the volume, as AWS reports it.
-    async fn aws_modification_state(&self, volume_id: &str) -> Result<Option<String>> {
-        let out = self
-            .ec2
-            .describe_volumes_modifications()
-            .volume_ids(volume_id)
-            .send()
-            .await
-            .context("DescribeVolumesModifications")?;
-        Ok(out
-            .volumes_modifications()
-            .iter()
-            .max_by_key(|m| m.start_time().map(|t| t.secs()))
-            .and_then(|m| m.modification_state())
-            .map(|s| s.as_str().to_owned()))
-    }
-}
-
-fn condition<'a>(v: &'a EbsVolume, type_: &str) -> Option<&'a Condition> {
-    v.status.as_ref().and_then(|s| find(&s.conditions, type_))
-}
-
-/// Whether `type_` has this status and reason.
-fn has(v: &EbsVolume, type_: &str, status: ConditionStatus, reason: &str) -> bool {
-    condition(v, type_).is_some_and(|c| c.status == status && c.reason == reason)
-}
-
-fn is_ready(v: &EbsVolume) -> bool {
-    condition(v, READY).is_some_and(|c| c.status == ConditionStatus::True)
-}
-
-fn volume_id(v: &EbsVolume) -> Result<String> {
-    v.status
-        .as_ref()
-        .and_then(|s| s.volume_id.clone())
-        .context("no volume id in status")
+/// The state of the volume's latest modification, as AWS reports it.
+async fn modification_state(bed: &Bed, volume_id: &str) -> Result<Option<String>> {
+    Ok(bed
+        .modifications(volume_id)
+        .await?
+        .last()
+        .and_then(|m| m.modification_state())
+        .map(|s| s.as_str().to_owned()))
 }
 
 /// The attachments in status as (instance, device, state).
@@ -278,18 +90,21 @@ async fn a_volume_is_attached_as_specified_and_a_removed_attachment_is_detached_
 -> Result<()> {
     let bed = Bed::start("attach", &[]).await?;
     let instance = bed.run_instances("us-east-1a", 1).await?.remove(0);
-    bed.create(json!({
-        "availabilityZone": "us-east-1a", "sizeGiB": 10,
-        "attachments": [{ "instanceId": instance, "device": "/dev/sdf" }],
-    }))
+    bed.create::<EbsVolume>(
+        NAME,
+        json!({
+            "availabilityZone": "us-east-1a", "sizeGiB": 10,
+            "attachments": [{ "instanceId": instance, "device": "/dev/sdf" }],
+        }),
+    )
     .await?;
     let v = bed
-        .wait_for("attached as specified and Ready", |v| {
+        .wait_for::<EbsVolume>(NAME, "attached as specified and Ready", |v| {
             attached_only_to(v, &instance, "/dev/sdf")
         })
         .await?;
     ensure!(
-        has(&v, READY, ConditionStatus::True, "InUse"),
+        has_condition(&v, READY, ConditionStatus::True, "InUse"),
         "{:?}",
         v.status
     );
@@ -300,20 +115,21 @@ async fn a_volume_is_attached_as_specified_and_a_removed_attachment_is_detached_
     let id = volume_id(&v)?;
 
     // Hold the detach in `detaching`: the controller must wait, not call again.
-    bed.emu
+    bed.emu()
         .set_transitions(json!({ "volume-detach": 3600 }))
         .await?;
-    bed.patch_spec(json!({ "attachments": null })).await?;
+    bed.edit::<EbsVolume>(NAME, json!({ "attachments": null }))
+        .await?;
     let v = bed
-        .wait_for("the detach to be waited for", |v| {
+        .wait_for::<EbsVolume>(NAME, "the detach to be waited for", |v| {
             attachments(v)
                 == [(
                     instance.clone(),
                     "/dev/sdf".to_owned(),
                     "detaching".to_owned(),
                 )]
-                && has(v, READY, ConditionStatus::False, "Detaching")
-                && has(v, PROGRESSING, ConditionStatus::True, "Detaching")
+                && has_condition(v, READY, ConditionStatus::False, "Detaching")
+                && has_condition(v, PROGRESSING, ConditionStatus::True, "Detaching")
         })
         .await?;
     ensure!(
@@ -330,27 +146,28 @@ async fn a_volume_is_attached_as_specified_and_a_removed_attachment_is_detached_
         "{held:?} -> {later:?}"
     );
     ensure!(
-        bed.aws_volume(&id).await?.attachments().len() == 1,
+        bed.describe_volume(&id).await?.attachments().len() == 1,
         "still detaching in AWS"
     );
 
     // AWS finishes: the volume is available and Ready again, with no further call.
-    bed.emu
+    bed.emu()
         .set_transitions(json!({ "volume-detach": 0 }))
         .await?;
     let v = bed
-        .wait_for(
+        .wait_for::<EbsVolume>(
+            NAME,
             "the volume to be available and Ready",
             available_and_detached,
         )
         .await?;
     ensure!(
-        has(&v, READY, ConditionStatus::True, "Available"),
+        has_condition(&v, READY, ConditionStatus::True, "Available"),
         "{:?}",
         v.status
     );
     ensure!(
-        has(&v, PROGRESSING, ConditionStatus::False, "UpToDate"),
+        has_condition(&v, PROGRESSING, ConditionStatus::False, "UpToDate"),
         "{:?}",
         v.status
     );
@@ -365,36 +182,41 @@ async fn a_volume_is_attached_as_specified_and_a_removed_attachment_is_detached_
 async fn force_detach_sends_a_forced_detach_that_completes_at_once() -> Result<()> {
     let bed = Bed::start("force", &[]).await?;
     let instance = bed.run_instances("us-east-1a", 1).await?.remove(0);
-    bed.create(json!({
-        "availabilityZone": "us-east-1a", "sizeGiB": 10, "forceDetach": true,
-        "attachments": [{ "instanceId": instance, "device": "/dev/sdf" }],
-    }))
+    bed.create::<EbsVolume>(
+        NAME,
+        json!({
+            "availabilityZone": "us-east-1a", "sizeGiB": 10, "forceDetach": true,
+            "attachments": [{ "instanceId": instance, "device": "/dev/sdf" }],
+        }),
+    )
     .await?;
-    bed.wait_for("attached as specified and Ready", |v| {
+    bed.wait_for::<EbsVolume>(NAME, "attached as specified and Ready", |v| {
         attached_only_to(v, &instance, "/dev/sdf")
     })
     .await?;
 
     // A detach without Force would stay `detaching` for an hour; only a forced one is over
     // at once (the emulator applies Force immediately, as AWS does).
-    bed.emu
+    bed.emu()
         .set_transitions(json!({ "volume-detach": 3600 }))
         .await?;
-    bed.patch_spec(json!({ "attachments": [] })).await?;
+    bed.edit::<EbsVolume>(NAME, json!({ "attachments": [] }))
+        .await?;
     let v = bed
-        .wait_for(
+        .wait_for::<EbsVolume>(
+            NAME,
             "the volume to be available and Ready",
             available_and_detached,
         )
         .await?;
     ensure!(
-        has(&v, READY, ConditionStatus::True, "Available"),
+        has_condition(&v, READY, ConditionStatus::True, "Available"),
         "{:?}",
         v.status
     );
     let id = volume_id(&v)?;
     ensure!(
-        bed.aws_volume(&id).await?.attachments().is_empty(),
+        bed.describe_volume(&id).await?.attachments().is_empty(),
         "AWS still shows an attachment"
     );
     ensure_counts(
@@ -412,13 +234,16 @@ async fn a_multi_attach_io2_volume_is_attached_to_sixteen_instances_in_its_zone(
         .iter()
         .map(|i| json!({ "instanceId": i, "device": "/dev/sdf" }))
         .collect();
-    bed.create(json!({
-        "availabilityZone": "us-east-1a", "volumeType": "io2", "sizeGiB": 10, "iops": 1000,
-        "multiAttachEnabled": true, "attachments": wanted,
-    }))
+    bed.create::<EbsVolume>(
+        NAME,
+        json!({
+            "availabilityZone": "us-east-1a", "volumeType": "io2", "sizeGiB": 10, "iops": 1000,
+            "multiAttachEnabled": true, "attachments": wanted,
+        }),
+    )
     .await?;
     let v = bed
-        .wait_for("attached to all 16 instances and Ready", |v| {
+        .wait_for::<EbsVolume>(NAME, "attached to all 16 instances and Ready", |v| {
             let seen = attachments(v);
             is_ready(v)
                 && seen.len() == 16
@@ -433,11 +258,11 @@ async fn a_multi_attach_io2_volume_is_attached_to_sixteen_instances_in_its_zone(
     expected.sort();
     ensure!(seen == expected, "{seen:?} != {expected:?}");
     ensure!(
-        has(&v, READY, ConditionStatus::True, "InUse"),
+        has_condition(&v, READY, ConditionStatus::True, "InUse"),
         "{:?}",
         v.status
     );
-    let aws = bed.aws_volume(&volume_id(&v)?).await?;
+    let aws = bed.describe_volume(&volume_id(&v)?).await?;
     ensure!(aws.attachments().len() == 16, "{aws:?}");
     ensure_counts(
         &bed.calls().await?,
@@ -451,14 +276,17 @@ async fn a_multi_attach_io2_volume_is_attached_to_sixteen_instances_in_its_zone(
 /// no AttachVolume during the watch, and the condition stays.
 async fn unattachable(bed: &Bed, instance: &str, device: &str, reason: &str) -> Result<EbsVolume> {
     let start = bed.calls().await?;
-    bed.create(json!({
-        "availabilityZone": "us-east-1a", "sizeGiB": 10,
-        "attachments": [{ "instanceId": instance, "device": device }],
-    }))
+    bed.create::<EbsVolume>(
+        NAME,
+        json!({
+            "availabilityZone": "us-east-1a", "sizeGiB": 10,
+            "attachments": [{ "instanceId": instance, "device": device }],
+        }),
+    )
     .await?;
-    bed.wait_for(&format!("Synced=False with reason {reason}"), |v| {
+    bed.wait_for::<EbsVolume>(NAME, &format!("Synced=False with reason {reason}"), |v| {
         v.status.as_ref().and_then(|s| s.state.as_deref()) == Some("available")
-            && has(v, SYNCED, ConditionStatus::False, reason)
+            && has_condition(v, SYNCED, ConditionStatus::False, reason)
     })
     .await?;
     let first = bed.calls().await?;
@@ -467,16 +295,16 @@ async fn unattachable(bed: &Bed, instance: &str, device: &str, reason: &str) -> 
     ensure!(
         delta(&first, &later, "AttachVolume") == 0,
         "AttachVolume retried: {first:?} -> {later:?}\n{}",
-        bed.controller.log()
+        bed.controller_log()
     );
     // Not even the reads loop: at most the one pass that was already on its way.
     ensure!(
         delta(&first, &later, "DescribeInstances") <= 1,
         "the object is reconciled in a loop: {first:?} -> {later:?}"
     );
-    let v = bed.api.get(NAME).await?;
+    let v = bed.get::<EbsVolume>(NAME).await?;
     ensure!(
-        has(&v, SYNCED, ConditionStatus::False, reason) && !is_ready(&v),
+        has_condition(&v, SYNCED, ConditionStatus::False, reason) && !is_ready(&v),
         "{:?}",
         v.status
     );
@@ -519,23 +347,8 @@ async fn a_device_already_in_use_on_the_instance_is_reported_on_synced_and_not_r
     let bed = Bed::start("devinuse", &[]).await?;
     let instance = bed.run_instances("us-east-1a", 1).await?.remove(0);
     // Someone else's volume already sits at /dev/sdf on that instance.
-    let other = bed
-        .ec2
-        .create_volume()
-        .availability_zone("us-east-1a")
-        .size(5)
-        .volume_type(VolumeType::Gp3)
-        .send()
-        .await?
-        .volume_id()
-        .context("no volume id")?
-        .to_owned();
-    bed.wait_aws("the other volume to be available", || async {
-        let v = bed.aws_volume(&other).await?;
-        Ok((v.state().map(|s| s.as_str()) == Some("available")).then_some(()))
-    })
-    .await?;
-    bed.ec2
+    let other = bed.outside_volume(5, &[]).await?;
+    bed.ec2()
         .attach_volume()
         .volume_id(&other)
         .instance_id(&instance)
@@ -555,18 +368,21 @@ async fn a_device_already_in_use_on_the_instance_is_reported_on_synced_and_not_r
 #[tokio::test]
 async fn only_the_tags_the_spec_manages_are_added_changed_and_removed() -> Result<()> {
     let bed = Bed::start("tags", &["--resync-seconds", "3"]).await?;
-    bed.create(json!({
-        "availabilityZone": "us-east-1a", "sizeGiB": 10,
-        "tags": { "team": "storage", "env": "dev", "scratch": "yes" },
-    }))
+    bed.create::<EbsVolume>(
+        NAME,
+        json!({
+            "availabilityZone": "us-east-1a", "sizeGiB": 10,
+            "tags": { "team": "storage", "env": "dev", "scratch": "yes" },
+        }),
+    )
     .await?;
-    let v = bed.wait_for("Ready", is_ready).await?;
+    let v = bed.wait_for::<EbsVolume>(NAME, "Ready", is_ready).await?;
     let id = volume_id(&v)?;
     // Tags travel with the create: no separate CreateTags.
     ensure_counts(&bed.calls().await?, &[("CreateTags", 0), ("DeleteTags", 0)])?;
 
     // Someone else tags the volume.
-    bed.ec2
+    bed.ec2()
         .create_tags()
         .resources(&id)
         .tags(Tag::builder().key("backup").value("nightly").build())
@@ -575,13 +391,13 @@ async fn only_the_tags_the_spec_manages_are_added_changed_and_removed() -> Resul
     let before = bed.calls().await?;
 
     // Change one, drop one, add one.
-    bed.patch_spec(
+    bed.edit::<EbsVolume>(NAME,
         json!({ "tags": { "team": "storage", "env": "prod", "scratch": null, "cost-center": "42" } }),
     )
     .await?;
     let tags = bed
-        .wait_aws("the spec's tags on the volume", || async {
-            let tags = bed.aws_tags(&id).await?;
+        .wait_until("the spec's tags on the volume", || async {
+            let tags = bed.volume_tags(&id).await?;
             let done = tags.get("env").map(String::as_str) == Some("prod")
                 && tags.get("cost-center").map(String::as_str) == Some("42")
                 && !tags.contains_key("scratch");
@@ -596,7 +412,7 @@ async fn only_the_tags_the_spec_manages_are_added_changed_and_removed() -> Resul
         tags.get("backup").map(String::as_str) == Some("nightly"),
         "the foreign tag is gone: {tags:?}"
     );
-    bed.wait_for("Ready after the tag change", |v| {
+    bed.wait_for::<EbsVolume>(NAME, "Ready after the tag change", |v| {
         is_ready(v) && plan(v).is_empty()
     })
     .await?;
@@ -612,12 +428,12 @@ async fn only_the_tags_the_spec_manages_are_added_changed_and_removed() -> Resul
         after.count("DescribeVolumes") > before.count("DescribeVolumes"),
         "no resync happened: {before:?} -> {after:?}"
     );
-    let tags = bed.aws_tags(&id).await?;
+    let tags = bed.volume_tags(&id).await?;
     ensure!(
         tags.get("backup").map(String::as_str) == Some("nightly") && !tags.contains_key("scratch"),
         "{tags:?}"
     );
-    let v = bed.api.get(NAME).await?;
+    let v = bed.get::<EbsVolume>(NAME).await?;
     let managed = v
         .status
         .as_ref()
@@ -635,25 +451,26 @@ async fn only_the_tags_the_spec_manages_are_added_changed_and_removed() -> Resul
 #[tokio::test]
 async fn a_managed_tag_removed_outside_comes_back_at_the_next_resync() -> Result<()> {
     let bed = Bed::start("drifttag", &["--resync-seconds", "3"]).await?;
-    bed.create(
+    bed.create::<EbsVolume>(
+        NAME,
         json!({ "availabilityZone": "us-east-1a", "sizeGiB": 10, "tags": { "team": "storage" } }),
     )
     .await?;
-    let id = volume_id(&bed.wait_for("Ready", is_ready).await?)?;
-    bed.ec2
+    let id = volume_id(&bed.wait_for::<EbsVolume>(NAME, "Ready", is_ready).await?)?;
+    bed.ec2()
         .delete_tags()
         .resources(&id)
         .tags(Tag::builder().key("team").build())
         .send()
         .await?;
-    bed.wait_aws("the tag to come back", || async {
-        let tags = bed.aws_tags(&id).await?;
+    bed.wait_until("the tag to come back", || async {
+        let tags = bed.volume_tags(&id).await?;
         Ok((tags.get("team").map(String::as_str) == Some("storage")).then_some(()))
     })
     .await?;
     // One DeleteTags (the test's), one CreateTags (the controller's repair).
     ensure_counts(&bed.calls().await?, &[("CreateTags", 1), ("DeleteTags", 1)])?;
-    bed.wait_for("Ready", |v| is_ready(v) && plan(v).is_empty())
+    bed.wait_for::<EbsVolume>(NAME, "Ready", |v| is_ready(v) && plan(v).is_empty())
         .await?;
     Ok(())
 }
@@ -662,34 +479,37 @@ async fn a_managed_tag_removed_outside_comes_back_at_the_next_resync() -> Result
 async fn a_volume_detached_outside_is_reattached_at_the_next_resync() -> Result<()> {
     let bed = Bed::start("driftdetach", &["--resync-seconds", "3"]).await?;
     let instance = bed.run_instances("us-east-1a", 1).await?.remove(0);
-    bed.create(json!({
-        "availabilityZone": "us-east-1a", "sizeGiB": 10,
-        "attachments": [{ "instanceId": instance, "device": "/dev/sdf" }],
-    }))
+    bed.create::<EbsVolume>(
+        NAME,
+        json!({
+            "availabilityZone": "us-east-1a", "sizeGiB": 10,
+            "attachments": [{ "instanceId": instance, "device": "/dev/sdf" }],
+        }),
+    )
     .await?;
     let v = bed
-        .wait_for("attached as specified and Ready", |v| {
+        .wait_for::<EbsVolume>(NAME, "attached as specified and Ready", |v| {
             attached_only_to(v, &instance, "/dev/sdf")
         })
         .await?;
     let id = volume_id(&v)?;
-    bed.ec2
+    bed.ec2()
         .detach_volume()
         .volume_id(&id)
         .instance_id(&instance)
         .send()
         .await?;
-    bed.wait_aws("AWS to show the volume detached", || async {
+    bed.wait_until("AWS to show the volume detached", || async {
         Ok(bed
-            .aws_volume(&id)
+            .describe_volume(&id)
             .await?
             .attachments()
             .is_empty()
             .then_some(()))
     })
     .await?;
-    bed.wait_aws("the volume to be attached again in AWS", || async {
-        let v = bed.aws_volume(&id).await?;
+    bed.wait_until("the volume to be attached again in AWS", || async {
+        let v = bed.describe_volume(&id).await?;
         let back = v.attachments().iter().any(|a| {
             a.instance_id() == Some(instance.as_str())
                 && a.device() == Some("/dev/sdf")
@@ -698,7 +518,7 @@ async fn a_volume_detached_outside_is_reattached_at_the_next_resync() -> Result<
         Ok(back.then_some(()))
     })
     .await?;
-    bed.wait_for("attached and Ready again", |v| {
+    bed.wait_for::<EbsVolume>(NAME, "attached and Ready again", |v| {
         attached_only_to(v, &instance, "/dev/sdf")
     })
     .await?;
@@ -713,10 +533,13 @@ async fn a_volume_detached_outside_is_reattached_at_the_next_resync() -> Result<
 #[tokio::test]
 async fn a_volume_modified_outside_is_modified_back_at_the_next_resync() -> Result<()> {
     let bed = Bed::start("driftmodify", &["--resync-seconds", "3"]).await?;
-    bed.create(json!({ "availabilityZone": "us-east-1a", "sizeGiB": 10, "iops": 4000 }))
-        .await?;
-    let id = volume_id(&bed.wait_for("Ready", is_ready).await?)?;
-    bed.ec2
+    bed.create::<EbsVolume>(
+        NAME,
+        json!({ "availabilityZone": "us-east-1a", "sizeGiB": 10, "iops": 4000 }),
+    )
+    .await?;
+    let id = volume_id(&bed.wait_for::<EbsVolume>(NAME, "Ready", is_ready).await?)?;
+    bed.ec2()
         .modify_volume()
         .volume_id(&id)
         .iops(5000)
@@ -724,18 +547,18 @@ async fn a_volume_modified_outside_is_modified_back_at_the_next_resync() -> Resu
         .await?;
     // The controller lets the outside modification finish, then modifies back.
     let v = bed
-        .wait_for("iops back to 4000 and Ready", |v| {
+        .wait_for::<EbsVolume>(NAME, "iops back to 4000 and Ready", |v| {
             is_ready(v)
                 && v.status.as_ref().and_then(|s| s.iops) == Some(4000)
                 && v.status.as_ref().map(|s| s.recent_modifications.len()) == Some(2)
         })
         .await?;
     ensure!(plan(&v).is_empty(), "{:?}", v.status);
-    bed.wait_aws(
+    bed.wait_until(
         "AWS to report iops 4000, modification completed",
         || async {
-            let iops = bed.aws_volume(&id).await?.iops();
-            let state = bed.aws_modification_state(&id).await?;
+            let iops = bed.describe_volume(&id).await?.iops();
+            let state = modification_state(&bed, &id).await?;
             Ok((iops == Some(4000) && state.as_deref() == Some("completed")).then_some(()))
         },
     )
@@ -751,37 +574,17 @@ async fn under_observe_only_drift_is_reported_in_the_plan_and_nothing_is_changed
     let instance = bed.run_instances("us-east-1a", 1).await?.remove(0);
     // A volume made outside, exactly as the spec will describe it.
     let id = bed
-        .ec2
-        .create_volume()
-        .availability_zone("us-east-1a")
-        .size(10)
-        .volume_type(VolumeType::Gp3)
-        .iops(4000)
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::Volume)
-                .tags(Tag::builder().key("team").value("storage").build())
-                .build(),
-        )
-        .send()
-        .await?
-        .volume_id()
-        .context("no volume id")?
-        .to_owned();
-    bed.wait_aws("the volume to be available", || async {
-        let v = bed.aws_volume(&id).await?;
-        Ok((v.state().map(|s| s.as_str()) == Some("available")).then_some(()))
-    })
-    .await?;
-    bed.ec2
+        .outside_volume_from(bed.volume_request(10, &[("team", "storage")]).iops(4000))
+        .await?;
+    bed.ec2()
         .attach_volume()
         .volume_id(&id)
         .instance_id(&instance)
         .device("/dev/sdf")
         .send()
         .await?;
-    bed.wait_aws("the volume to be attached", || async {
-        let v = bed.aws_volume(&id).await?;
+    bed.wait_until("the volume to be attached", || async {
+        let v = bed.describe_volume(&id).await?;
         let attached = v
             .attachments()
             .iter()
@@ -790,32 +593,35 @@ async fn under_observe_only_drift_is_reported_in_the_plan_and_nothing_is_changed
     })
     .await?;
 
-    bed.create(json!({
-        "volumeId": id, "managementPolicy": "ObserveOnly",
-        "sizeGiB": 10, "iops": 4000, "tags": { "team": "storage" },
-        "attachments": [{ "instanceId": instance, "device": "/dev/sdf" }],
-    }))
+    bed.create::<EbsVolume>(
+        NAME,
+        json!({
+            "volumeId": id, "managementPolicy": "ObserveOnly",
+            "sizeGiB": 10, "iops": 4000, "tags": { "team": "storage" },
+            "attachments": [{ "instanceId": instance, "device": "/dev/sdf" }],
+        }),
+    )
     .await?;
-    bed.wait_for("observed in use", |v| {
+    bed.wait_for::<EbsVolume>(NAME, "observed in use", |v| {
         v.status.as_ref().and_then(|s| s.state.as_deref()) == Some("in-use")
             && attachments(v).len() == 1
     })
     .await?;
 
     // Drift: a tag removed, iops changed, the volume detached, all outside.
-    bed.ec2
+    bed.ec2()
         .delete_tags()
         .resources(&id)
         .tags(Tag::builder().key("team").build())
         .send()
         .await?;
-    bed.ec2
+    bed.ec2()
         .modify_volume()
         .volume_id(&id)
         .iops(5000)
         .send()
         .await?;
-    bed.ec2
+    bed.ec2()
         .detach_volume()
         .volume_id(&id)
         .instance_id(&instance)
@@ -827,7 +633,7 @@ async fn under_observe_only_drift_is_reported_in_the_plan_and_nothing_is_changed
     let attach_words = format!("attach {id} to {instance} as /dev/sdf");
     let modify_words = format!("modify {id}: iops 5000 -> 4000");
     let v = bed
-        .wait_for("the drift to be reported in status.plan", |v| {
+        .wait_for::<EbsVolume>(NAME, "the drift to be reported in status.plan", |v| {
             let plan = plan(v);
             v.status.as_ref().and_then(|s| s.iops) == Some(5000)
                 && plan.contains(&tag_words)
@@ -836,12 +642,12 @@ async fn under_observe_only_drift_is_reported_in_the_plan_and_nothing_is_changed
         })
         .await?;
     ensure!(
-        has(&v, READY, ConditionStatus::False, "OutOfSync"),
+        has_condition(&v, READY, ConditionStatus::False, "OutOfSync"),
         "{:?}",
         v.status
     );
     ensure!(
-        has(&v, PROGRESSING, ConditionStatus::False, "ObserveOnly"),
+        has_condition(&v, PROGRESSING, ConditionStatus::False, "ObserveOnly"),
         "{:?}",
         v.status
     );
@@ -879,7 +685,7 @@ async fn under_observe_only_drift_is_reported_in_the_plan_and_nothing_is_changed
             ("CreateTags", 0),
         ],
     )?;
-    let aws = bed.aws_volume(&id).await?;
+    let aws = bed.describe_volume(&id).await?;
     ensure!(
         aws.iops() == Some(5000) && aws.attachments().is_empty() && aws.tags().is_empty(),
         "{aws:?}"
@@ -890,18 +696,21 @@ async fn under_observe_only_drift_is_reported_in_the_plan_and_nothing_is_changed
 #[tokio::test]
 async fn a_volume_deleted_outside_is_reported_and_never_re_created() -> Result<()> {
     let bed = Bed::start("driftdelete", &["--resync-seconds", "3"]).await?;
-    bed.create(json!({ "availabilityZone": "us-east-1a", "sizeGiB": 10 }))
-        .await?;
-    let id = volume_id(&bed.wait_for("Ready", is_ready).await?)?;
-    bed.ec2.delete_volume().volume_id(&id).send().await?;
+    bed.create::<EbsVolume>(
+        NAME,
+        json!({ "availabilityZone": "us-east-1a", "sizeGiB": 10 }),
+    )
+    .await?;
+    let id = volume_id(&bed.wait_for::<EbsVolume>(NAME, "Ready", is_ready).await?)?;
+    bed.ec2().delete_volume().volume_id(&id).send().await?;
     let v = bed
-        .wait_for("Synced=False with reason VolumeNotFound", |v| {
-            has(v, SYNCED, ConditionStatus::False, "VolumeNotFound")
+        .wait_for::<EbsVolume>(NAME, "Synced=False with reason VolumeNotFound", |v| {
+            has_condition(v, SYNCED, ConditionStatus::False, "VolumeNotFound")
                 && v.status.as_ref().and_then(|s| s.state.as_deref()) == Some("NotFound")
         })
         .await?;
     ensure!(
-        has(&v, READY, ConditionStatus::False, "VolumeNotFound"),
+        has_condition(&v, READY, ConditionStatus::False, "VolumeNotFound"),
         "{:?}",
         v.status
     );
@@ -918,7 +727,7 @@ async fn a_volume_deleted_outside_is_reported_and_never_re_created() -> Result<(
         "no resync happened: {before:?} -> {after:?}"
     );
     ensure_counts(&after, &[("CreateVolume", 1), ("DeleteVolume", 1)])?;
-    let v = bed.api.get(NAME).await?;
+    let v = bed.get::<EbsVolume>(NAME).await?;
     ensure!(
         v.status.as_ref().and_then(|s| s.volume_id.as_deref()) == Some(id.as_str()),
         "{:?}",

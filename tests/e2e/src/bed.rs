@@ -1,0 +1,830 @@
+//! One test's world, for every end-to-end test of the controller's kinds: a namespace on the
+//! shared control plane, its own AWS emulator and its own controller process watching that
+//! namespace, plus what the tests ask of them: objects of any kind created, edited, waited
+//! for; AWS call counts; events; the controller's metrics; a dump for failure messages.
+//!
+//! [`Bed::aws_only`] starts the emulator alone, for tests of the AWS layer in-process.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, ensure};
+use aws_sdk_ec2::operation::create_volume::builders::CreateVolumeFluentBuilder;
+use aws_sdk_ec2::types::{
+    Filter, Placement, ResourceType, Snapshot, Tag, TagSpecification, Volume, VolumeModification,
+    VolumeType,
+};
+use ec2_reconciler::api::conditions::{Condition, ConditionStatus, READY, find};
+use ec2_reconciler::api::{AmiImage, EbsVolume, EncryptedVolumeMigration};
+use ec2_reconciler::reconcile::ManagedKind;
+use futures::StreamExt;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::control_plane::{ControlPlane, new_namespace, shared};
+use crate::controller::{ControllerProcess, REGION};
+use crate::emulator::{Calls, Emulator};
+use crate::wait::{eventually, retry};
+
+/// How long a `wait_*` waits.
+pub const WAIT: Duration = Duration::from_secs(90);
+/// The zone the bed's own AWS helpers make volumes and instances in.
+pub const ZONE: &str = "us-east-1a";
+/// moto runs any image id; no AMI needs registering.
+pub const IMAGE: &str = "ami-12345678";
+/// The owner tag the controller puts on what it makes (`<namespace>/<name>`).
+const OWNER_TAG: &str = "ec2.reconciler.dev/owner";
+/// At most this many objects of a kind are shown in a dump.
+const DUMP_OBJECTS: usize = 10;
+
+/// A namespace, an emulator and a controller watching that namespace (see the module
+/// documentation). Dropping it kills the controller and the emulator; the namespace stays.
+pub struct Bed {
+    emu: Emulator,
+    ec2: aws_sdk_ec2::Client,
+    kms: aws_sdk_kms::Client,
+    kube: Option<Kube>,
+}
+
+/// The Kubernetes side of a bed.
+struct Kube {
+    cp: &'static ControlPlane,
+    client: Client,
+    ns: String,
+    /// The controller's arguments after `--namespace <ns>`.
+    args: Vec<String>,
+    controller: ControllerProcess,
+    /// Logs of the controllers this bed killed, oldest first.
+    killed_logs: Vec<String>,
+}
+
+/// How to start a [`Bed`]: [`Bed::builder`], [`Bed::aws_only`].
+#[derive(Debug, Clone)]
+pub struct BedBuilder {
+    prefix: String,
+    args: Vec<String>,
+    transitions: Option<Value>,
+    kube: bool,
+}
+
+impl BedBuilder {
+    /// Extra arguments for `ec2-reconciler run`, after `--namespace <ns>`.
+    #[must_use]
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
+    /// Pending-state durations set on the emulator before the controller starts
+    /// (see [`Emulator::set_transitions`]).
+    #[must_use]
+    pub fn transitions(mut self, settings: Value) -> Self {
+        self.transitions = Some(settings);
+        self
+    }
+
+    pub async fn start(self) -> Result<Bed> {
+        crate::install_crypto_provider();
+        let emu = Emulator::start().await?;
+        if let Some(settings) = self.transitions {
+            emu.set_transitions(settings).await?;
+        }
+        let sdk_config = emu.sdk_config(REGION).await;
+        let ec2 = aws_sdk_ec2::Client::new(&sdk_config);
+        let kms = aws_sdk_kms::Client::new(&sdk_config);
+        let kube = if self.kube {
+            let cp = shared()?;
+            let client = cp.client().await?;
+            let ns = new_namespace(&client, &self.prefix).await?;
+            let controller = spawn_controller(cp, &emu, &ns, &self.args)?;
+            Some(Kube {
+                cp,
+                client,
+                ns,
+                args: self.args,
+                controller,
+                killed_logs: Vec::new(),
+            })
+        } else {
+            None
+        };
+        Ok(Bed {
+            emu,
+            ec2,
+            kms,
+            kube,
+        })
+    }
+}
+
+fn spawn_controller(
+    cp: &ControlPlane,
+    emu: &Emulator,
+    ns: &str,
+    extra: &[String],
+) -> Result<ControllerProcess> {
+    let mut args = vec!["--namespace", ns];
+    args.extend(extra.iter().map(String::as_str));
+    ControllerProcess::spawn(cp, emu, &args)
+}
+
+impl Bed {
+    /// A full bed: a namespace named after `prefix`, an emulator with its default pending
+    /// states, and `ec2-reconciler run --namespace <ns> EXTRA_ARGS...`. Does not wait for the
+    /// controller to be ready (objects created meanwhile are picked up when it is).
+    pub async fn start(prefix: &str, extra_args: &[&str]) -> Result<Self> {
+        Self::builder(prefix).args(extra_args).start().await
+    }
+
+    /// A full bed, configured before it starts.
+    pub fn builder(prefix: &str) -> BedBuilder {
+        BedBuilder {
+            prefix: prefix.to_owned(),
+            args: Vec::new(),
+            transitions: None,
+            kube: true,
+        }
+    }
+
+    /// Only the emulator (and the bed's SDK clients on it): no control plane, namespace or
+    /// controller. Whatever needs those fails.
+    pub fn aws_only() -> BedBuilder {
+        BedBuilder {
+            kube: false,
+            ..Self::builder("aws")
+        }
+    }
+
+    fn kube(&self) -> Result<&Kube> {
+        self.kube
+            .as_ref()
+            .ok_or_else(|| anyhow!("this bed was started with Bed::aws_only: no Kubernetes"))
+    }
+
+    fn kube_mut(&mut self) -> Result<&mut Kube> {
+        self.kube
+            .as_mut()
+            .ok_or_else(|| anyhow!("this bed was started with Bed::aws_only: no Kubernetes"))
+    }
+
+    // ---- Kubernetes objects ----------------------------------------------------------------
+
+    /// The bed's namespace.
+    pub fn namespace(&self) -> Result<&str> {
+        Ok(&self.kube()?.ns)
+    }
+
+    /// A client as the test bed's admin.
+    pub fn client(&self) -> Result<Client> {
+        Ok(self.kube()?.client.clone())
+    }
+
+    /// The kind's API in the bed's namespace.
+    pub fn api<K: ManagedKind>(&self) -> Result<Api<K>> {
+        let kube = self.kube()?;
+        Ok(Api::namespaced(kube.client.clone(), &kube.ns))
+    }
+
+    /// The object `name` of kind `K` in the bed's namespace with this spec, as JSON.
+    pub fn manifest<K: ManagedKind>(&self, name: &str, spec: Value) -> Result<Value> {
+        Ok(json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": { "name": name, "namespace": self.namespace()? },
+            "spec": spec,
+        }))
+    }
+
+    /// Creates the object `name` with this spec: `bed.create::<EbsVolume>("data", spec)`.
+    /// The error is the apiserver's own (an existing object's says `already exists`).
+    pub async fn create<K: ManagedKind>(&self, name: &str, spec: Value) -> Result<K> {
+        let obj: K = serde_json::from_value(self.manifest::<K>(name, spec)?)
+            .with_context(|| format!("{} {name}: not a valid object", K::KIND))?;
+        Ok(self
+            .api::<K>()?
+            .create(&PostParams::default(), &obj)
+            .await?)
+    }
+
+    /// Server-side applies the object `name` with this spec (field manager `e2e`, forced):
+    /// creates it or sets the fields the test manages.
+    pub async fn apply<K: ManagedKind>(&self, name: &str, spec: Value) -> Result<K> {
+        let manifest = self.manifest::<K>(name, spec)?;
+        self.api::<K>()?
+            .patch(
+                name,
+                &PatchParams::apply("e2e").force(),
+                &Patch::Apply(&manifest),
+            )
+            .await
+            .with_context(|| format!("applying {} {name}", K::KIND))
+    }
+
+    /// Merges `spec` into the object's spec (JSON merge patch: lists are replaced whole,
+    /// `null` removes a field); returns the new generation.
+    pub async fn edit<K: ManagedKind>(&self, name: &str, spec: Value) -> Result<i64> {
+        let patched = self
+            .api::<K>()?
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": spec })),
+            )
+            .await
+            .with_context(|| format!("editing the spec of {} {name}", K::KIND))?;
+        patched.meta().generation.context("no generation")
+    }
+
+    pub async fn get<K: ManagedKind>(&self, name: &str) -> Result<K> {
+        Ok(self.api::<K>()?.get(name).await?)
+    }
+
+    /// Asks for the object's deletion (the controller's finalizer holds it until it is done).
+    pub async fn delete<K: ManagedKind>(&self, name: &str) -> Result<()> {
+        self.api::<K>()?
+            .delete(name, &DeleteParams::default())
+            .await
+            .with_context(|| format!("deleting {} {name}", K::KIND))?;
+        Ok(())
+    }
+
+    /// Occurrences of events with `reason` about the object `name` of kind `K` (a repeated
+    /// event is one object with a series count).
+    pub async fn events<K: ManagedKind>(&self, name: &str, reason: &str) -> Result<u64> {
+        let kube = self.kube()?;
+        let api: Api<Event> = Api::namespaced(kube.client.clone(), &kube.ns);
+        let events = api.list(&ListParams::default()).await?;
+        Ok(events
+            .items
+            .iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some(reason)
+                    && e.regarding.as_ref().is_some_and(|r| {
+                        r.kind.as_deref() == Some(K::KIND) && r.name.as_deref() == Some(name)
+                    })
+            })
+            .map(|e| {
+                e.series
+                    .as_ref()
+                    .map_or(1, |s| u64::try_from(s.count).unwrap_or(1))
+            })
+            .sum())
+    }
+
+    // ---- Waiting ---------------------------------------------------------------------------
+
+    /// Polls `check` (see [`eventually`]) for up to [`WAIT`]; on timeout the error carries
+    /// [`Self::dump`].
+    pub async fn wait_until<T, F, Fut>(&self, what: &str, check: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>>>,
+    {
+        self.wait_until_within(what, WAIT, check).await
+    }
+
+    /// [`Self::wait_until`] with another timeout.
+    pub async fn wait_until_within<T, F, Fut>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        check: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>>>,
+    {
+        match eventually(what, timeout, check).await {
+            Ok(v) => Ok(v),
+            Err(e) => Err(e.context(self.dump().await)),
+        }
+    }
+
+    /// Waits until `check` holds for the object `name`, and returns it.
+    pub async fn wait_for<K: ManagedKind>(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&K) -> bool,
+    ) -> Result<K> {
+        let api = &self.api::<K>()?;
+        let check = &check;
+        self.wait_until(what, || async move {
+            let obj = api.get(name).await?;
+            Ok(check(&obj).then_some(obj))
+        })
+        .await
+    }
+
+    /// Waits until the object has condition `type_` = `status` with `reason`.
+    pub async fn wait_condition<K: ManagedKind>(
+        &self,
+        name: &str,
+        type_: &str,
+        status: ConditionStatus,
+        reason: &str,
+    ) -> Result<K> {
+        let what = format!("{name} to have {type_}={status:?} with reason {reason}");
+        self.wait_for(name, &what, |obj: &K| {
+            has_condition(obj, type_, status, reason)
+        })
+        .await
+    }
+
+    /// Waits until the object is `Ready=True`.
+    pub async fn wait_ready<K: ManagedKind>(&self, name: &str) -> Result<K> {
+        self.wait_for(name, &format!("{name} to be Ready"), is_ready::<K>)
+            .await
+    }
+
+    /// Waits until the object is gone (its finalizer removed).
+    pub async fn wait_gone<K: ManagedKind>(&self, name: &str) -> Result<()> {
+        let api = &self.api::<K>()?;
+        self.wait_until(&format!("{name} to be gone"), || async move {
+            Ok(api.get_opt(name).await?.is_none().then_some(()))
+        })
+        .await
+    }
+
+    // ---- The controller --------------------------------------------------------------------
+
+    /// The running controller's log so far (empty without one).
+    pub fn controller_log(&self) -> String {
+        self.kube
+            .as_ref()
+            .map(|k| k.controller.log())
+            .unwrap_or_default()
+    }
+
+    /// Waits until the controller answers `/readyz` with 200.
+    pub async fn wait_controller_ready(&mut self) -> Result<()> {
+        self.kube_mut()?.controller.wait_ready(WAIT).await
+    }
+
+    /// SIGKILL: a crash, no shutdown path runs. The controller stays dead until
+    /// [`Self::restart_controller`].
+    pub fn kill_controller(&mut self) -> Result<()> {
+        self.kube_mut()?.controller.kill_9()
+    }
+
+    /// SIGKILLs the controller (if it still runs), then starts a new one with the same
+    /// arguments. Does not wait for it to be ready. The killed one's log stays in the dump.
+    pub fn restart_controller(&mut self) -> Result<()> {
+        let emu = &self.emu;
+        let kube = self
+            .kube
+            .as_mut()
+            .ok_or_else(|| anyhow!("this bed was started with Bed::aws_only: no Kubernetes"))?;
+        kube.controller.kill_9()?;
+        kube.killed_logs.push(kube.controller.log());
+        kube.controller = spawn_controller(kube.cp, emu, &kube.ns, &kube.args)?;
+        Ok(())
+    }
+
+    /// The controller's `/metrics` (Prometheus text).
+    pub async fn metrics(&self) -> Result<String> {
+        let (code, body) = self.kube()?.controller.get("/metrics").await?;
+        ensure!(code == 200, "GET /metrics: HTTP {code}: {body}");
+        Ok(body)
+    }
+
+    /// Reconciles of kind `K` so far, whatever their outcome.
+    pub async fn reconciles<K: ManagedKind>(&self) -> Result<u64> {
+        metric_sum(
+            &self.metrics().await?,
+            "ec2_reconciler_reconciles_total",
+            &[("kind", K::KIND)],
+        )
+    }
+
+    /// Reconciles of kind `K` that succeeded.
+    pub async fn successful_reconciles<K: ManagedKind>(&self) -> Result<u64> {
+        metric_sum(
+            &self.metrics().await?,
+            "ec2_reconciler_reconciles_total",
+            &[("kind", K::KIND), ("outcome", "success")],
+        )
+    }
+
+    /// Status writes for kind `K` so far.
+    pub async fn status_writes<K: ManagedKind>(&self) -> Result<u64> {
+        metric_sum(
+            &self.metrics().await?,
+            "ec2_reconciler_status_writes_total",
+            &[("kind", K::KIND)],
+        )
+    }
+
+    /// Waits until kind `K` has been reconciled `n` more times than `since`; returns the count.
+    pub async fn wait_reconciles<K: ManagedKind>(&self, since: u64, n: u64) -> Result<u64> {
+        self.wait_until(
+            &format!("{n} more {} reconciles than {since}", K::KIND),
+            || async move {
+                let now = self.reconciles::<K>().await?;
+                Ok((now >= since + n).then_some(now))
+            },
+        )
+        .await
+    }
+
+    // ---- AWS -------------------------------------------------------------------------------
+
+    pub fn emu(&self) -> &Emulator {
+        &self.emu
+    }
+
+    /// The test's own EC2 client on the emulator (Region [`REGION`]).
+    pub fn ec2(&self) -> &aws_sdk_ec2::Client {
+        &self.ec2
+    }
+
+    /// The test's own KMS client on the emulator.
+    pub fn kms(&self) -> &aws_sdk_kms::Client {
+        &self.kms
+    }
+
+    /// An EC2 client on the emulator in another Region.
+    pub async fn ec2_in(&self, region: &str) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.emu.sdk_config(region).await)
+    }
+
+    /// The emulator's request counters (the test's own requests included).
+    pub async fn calls(&self) -> Result<Calls> {
+        self.emu.calls().await
+    }
+
+    /// Zeroes the emulator's request counters.
+    pub async fn clear_calls(&self) -> Result<()> {
+        self.emu.clear_calls().await
+    }
+
+    /// Waits until the emulator has counted `n` requests for `action` (the last may still be
+    /// in flight).
+    pub async fn wait_for_calls(&self, action: &str, n: u64) -> Result<()> {
+        self.wait_until(&format!("{n} {action} call(s)"), || async {
+            Ok((self.emu.calls().await?.count(action) >= n).then_some(()))
+        })
+        .await
+    }
+
+    /// `count` instances in `zone`, by one RunInstances.
+    pub async fn run_instances(&self, zone: &str, count: i32) -> Result<Vec<String>> {
+        let out = self
+            .ec2
+            .run_instances()
+            .image_id(IMAGE)
+            .min_count(count)
+            .max_count(count)
+            .placement(Placement::builder().availability_zone(zone).build())
+            .send()
+            .await
+            .context("RunInstances")?;
+        let ids: Vec<String> = out
+            .instances()
+            .iter()
+            .filter_map(|i| i.instance_id().map(str::to_owned))
+            .collect();
+        ensure!(ids.len() == usize::try_from(count)?, "{out:?}");
+        Ok(ids)
+    }
+
+    /// A CreateVolume request for a gp3 volume of `size` GiB in [`ZONE`] with `tags`, to
+    /// change further or to pass to [`Self::outside_volume_from`].
+    pub fn volume_request(&self, size: i32, tags: &[(&str, &str)]) -> CreateVolumeFluentBuilder {
+        let req = self
+            .ec2
+            .create_volume()
+            .availability_zone(ZONE)
+            .size(size)
+            .volume_type(VolumeType::Gp3);
+        if tags.is_empty() {
+            return req;
+        }
+        req.tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Volume)
+                .set_tags(Some(
+                    tags.iter()
+                        .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+                        .collect(),
+                ))
+                .build(),
+        )
+    }
+
+    /// A gp3 volume of `size` GiB made directly in AWS (outside the controller) in [`ZONE`],
+    /// once it is `available`.
+    pub async fn outside_volume(&self, size: i32, tags: &[(&str, &str)]) -> Result<String> {
+        self.outside_volume_from(self.volume_request(size, tags))
+            .await
+    }
+
+    /// Sends `req` (see [`Self::volume_request`]) and waits until the volume is `available`.
+    pub async fn outside_volume_from(&self, req: CreateVolumeFluentBuilder) -> Result<String> {
+        let id = req
+            .send()
+            .await
+            .context("CreateVolume")?
+            .volume_id()
+            .context("CreateVolume returned no id")?
+            .to_owned();
+        self.wait_until(&format!("{id} to be available"), || async {
+            let state = self
+                .describe_volume(&id)
+                .await?
+                .state()
+                .map(|s| s.as_str().to_owned());
+            Ok((state.as_deref() == Some("available")).then_some(()))
+        })
+        .await?;
+        Ok(id)
+    }
+
+    /// `n` gp3 volumes of 1 GiB in [`ZONE`] with `tags`, made directly in AWS, 16 at a time
+    /// (each request tried up to 5 times); does not wait for them to be `available`.
+    pub async fn outside_volumes(&self, n: usize, tags: &[(&str, &str)]) -> Result<Vec<String>> {
+        futures::stream::iter(0..n)
+            .map(|_| {
+                let req = self.volume_request(1, tags);
+                async move {
+                    retry("CreateVolume", || async {
+                        let out = req.clone().send().await.context("CreateVolume")?;
+                        out.volume_id().map(str::to_owned).context("no volume id")
+                    })
+                    .await
+                }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<Result<String>>>()
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// The volume as AWS reports it to the test.
+    pub async fn describe_volume(&self, id: &str) -> Result<Volume> {
+        self.ec2
+            .describe_volumes()
+            .volume_ids(id)
+            .send()
+            .await
+            .with_context(|| format!("DescribeVolumes {id}"))?
+            .volumes()
+            .first()
+            .cloned()
+            .with_context(|| format!("{id} not found"))
+    }
+
+    /// The volume's tags in AWS.
+    pub async fn volume_tags(&self, id: &str) -> Result<BTreeMap<String, String>> {
+        Ok(tags_of(self.describe_volume(id).await?.tags()))
+    }
+
+    /// Every modification AWS knows for the volume, oldest first by start time.
+    pub async fn modifications(&self, id: &str) -> Result<Vec<VolumeModification>> {
+        let mut all = self
+            .ec2
+            .describe_volumes_modifications()
+            .filters(Filter::builder().name("volume-id").values(id).build())
+            .send()
+            .await
+            .context("DescribeVolumesModifications")?
+            .volumes_modifications()
+            .to_vec();
+        all.sort_by_key(|m| m.start_time().map(|t| t.secs()));
+        Ok(all)
+    }
+
+    /// Volumes carrying the owner tag of the object `name` of this bed.
+    pub async fn volumes_of(&self, name: &str) -> Result<Vec<Volume>> {
+        let out = self
+            .ec2
+            .describe_volumes()
+            .filters(self.owner_filter(name)?)
+            .send()
+            .await
+            .context("DescribeVolumes")?;
+        Ok(out.volumes.unwrap_or_default())
+    }
+
+    /// Snapshots carrying the owner tag of the object `name` of this bed.
+    pub async fn snapshots_of(&self, name: &str) -> Result<Vec<Snapshot>> {
+        let out = self
+            .ec2
+            .describe_snapshots()
+            .filters(self.owner_filter(name)?)
+            .send()
+            .await
+            .context("DescribeSnapshots")?;
+        Ok(out.snapshots.unwrap_or_default())
+    }
+
+    fn owner_filter(&self, name: &str) -> Result<Filter> {
+        Ok(Filter::builder()
+            .name(format!("tag:{OWNER_TAG}"))
+            .values(format!("{}/{name}", self.namespace()?))
+            .build())
+    }
+
+    // ---- Failure messages ------------------------------------------------------------------
+
+    /// What a failure message wants: the status of the bed's objects (up to ten a kind), the
+    /// AWS calls so far, and the logs of the controllers (killed ones first).
+    pub async fn dump(&self) -> String {
+        let mut out = String::new();
+        if let Some(kube) = &self.kube {
+            self.dump_kind::<EbsVolume>(&mut out).await;
+            self.dump_kind::<AmiImage>(&mut out).await;
+            self.dump_kind::<EncryptedVolumeMigration>(&mut out).await;
+            match self.emu.calls().await {
+                Ok(calls) => out.push_str(&format!("AWS calls: {calls:?}\n")),
+                Err(e) => out.push_str(&format!("AWS calls: (could not read them: {e:#})\n")),
+            }
+            for (i, log) in kube.killed_logs.iter().enumerate() {
+                out.push_str(&format!("log of killed controller {}:\n{log}\n", i + 1));
+            }
+            out.push_str(&format!("controller log:\n{}", kube.controller.log()));
+        } else {
+            match self.emu.calls().await {
+                Ok(calls) => out.push_str(&format!("AWS calls: {calls:?}")),
+                Err(e) => out.push_str(&format!("AWS calls: (could not read them: {e:#})")),
+            }
+        }
+        out
+    }
+
+    async fn dump_kind<K: ManagedKind>(&self, out: &mut String) {
+        let Ok(api) = self.api::<K>() else { return };
+        let list = match api.list(&ListParams::default()).await {
+            Ok(list) => list.items,
+            Err(e) => {
+                out.push_str(&format!("{}: (could not list them: {e})\n", K::KIND));
+                return;
+            }
+        };
+        for obj in list.iter().take(DUMP_OBJECTS) {
+            let status = serde_json::to_value(obj)
+                .ok()
+                .and_then(|v| v.get("status").cloned())
+                .and_then(|s| serde_json::to_string_pretty(&s).ok())
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "{} {} status: {status}\n",
+                K::KIND,
+                obj.name_any()
+            ));
+        }
+        if list.len() > DUMP_OBJECTS {
+            out.push_str(&format!(
+                "({} more {} objects)\n",
+                list.len() - DUMP_OBJECTS,
+                K::KIND
+            ));
+        }
+    }
+}
+
+impl std::fmt::Debug for Bed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bed")
+            .field("emu", &self.emu)
+            .field("namespace", &self.kube.as_ref().map(|k| &k.ns))
+            .finish_non_exhaustive()
+    }
+}
+
+// ---- Conditions, for any kind ----------------------------------------------------------------
+
+/// The object's condition `type_`.
+pub fn condition<'a, K: ManagedKind>(obj: &'a K, type_: &str) -> Option<&'a Condition> {
+    find(obj.conditions(), type_)
+}
+
+/// Whether condition `type_` has `status` (any reason).
+pub fn is<K: ManagedKind>(obj: &K, type_: &str, status: ConditionStatus) -> bool {
+    condition(obj, type_).is_some_and(|c| c.status == status)
+}
+
+/// `Ready=True`.
+pub fn is_ready<K: ManagedKind>(obj: &K) -> bool {
+    is(obj, READY, ConditionStatus::True)
+}
+
+/// Whether condition `type_` has `status` and `reason`.
+pub fn has_condition<K: ManagedKind>(
+    obj: &K,
+    type_: &str,
+    status: ConditionStatus,
+    reason: &str,
+) -> bool {
+    condition(obj, type_).is_some_and(|c| c.status == status && c.reason == reason)
+}
+
+/// [`has_condition`], written for the object's current generation.
+pub fn has_current_condition<K: ManagedKind>(
+    obj: &K,
+    type_: &str,
+    status: ConditionStatus,
+    reason: &str,
+) -> bool {
+    condition(obj, type_).is_some_and(|c| {
+        c.status == status && c.reason == reason && c.observed_generation == obj.meta().generation
+    })
+}
+
+/// The message of condition `type_` (empty without one).
+pub fn condition_message<K: ManagedKind>(obj: &K, type_: &str) -> String {
+    condition(obj, type_)
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
+// ---- EbsVolume ---------------------------------------------------------------------------
+
+/// `status.volumeId`.
+pub fn volume_id(v: &EbsVolume) -> Result<String> {
+    v.status
+        .as_ref()
+        .and_then(|s| s.volume_id.clone())
+        .with_context(|| format!("{} has no status.volumeId", v.name_any()))
+}
+
+// ---- Small things ----------------------------------------------------------------------------
+
+/// AWS tags as a map.
+pub fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+        .collect()
+}
+
+/// The sum of the samples of metric `name` (Prometheus text) whose labels include every
+/// `(label, value)` of `labels`.
+pub fn metric_sum(body: &str, name: &str, labels: &[(&str, &str)]) -> Result<u64> {
+    let mut sum = 0;
+    for line in body.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let (label_set, value) = match rest.strip_prefix('{') {
+            Some(rest) => rest
+                .split_once('}')
+                .with_context(|| format!("unclosed labels in {line}"))?,
+            None if rest.starts_with(' ') => ("", rest),
+            None => continue, // another metric whose name starts with `name`
+        };
+        let matches = labels.iter().all(|(label, want)| {
+            label_set
+                .split(',')
+                .any(|pair| pair == format!("{label}=\"{want}\""))
+        });
+        if matches {
+            let value = value
+                .split_whitespace()
+                .next()
+                .with_context(|| format!("no value in {line}"))?;
+            sum += value
+                .parse::<f64>()
+                .with_context(|| format!("value of {line}"))? as u64;
+        }
+    }
+    Ok(sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metric_sum;
+
+    #[test]
+    fn metric_sum_adds_the_samples_whose_labels_match() -> anyhow::Result<()> {
+        let body = "# HELP ec2_reconciler_reconciles Reconciles\n\
+                    ec2_reconciler_reconciles_total{kind=\"EbsVolume\",outcome=\"success\"} 5\n\
+                    ec2_reconciler_reconciles_total{kind=\"EbsVolume\",outcome=\"terminal\"} 2\n\
+                    ec2_reconciler_reconciles_total{kind=\"AmiImage\",outcome=\"success\"} 7\n\
+                    ec2_reconciler_reconciles_total_other{kind=\"EbsVolume\"} 100\n\
+                    ec2_reconciler_status_writes_total{kind=\"EbsVolume\"} 3\n";
+        let reconciles = "ec2_reconciler_reconciles_total";
+        assert_eq!(metric_sum(body, reconciles, &[("kind", "EbsVolume")])?, 7);
+        assert_eq!(
+            metric_sum(
+                body,
+                reconciles,
+                &[("kind", "EbsVolume"), ("outcome", "success")]
+            )?,
+            5
+        );
+        assert_eq!(metric_sum(body, reconciles, &[])?, 14);
+        assert_eq!(
+            metric_sum(body, reconciles, &[("kind", "EncryptedVolumeMigration")])?,
+            0
+        );
+        assert_eq!(
+            metric_sum(body, "ec2_reconciler_status_writes_total", &[])?,
+            3
+        );
+        Ok(())
+    }
+}
