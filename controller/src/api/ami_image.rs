@@ -7,8 +7,8 @@ use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    ACCOUNT_ID_PATTERN, DeletionPolicy, ManagementPolicy, REGION_PATTERN, Tags, add_rule,
-    count_set, exactly_one, immutable, kms_key_schema, region_schema, tags_schema,
+    ACCOUNT_ID_PATTERN, DeletionPolicy, ManagementPolicy, Tags, add_rule, count_set, exactly_one,
+    immutable, kms_key_schema, region_schema, source_region_schema, tags_schema,
 };
 use super::conditions::Condition;
 use super::ebs_volume::VolumeType;
@@ -179,7 +179,7 @@ pub struct CopySource {
     pub source_image_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_image_selector: Option<ImageSelector>,
-    #[schemars(regex(pattern = REGION_PATTERN), length(max = 32))]
+    #[schemars(schema_with = "source_region_schema")]
     pub source_region: String,
     /// Encrypt the copy's snapshots.
     #[serde(default)]

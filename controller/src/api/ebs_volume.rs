@@ -8,8 +8,8 @@ use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    DeletionPolicy, ManagementPolicy, Tags, add_rule, immutable, kms_key_schema, region_schema,
-    tags_schema,
+    DeletionPolicy, ManagementPolicy, Tags, add_rule, availability_zone_schema, immutable,
+    kms_key_schema, region_schema, tags_schema,
 };
 use super::conditions::Condition;
 use super::intent::Intent;
@@ -129,10 +129,11 @@ pub struct EbsVolumeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "region_schema")]
     pub region: Option<String>,
-    /// The Availability Zone to create the volume in. Required unless `volumeId` adopts an
-    /// existing volume. Immutable.
+    /// The zone to create the volume in, by name: an Availability Zone (us-east-1a), Local
+    /// Zone (us-west-2-lax-1a) or Wavelength Zone (us-east-1-wl1-bos-wlz-1), not a zone id
+    /// (use1-az1). Required unless `volumeId` adopts an existing volume. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[a-z0-9-]+$"), length(min = 1, max = 64))]
+    #[schemars(schema_with = "availability_zone_schema")]
     pub availability_zone: Option<String>,
     /// The volume type: gp3 when a volume is created without one; when adopting, leaving it
     /// out keeps the volume's own type (it is not managed).
@@ -155,7 +156,7 @@ pub struct EbsVolumeSpec {
     #[serde(default)]
     pub encrypted: bool,
     /// The KMS key to encrypt with (needs `encrypted: true`); the account's default EBS key
-    /// when omitted. Immutable.
+    /// when omitted. A key id, key ARN, alias name (alias/...) or alias ARN. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "kms_key_schema")]
     pub kms_key_id: Option<String>,
@@ -289,7 +290,9 @@ pub fn ebs_volume_rules() -> Vec<Rule> {
         Rule::new("!has(self.kmsKeyId) || self.encrypted")
             .message("kmsKeyId needs encrypted: true")
             .field_path(".kmsKeyId"),
-        Rule::new("!has(self.region) || !has(self.availabilityZone) || self.availabilityZone.startsWith(self.region)")
+        // A zone of a Region is the Region and one letter (us-east-1a), or the Region, a dash
+        // and more (us-east-1-bos-1a): `us-east-11a` is not in us-east-1.
+        Rule::new("!has(self.region) || !has(self.availabilityZone) || self.availabilityZone.startsWith(self.region + '-') || (self.availabilityZone.startsWith(self.region) && size(self.availabilityZone) == size(self.region) + 1)")
             .message("availabilityZone must be in region")
             .field_path(".availabilityZone"),
         // Transition rules: what AWS cannot change on an existing volume.

@@ -87,7 +87,8 @@ pub struct EncryptedVolumeMigrationSpec {
     #[schemars(schema_with = "region_schema")]
     pub region: Option<String>,
     pub source: MigrationSource,
-    /// The key to encrypt with; the account's default EBS key when omitted.
+    /// The key to encrypt with; the account's default EBS key when omitted. A key id, key
+    /// ARN, alias name (alias/...) or alias ARN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "kms_key_schema")]
     pub kms_key_id: Option<String>,

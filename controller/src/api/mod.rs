@@ -42,6 +42,8 @@ pub fn crd_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Er
 
 #[cfg(test)]
 mod bounds_test;
+#[cfg(test)]
+mod patterns_test;
 
 /// Renders a CRD for the Helm chart's templates. A chart's `crds/` folder is never
 /// upgraded by Helm, so the CRDs are templates instead, kept on uninstall so that removing

@@ -569,3 +569,350 @@ fn every_example_is_accepted() -> Result<()> {
     );
     Ok(())
 }
+
+// --- names of AWS things: Regions, zones and KMS keys ---------------------------------------
+//
+// The patterns live in `ec2_reconciler::api::common`; these are the forms AWS documents,
+// in every partition, and lookalikes AWS would refuse.
+
+/// Region names of every partition, the newest included.
+const REGIONS: [&str; 12] = [
+    "us-east-1",
+    "us-gov-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "us-iso-east-1",
+    "us-isob-east-1",
+    "us-isof-south-1",
+    "eu-isoe-west-1",
+    "eusc-de-east-1",
+    "ap-southeast-7",
+    "mx-central-1",
+    "il-central-1",
+];
+
+/// Not Region names: uppercase, cut short, run together, empty, a trailing dash, a zone.
+const NOT_REGIONS: [&str; 8] = [
+    "US-EAST-1",
+    "us-east",
+    "useast1",
+    "",
+    "us-east-1-",
+    "us-east-1a",
+    "use1-az1",
+    "aws-global",
+];
+
+/// Zone names: Availability Zones, Local Zones and Wavelength Zones.
+const ZONES: [&str; 9] = [
+    "us-east-1a",
+    "eusc-de-east-1a",
+    "us-gov-west-1b",
+    "cn-north-1a",
+    "us-west-2-lax-1a",
+    "us-east-1-bos-1a",
+    "us-east-1-nyc-2a",
+    "us-east-1-wl1-bos-wlz-1",
+    "ap-northeast-1-wl1-nrt-wlz-1",
+];
+
+/// Not zone names: zone ids, a bare Region, uppercase, cut short, garbage.
+const NOT_ZONES: [&str; 9] = [
+    "use1-az1",
+    "usw2-lax1-az1",
+    "use1-wl1-bos-wlz1",
+    "us-east-1",
+    "US-EAST-1A",
+    "us-west-2-lax-1",
+    "us-east-1-wl1-bos-wlz",
+    "not-a-zone",
+    "",
+];
+
+const KEY_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+const MRK_ID: &str = "mrk-1234abcd12ab34cd56ef1234567890ab";
+const PARTITIONS: [&str; 8] = [
+    "aws",
+    "aws-cn",
+    "aws-us-gov",
+    "aws-iso",
+    "aws-iso-b",
+    "aws-iso-f",
+    "aws-iso-e",
+    "aws-eusc",
+];
+
+/// Every documented form of a KMS key reference, in every partition.
+fn kms_keys() -> Vec<String> {
+    let mut keys = vec![
+        KEY_ID.to_owned(),
+        MRK_ID.to_owned(),
+        "alias/ExampleAlias".to_owned(),
+        "alias/aws/ebs".to_owned(),
+        "alias/team_a/data-1".to_owned(),
+    ];
+    for p in PARTITIONS {
+        keys.push(format!("arn:{p}:kms:us-east-2:111122223333:key/{KEY_ID}"));
+        keys.push(format!(
+            "arn:{p}:kms:eusc-de-east-1:111122223333:key/{MRK_ID}"
+        ));
+        keys.push(format!(
+            "arn:{p}:kms:us-east-2:111122223333:alias/ExampleAlias"
+        ));
+    }
+    keys
+}
+
+/// Not KMS key references AWS accepts.
+fn not_kms_keys() -> Vec<String> {
+    [
+        "k1".to_owned(),
+        KEY_ID.to_uppercase(),
+        KEY_ID[..35].to_owned(),
+        "mrk-1234".to_owned(),
+        "ExampleAlias".to_owned(),
+        "alias/".to_owned(),
+        "alias/has space".to_owned(),
+        format!("key/{KEY_ID}"),
+        format!("arn:aws:kms:us-east-2:1111222233:key/{KEY_ID}"),
+        "arn:aws:kms:us-east-2:111122223333:key/k1".to_owned(),
+        format!("arn:aws:kms::111122223333:key/{KEY_ID}"),
+        format!("arn:aws-moon:kms:us-east-2:111122223333:key/{KEY_ID}"),
+        format!("arn:aws:s3:us-east-2:111122223333:key/{KEY_ID}"),
+        "arn:aws:kms:us-east-2:111122223333:alias/".to_owned(),
+    ]
+    .to_vec()
+}
+
+/// A YAML scalar for any string (a JSON string is valid YAML).
+fn quoted(value: &str) -> String {
+    serde_json::Value::String(value.to_owned()).to_string()
+}
+
+/// Every spec is accepted: applied together, as objects `ok-0`, `ok-1`, ... of one namespace.
+fn accepted_all(kind: &str, specs: &[String]) -> Result<()> {
+    let ns = namespace("accept")?;
+    let manifests = specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| manifest(kind, &format!("ok-{i}"), spec))
+        .collect::<Vec<_>>()
+        .join("---\n");
+    assert_accepted(&ns, &manifests)
+}
+
+/// Every spec is rejected, each with its own expected message: applied together, as objects
+/// `bad-0`, `bad-1`, ... of one namespace, none of which may exist afterwards.
+fn rejected_each(kind: &str, cases: &[(String, String)]) -> Result<()> {
+    let ns = namespace("reject")?;
+    let manifests = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (spec, _))| manifest(kind, &format!("bad-{i}"), spec))
+        .collect::<Vec<_>>()
+        .join("---\n");
+    let out = apply(&ns, &manifests)?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    anyhow::ensure!(
+        !out.status.success(),
+        "expected every object to be rejected, but all were accepted:\n{manifests}"
+    );
+    let created = plane()?
+        .kubectl(&["get", kind, "-n", &ns, "-o", "name"])
+        .output()?;
+    anyhow::ensure!(
+        created.status.success() && created.stdout.is_empty(),
+        "some were accepted: {}{}",
+        String::from_utf8_lossy(&created.stdout),
+        String::from_utf8_lossy(&created.stderr)
+    );
+    for (i, (spec, expected)) in cases.iter().enumerate() {
+        let object = format!("\"bad-{i}\" is invalid");
+        anyhow::ensure!(
+            stderr
+                .lines()
+                .any(|l| l.contains(&object) && l.contains(expected.as_str())),
+            "the rejection of bad-{i}\n{spec}\nlacks {expected:?}:\n{stderr}"
+        );
+    }
+    Ok(())
+}
+
+/// The apiserver's message for a value that does not match a field's pattern.
+fn pattern_mismatch(path: &str, value: &str) -> String {
+    format!(
+        "{path}: Invalid value: {}: {path} in body should match",
+        quoted(value)
+    )
+}
+
+fn ami_copy(region: &str, source_region: &str, kms: Option<&str>) -> String {
+    let kms = kms.map_or(String::new(), |k| format!("\n    kmsKeyId: {}", quoted(k)));
+    format!(
+        "region: {}\nname: web-2026-11\nsource:\n  copy:\n    sourceImageId: ami-0123456789abcdef0\n    sourceRegion: {}\n    encrypted: true{kms}",
+        quoted(region),
+        quoted(source_region)
+    )
+}
+
+#[test]
+fn regions_of_every_partition_are_accepted_by_every_kind() -> Result<()> {
+    let volumes = REGIONS
+        .iter()
+        .map(|r| format!("region: {r}\navailabilityZone: {r}a\nsizeGiB: 10"))
+        .collect::<Vec<_>>();
+    accepted_all("EbsVolume", &volumes)?;
+    let images = REGIONS
+        .iter()
+        .map(|r| ami_copy(r, r, None))
+        .collect::<Vec<_>>();
+    accepted_all("AmiImage", &images)?;
+    let migrations = REGIONS
+        .iter()
+        .map(|r| format!("region: {r}\n{BY_REF}"))
+        .collect::<Vec<_>>();
+    accepted_all("EncryptedVolumeMigration", &migrations)
+}
+
+#[test]
+fn strings_that_are_not_region_names_are_rejected_by_every_kind() -> Result<()> {
+    let volumes = NOT_REGIONS
+        .iter()
+        .map(|r| {
+            (
+                format!("region: {}\nvolumeId: vol-0123456789abcdef0", quoted(r)),
+                pattern_mismatch("spec.region", r),
+            )
+        })
+        .collect::<Vec<_>>();
+    rejected_each("EbsVolume", &volumes)?;
+    let images = NOT_REGIONS
+        .iter()
+        .flat_map(|r| {
+            [
+                (
+                    ami_copy(r, "eu-west-1", None),
+                    pattern_mismatch("spec.region", r),
+                ),
+                (
+                    ami_copy("us-east-1", r, None),
+                    pattern_mismatch("spec.source.copy.sourceRegion", r),
+                ),
+            ]
+        })
+        .collect::<Vec<_>>();
+    rejected_each("AmiImage", &images)?;
+    let migrations = NOT_REGIONS
+        .iter()
+        .map(|r| {
+            (
+                format!("region: {}\n{BY_REF}", quoted(r)),
+                pattern_mismatch("spec.region", r),
+            )
+        })
+        .collect::<Vec<_>>();
+    rejected_each("EncryptedVolumeMigration", &migrations)
+}
+
+#[test]
+fn availability_local_and_wavelength_zone_names_are_accepted() -> Result<()> {
+    let volumes = ZONES
+        .iter()
+        .map(|z| format!("availabilityZone: {z}\nsizeGiB: 10"))
+        .collect::<Vec<_>>();
+    accepted_all("EbsVolume", &volumes)
+}
+
+#[test]
+fn zone_ids_bare_regions_and_garbage_are_rejected_as_zones() -> Result<()> {
+    let volumes = NOT_ZONES
+        .iter()
+        .map(|z| {
+            (
+                format!("availabilityZone: {}\nsizeGiB: 10", quoted(z)),
+                pattern_mismatch("spec.availabilityZone", z),
+            )
+        })
+        .collect::<Vec<_>>();
+    rejected_each("EbsVolume", &volumes)
+}
+
+#[test]
+fn a_zone_must_be_in_the_region_named_beside_it() -> Result<()> {
+    let inside = [
+        ("us-east-1", "us-east-1c"),
+        ("us-west-2", "us-west-2-lax-1a"),
+        ("us-east-1", "us-east-1-wl1-bos-wlz-1"),
+        ("eusc-de-east-1", "eusc-de-east-1b"),
+    ]
+    .map(|(r, z)| format!("region: {r}\navailabilityZone: {z}\nsizeGiB: 10"));
+    accepted_all("EbsVolume", &inside)?;
+    let outside = [
+        ("us-east-1", "us-east-2a"),
+        ("us-east-1", "us-east-11a"),
+        ("us-west-2", "us-west-1-lax-1a"),
+        ("us-gov-west-1", "us-west-1a"),
+    ]
+    .map(|(r, z)| {
+        (
+            format!("region: {r}\navailabilityZone: {z}\nsizeGiB: 10"),
+            "availabilityZone must be in region".to_owned(),
+        )
+    });
+    rejected_each("EbsVolume", &outside)
+}
+
+#[test]
+fn every_documented_form_of_a_kms_key_is_accepted_by_every_kind() -> Result<()> {
+    let keys = kms_keys();
+    let volumes = keys
+        .iter()
+        .map(|k| format!("{GP3}\nencrypted: true\nkmsKeyId: {}", quoted(k)))
+        .collect::<Vec<_>>();
+    accepted_all("EbsVolume", &volumes)?;
+    let images = keys
+        .iter()
+        .map(|k| ami_copy("us-east-1", "eu-west-1", Some(k)))
+        .collect::<Vec<_>>();
+    accepted_all("AmiImage", &images)?;
+    let migrations = keys
+        .iter()
+        .map(|k| format!("kmsKeyId: {}\n{BY_REF}", quoted(k)))
+        .collect::<Vec<_>>();
+    accepted_all("EncryptedVolumeMigration", &migrations)
+}
+
+#[test]
+fn anything_else_as_a_kms_key_is_rejected_by_every_kind() -> Result<()> {
+    let bad = not_kms_keys();
+    let volumes = bad
+        .iter()
+        .map(|k| {
+            (
+                format!("{GP3}\nencrypted: true\nkmsKeyId: {}", quoted(k)),
+                pattern_mismatch("spec.kmsKeyId", k),
+            )
+        })
+        .collect::<Vec<_>>();
+    rejected_each("EbsVolume", &volumes)?;
+    let images = bad
+        .iter()
+        .map(|k| {
+            (
+                ami_copy("us-east-1", "eu-west-1", Some(k)),
+                pattern_mismatch("spec.source.copy.kmsKeyId", k),
+            )
+        })
+        .collect::<Vec<_>>();
+    rejected_each("AmiImage", &images)?;
+    let migrations = bad
+        .iter()
+        .map(|k| {
+            (
+                format!("kmsKeyId: {}\n{BY_REF}", quoted(k)),
+                pattern_mismatch("spec.kmsKeyId", k),
+            )
+        })
+        .collect::<Vec<_>>();
+    rejected_each("EncryptedVolumeMigration", &migrations)
+}

@@ -1,14 +1,27 @@
-//! The chart's RBAC is enough, and no more than needed: the controller, running as the
-//! chart's ServiceAccount (a client certificate with that identity), takes a volume through
-//! create and delete with no permission error.
+//! The chart's RBAC is enough, and no more than needed: the apiserver allows the chart's
+//! ServiceAccount every request the controller makes and denies others, and the controller,
+//! running as that ServiceAccount (a client certificate with that identity), takes a volume
+//! through create and delete without a Kubernetes API failure.
+//!
+//! Every check reads a structured answer (SubjectAccessReview `allowed`, conditions,
+//! finalizers, events, the Lease), never the controller's log. Not the controller's
+//! `reconciles_total{outcome="kubernetes"}` either: it also counts optimistic-concurrency
+//! conflicts (409), which happen with every permission granted.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use e2e::{ControllerProcess, Emulator, new_namespace, shared};
 use ec2_reconciler::api::EbsVolume;
-use kube::Api;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use ec2_reconciler::api::conditions::{ConditionStatus, READY, find};
+use ec2_reconciler::reconcile::FINALIZER;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -80,8 +93,11 @@ async fn the_controller_works_with_exactly_the_charts_permissions() -> Result<()
     }
 
     let user = format!("system:serviceaccount:{ns}:{RELEASE}");
+    let groups = ["system:serviceaccounts"];
+    access_is_exactly_what_the_controller_needs(&admin, &ns, &user, &groups).await?;
+
     let kubeconfig = cp.state_dir().join(format!("kubeconfig-{ns}"));
-    cp.write_kubeconfig(&kubeconfig, &user, &["system:serviceaccounts"])?;
+    cp.write_kubeconfig(&kubeconfig, &user, &groups)?;
     let emu = Emulator::start().await?;
     let args = [
         "--namespace",
@@ -99,18 +115,189 @@ async fn the_controller_works_with_exactly_the_charts_permissions() -> Result<()
         "spec": { "availabilityZone": "us-east-1a", "sizeGiB": 8 }
     }))?;
     api.create(&PostParams::default(), &volume).await?;
-    e2e::objects::volume_ready(&api, "data", WAIT)
+    let ready = e2e::objects::volume_ready(&api, "data", WAIT)
         .await
-        .map(|_| ())
         .with_context(|| controller.log())?;
+    let ready_condition = ready
+        .status
+        .as_ref()
+        .and_then(|s| find(&s.conditions, READY))
+        .map(|c| c.status);
+    ensure!(
+        ready_condition == Some(ConditionStatus::True)
+            && ready
+                .metadata
+                .finalizers
+                .iter()
+                .flatten()
+                .any(|f| f == FINALIZER),
+        "Ready=True with the finalizer {FINALIZER} expected: {:?} {:?}",
+        ready.metadata.finalizers,
+        ready.status
+    );
+    // The Lease (get, create, update in the release's namespace) is held by the controller.
+    let lease = Api::<Lease>::namespaced(admin.clone(), &ns)
+        .get("ec2-reconciler")
+        .await?;
+    ensure!(
+        lease
+            .spec
+            .and_then(|s| s.holder_identity)
+            .is_some_and(|h| !h.is_empty()),
+        "the controller holds no Lease"
+    );
+
     api.delete("data", &DeleteParams::default()).await?;
+    // Gone means the controller removed its finalizer (a patch of the object).
     e2e::objects::volume_gone(&api, "data", WAIT)
         .await
         .with_context(|| controller.log())?;
-    let log = controller.log();
+
+    // Events (create, patch) reached the apiserver: publishing one is best effort, so a
+    // denied event would fail nothing else.
+    let events = Api::<Event>::namespaced(admin.clone(), &ns)
+        .list(&ListParams::default())
+        .await?;
+    let reasons: Vec<String> = events
+        .items
+        .iter()
+        .filter(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("data")
+                && e.reporting_controller.as_deref() == Some("ec2-reconciler")
+        })
+        .filter_map(|e| e.reason.clone())
+        .collect();
     ensure!(
-        !log.contains("403") && !log.contains("Forbidden") && !log.contains("forbidden"),
-        "permission errors:\n{log}"
+        reasons.iter().any(|r| r == "CreatedVolume"),
+        "no CreatedVolume event from ec2-reconciler about data, only {reasons:?}"
+    );
+
+    Ok(())
+}
+
+/// One request the controller makes (or must not be able to make).
+struct Access {
+    group: &'static str,
+    resource: &'static str,
+    subresource: &'static str,
+    verb: &'static str,
+    /// `None`: the release's namespace.
+    namespace: Option<&'static str>,
+}
+
+const fn access(
+    group: &'static str,
+    resource: &'static str,
+    subresource: &'static str,
+    verb: &'static str,
+) -> Access {
+    Access {
+        group,
+        resource,
+        subresource,
+        verb,
+        namespace: None,
+    }
+}
+
+const EC2: &str = "ec2.reconciler.dev";
+const KINDS: [&str; 3] = ["ebsvolumes", "amiimages", "encryptedvolumemigrations"];
+
+/// Every request the controller makes: watch and patch its kinds, write their status and
+/// finalizers, publish events, hold its Lease.
+fn needed() -> Vec<Access> {
+    let mut needed = Vec::new();
+    for kind in KINDS {
+        for verb in ["get", "list", "watch", "patch", "update"] {
+            needed.push(access(EC2, kind, "", verb));
+        }
+        for verb in ["get", "patch", "update"] {
+            needed.push(access(EC2, kind, "status", verb));
+        }
+        needed.push(access(EC2, kind, "finalizers", "update"));
+    }
+    for verb in ["create", "patch"] {
+        needed.push(access("events.k8s.io", "events", "", verb));
+    }
+    for verb in ["get", "create", "update"] {
+        needed.push(access("coordination.k8s.io", "leases", "", verb));
+    }
+    needed
+}
+
+/// Requests the controller never makes, which the chart must not allow.
+fn not_needed() -> Vec<Access> {
+    let mut denied = Vec::new();
+    for kind in KINDS {
+        for verb in ["create", "delete"] {
+            denied.push(access(EC2, kind, "", verb));
+        }
+    }
+    denied.push(access("", "secrets", "", "get"));
+    denied.push(access("", "pods", "", "list"));
+    denied.push(access(
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        "",
+        "update",
+    ));
+    denied.push(Access {
+        namespace: Some("kube-system"),
+        ..access("coordination.k8s.io", "leases", "", "update")
+    });
+    denied
+}
+
+/// Asks the apiserver, as the admin, whether `user` may make each request: allowed for
+/// every one the controller needs, denied for the others.
+async fn access_is_exactly_what_the_controller_needs(
+    admin: &Client,
+    ns: &str,
+    user: &str,
+    groups: &[&str],
+) -> Result<()> {
+    let reviews: Api<SubjectAccessReview> = Api::all(admin.clone());
+    let mut wrong = Vec::new();
+    for (want, requests) in [(true, needed()), (false, not_needed())] {
+        for a in requests {
+            let review = SubjectAccessReview {
+                spec: SubjectAccessReviewSpec {
+                    user: Some(user.to_owned()),
+                    groups: Some(groups.iter().map(|g| (*g).to_owned()).collect()),
+                    resource_attributes: Some(ResourceAttributes {
+                        group: Some(a.group.to_owned()),
+                        resource: Some(a.resource.to_owned()),
+                        subresource: Some(a.subresource.to_owned()),
+                        verb: Some(a.verb.to_owned()),
+                        namespace: Some(a.namespace.unwrap_or(ns).to_owned()),
+                        ..ResourceAttributes::default()
+                    }),
+                    ..SubjectAccessReviewSpec::default()
+                },
+                ..SubjectAccessReview::default()
+            };
+            let answer = reviews.create(&PostParams::default(), &review).await?;
+            let allowed = answer.status.as_ref().is_some_and(|s| s.allowed);
+            if allowed != want {
+                let sub = if a.subresource.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{}", a.subresource)
+                };
+                let group = if a.group.is_empty() { "core" } else { a.group };
+                wrong.push(format!(
+                    "{} {group}/{}{sub} in {}: allowed={allowed}, expected {want}",
+                    a.verb,
+                    a.resource,
+                    a.namespace.unwrap_or(ns)
+                ));
+            }
+        }
+    }
+    ensure!(
+        wrong.is_empty(),
+        "the chart's RBAC is wrong:\n{}",
+        wrong.join("\n")
     );
     Ok(())
 }
