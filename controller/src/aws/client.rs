@@ -18,6 +18,7 @@ use aws_sdk_ec2::types as ec2t;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
+use super::actions::AwsAction;
 use super::errors::AwsError;
 use super::metrics::{AwsCallCounter, AwsCallLabels};
 use super::rate::{ActionClass, Idempotency, RateConfig, RateLimiter};
@@ -322,17 +323,20 @@ impl Ec2Client {
         &self.limiter
     }
 
-    fn record(&self, action: &'static str, error: Option<&AwsError>) {
+    fn record(&self, action: AwsAction, error: Option<&AwsError>) {
         let outcome = error.map_or("success", AwsError::metric_outcome);
         self.calls
-            .get_or_create(&AwsCallLabels { action, outcome })
+            .get_or_create(&AwsCallLabels {
+                action: action.as_str(),
+                outcome,
+            })
             .inc();
     }
 
     /// Runs one AWS action through the limiter and retries, counting every request.
     async fn call<T, F, Fut>(
         &self,
-        action: &'static str,
+        action: AwsAction,
         idempotency: Idempotency,
         op: F,
     ) -> Result<T, AwsError>
@@ -359,7 +363,7 @@ impl Ec2Client {
         next_token: Option<String>,
     ) -> Result<Page<ObservedVolume>, AwsError> {
         let out = self
-            .call("DescribeVolumes", Idempotency::Safe, || {
+            .call(AwsAction::DescribeVolumes, Idempotency::Safe, || {
                 let req = self
                     .ec2
                     .describe_volumes()
@@ -427,14 +431,18 @@ impl Ec2 for Ec2Client {
             let mut token: Option<String> = None;
             loop {
                 let out = self
-                    .call("DescribeVolumesModifications", Idempotency::Safe, || {
-                        let req = self
-                            .ec2
-                            .describe_volumes_modifications()
-                            .set_volume_ids(Some(ids.clone()))
-                            .set_next_token(token.clone());
-                        async move { req.send().await.map_err(AwsError::from) }
-                    })
+                    .call(
+                        AwsAction::DescribeVolumesModifications,
+                        Idempotency::Safe,
+                        || {
+                            let req = self
+                                .ec2
+                                .describe_volumes_modifications()
+                                .set_volume_ids(Some(ids.clone()))
+                                .set_next_token(token.clone());
+                            async move { req.send().await.map_err(AwsError::from) }
+                        },
+                    )
                     .await?;
                 found.extend(
                     out.volumes_modifications()
@@ -458,7 +466,7 @@ impl Ec2 for Ec2Client {
     ) -> BoxFuture<'_, Result<Page<ObservedSnapshot>, AwsError>> {
         Box::pin(async move {
             let out = self
-                .call("DescribeSnapshots", Idempotency::Safe, || {
+                .call(AwsAction::DescribeSnapshots, Idempotency::Safe, || {
                     let req = self
                         .ec2
                         .describe_snapshots()
@@ -491,7 +499,7 @@ impl Ec2 for Ec2Client {
             let spec = tag_specification(ec2t::ResourceType::Volume, &request.tags);
             let r = &request;
             let out = self
-                .call("CreateVolume", Idempotency::Safe, || {
+                .call(AwsAction::CreateVolume, Idempotency::Safe, || {
                     let req = self
                         .ec2
                         .create_volume()
@@ -546,7 +554,7 @@ impl Ec2 for Ec2Client {
                 // Not Safe: a repeat is a second modification (one more of the day's four),
                 // or is rejected as `IncorrectModificationState`, hiding whether the first
                 // was applied. The caller records it first and looks before trying again.
-                .call("ModifyVolume", Idempotency::Unsafe, || {
+                .call(AwsAction::ModifyVolume, Idempotency::Unsafe, || {
                     let req = self
                         .ec2
                         .modify_volume()
@@ -574,7 +582,7 @@ impl Ec2 for Ec2Client {
         Box::pin(async move {
             let r = &request;
             let out = self
-                .call("AttachVolume", Idempotency::Safe, || {
+                .call(AwsAction::AttachVolume, Idempotency::Safe, || {
                     let req = self
                         .ec2
                         .attach_volume()
@@ -595,7 +603,7 @@ impl Ec2 for Ec2Client {
         Box::pin(async move {
             let r = &request;
             let out = self
-                .call("DetachVolume", Idempotency::Safe, || {
+                .call(AwsAction::DetachVolume, Idempotency::Safe, || {
                     let req = self
                         .ec2
                         .detach_volume()
@@ -612,7 +620,7 @@ impl Ec2 for Ec2Client {
 
     fn delete_volume(&self, volume_id: String) -> BoxFuture<'_, Result<(), AwsError>> {
         Box::pin(async move {
-            self.call("DeleteVolume", Idempotency::Safe, || {
+            self.call(AwsAction::DeleteVolume, Idempotency::Safe, || {
                 let req = self.ec2.delete_volume().volume_id(&volume_id);
                 async move { req.send().await.map(drop).map_err(AwsError::from) }
             })
@@ -628,7 +636,7 @@ impl Ec2 for Ec2Client {
             let spec = tag_specification(ec2t::ResourceType::Snapshot, &request.tags);
             let r = &request;
             let out = self
-                .call("CreateSnapshot", Idempotency::Unsafe, || {
+                .call(AwsAction::CreateSnapshot, Idempotency::Unsafe, || {
                     let req = self
                         .ec2
                         .create_snapshot()
@@ -664,7 +672,7 @@ impl Ec2 for Ec2Client {
                 return Ok(());
             }
             let sdk_tags = to_sdk_tags(&tags);
-            self.call("CreateTags", Idempotency::Safe, || {
+            self.call(AwsAction::CreateTags, Idempotency::Safe, || {
                 let req = self
                     .ec2
                     .create_tags()
@@ -689,7 +697,7 @@ impl Ec2 for Ec2Client {
                 .iter()
                 .map(|k| ec2t::Tag::builder().key(k).build())
                 .collect();
-            self.call("DeleteTags", Idempotency::Safe, || {
+            self.call(AwsAction::DeleteTags, Idempotency::Safe, || {
                 let req = self
                     .ec2
                     .delete_tags()
@@ -712,7 +720,7 @@ impl Ec2 for Ec2Client {
                 let mut token: Option<String> = None;
                 loop {
                     let out = self
-                        .call("DescribeInstances", Idempotency::Safe, || {
+                        .call(AwsAction::DescribeInstances, Idempotency::Safe, || {
                             let req = self
                                 .ec2
                                 .describe_instances()
@@ -751,7 +759,7 @@ impl Ec2 for Ec2Client {
     fn describe_key(&self, key: String) -> BoxFuture<'_, Result<KmsKey, AwsError>> {
         Box::pin(async move {
             let out = self
-                .call("kms:DescribeKey", Idempotency::Safe, || {
+                .call(AwsAction::KmsDescribeKey, Idempotency::Safe, || {
                     let req = self.kms.describe_key().key_id(&key);
                     async move { req.send().await.map_err(AwsError::from) }
                 })
@@ -772,7 +780,7 @@ impl Ec2 for Ec2Client {
     fn get_ebs_default_kms_key_id(&self) -> BoxFuture<'_, Result<Option<String>, AwsError>> {
         Box::pin(async move {
             let out = self
-                .call("GetEbsDefaultKmsKeyId", Idempotency::Safe, || {
+                .call(AwsAction::GetEbsDefaultKmsKeyId, Idempotency::Safe, || {
                     let req = self.ec2.get_ebs_default_kms_key_id();
                     async move { req.send().await.map_err(AwsError::from) }
                 })
