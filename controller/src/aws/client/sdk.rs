@@ -1,0 +1,318 @@
+//! The AWS SDK implementation of [`Ec2`]: one [`Ec2Client`] per Region, its one call wrapper
+//! ([`Ec2Client::call`]), and the per-Region cache ([`AwsClients`]). What each call sends and
+//! reads lives in the resource's file; this file only wires them to the trait.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_ec2::config::Region;
+use aws_sdk_ec2::config::retry::RetryConfig;
+use aws_sdk_ec2::config::timeout::TimeoutConfig;
+use futures::future::BoxFuture;
+
+use super::{
+    AttachVolumeRequest, CreateSnapshotRequest, CreateVolumeRequest, DetachVolumeRequest, Ec2,
+    Filter, KmsKey, ModifyVolumeRequest, ObservedInstance, Page, instances, kms, snapshots,
+    tagging, volumes,
+};
+use crate::aws::actions::AwsAction;
+use crate::aws::errors::AwsError;
+use crate::aws::metrics::{AwsCallCounter, AwsCallLabels};
+use crate::aws::rate::{ActionClass, Idempotency, RateConfig, RateLimiter};
+use crate::plan::observed::{
+    AttachmentState, ObservedModification, ObservedSnapshot, ObservedVolume,
+};
+
+/// Timeouts for one request.
+#[derive(Clone, Debug)]
+pub struct ClientTimeouts {
+    pub connect: Duration,
+    /// One attempt (our retries come after).
+    pub attempt: Duration,
+}
+
+impl Default for ClientTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            attempt: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The SDK clients of one Region, with its rate limiter.
+pub struct Ec2Client {
+    pub(super) region: String,
+    pub(super) ec2: aws_sdk_ec2::Client,
+    pub(super) kms: aws_sdk_kms::Client,
+    limiter: Arc<RateLimiter>,
+    calls: AwsCallCounter,
+}
+
+impl std::fmt::Debug for Ec2Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ec2Client")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ec2Client {
+    /// Clients for `region` from a shared config, with the SDK's retries off (ours are per
+    /// action class) and our timeouts.
+    pub fn new(
+        sdk_config: &SdkConfig,
+        region: &str,
+        rate: RateConfig,
+        timeouts: &ClientTimeouts,
+        calls: AwsCallCounter,
+    ) -> Self {
+        let timeout_config = TimeoutConfig::builder()
+            .connect_timeout(timeouts.connect)
+            .operation_attempt_timeout(timeouts.attempt)
+            .build();
+        let ec2_config = aws_sdk_ec2::config::Builder::from(sdk_config)
+            .region(Region::new(region.to_owned()))
+            .retry_config(RetryConfig::standard().with_max_attempts(1))
+            .timeout_config(timeout_config.clone())
+            .build();
+        let kms_config = aws_sdk_kms::config::Builder::from(sdk_config)
+            .region(aws_sdk_kms::config::Region::new(region.to_owned()))
+            .retry_config(RetryConfig::standard().with_max_attempts(1))
+            .timeout_config(timeout_config)
+            .build();
+        Self {
+            region: region.to_owned(),
+            ec2: aws_sdk_ec2::Client::from_conf(ec2_config),
+            kms: aws_sdk_kms::Client::from_conf(kms_config),
+            limiter: Arc::new(RateLimiter::new(rate)),
+            calls,
+        }
+    }
+
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// Sends one AWS action: `send` builds and sends the request (it is called again for each
+    /// retry, so it must not consume what it borrows). Every call site goes through here so
+    /// rate limiting, retries, classification and counting cannot be left out of one of them.
+    pub(super) async fn call<T, E, F, Fut>(
+        &self,
+        action: AwsAction,
+        idempotency: Idempotency,
+        send: F,
+    ) -> Result<T, AwsError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        AwsError: From<E>,
+    {
+        self.limiter
+            .with_retries(ActionClass::of(action), idempotency, || {
+                let request = send();
+                async move {
+                    let result = request.await.map_err(AwsError::from);
+                    let outcome = result
+                        .as_ref()
+                        .err()
+                        .map_or("success", AwsError::metric_outcome);
+                    self.calls
+                        .get_or_create(&AwsCallLabels {
+                            action: action.as_str(),
+                            outcome,
+                        })
+                        .inc();
+                    result
+                }
+            })
+            .await
+    }
+}
+
+pub(super) fn to_i32(v: i64) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+impl Ec2 for Ec2Client {
+    fn region(&self) -> &str {
+        &self.region
+    }
+
+    fn describe_volumes_page(
+        &self,
+        filters: Vec<Filter>,
+        max_results: i32,
+        next_token: Option<String>,
+    ) -> BoxFuture<'_, Result<Page<ObservedVolume>, AwsError>> {
+        Box::pin(volumes::describe_page(
+            self,
+            filters,
+            max_results,
+            next_token,
+        ))
+    }
+
+    fn describe_volumes_by_ids(
+        &self,
+        ids: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<ObservedVolume>, AwsError>> {
+        Box::pin(volumes::describe_by_ids(self, ids))
+    }
+
+    fn describe_volumes_modifications(
+        &self,
+        ids: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<ObservedModification>, AwsError>> {
+        Box::pin(volumes::describe_modifications(self, ids))
+    }
+
+    fn describe_snapshots_page(
+        &self,
+        filters: Vec<Filter>,
+        max_results: i32,
+        next_token: Option<String>,
+    ) -> BoxFuture<'_, Result<Page<ObservedSnapshot>, AwsError>> {
+        Box::pin(snapshots::describe_page(
+            self,
+            filters,
+            max_results,
+            next_token,
+        ))
+    }
+
+    fn create_volume(
+        &self,
+        request: CreateVolumeRequest,
+    ) -> BoxFuture<'_, Result<ObservedVolume, AwsError>> {
+        Box::pin(volumes::create(self, request))
+    }
+
+    fn modify_volume(
+        &self,
+        request: ModifyVolumeRequest,
+    ) -> BoxFuture<'_, Result<ObservedModification, AwsError>> {
+        Box::pin(volumes::modify(self, request))
+    }
+
+    fn attach_volume(
+        &self,
+        request: AttachVolumeRequest,
+    ) -> BoxFuture<'_, Result<Option<AttachmentState>, AwsError>> {
+        Box::pin(volumes::attach(self, request))
+    }
+
+    fn detach_volume(
+        &self,
+        request: DetachVolumeRequest,
+    ) -> BoxFuture<'_, Result<Option<AttachmentState>, AwsError>> {
+        Box::pin(volumes::detach(self, request))
+    }
+
+    fn delete_volume(&self, volume_id: String) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(volumes::delete(self, volume_id))
+    }
+
+    fn create_snapshot(
+        &self,
+        request: CreateSnapshotRequest,
+    ) -> BoxFuture<'_, Result<ObservedSnapshot, AwsError>> {
+        Box::pin(snapshots::create(self, request))
+    }
+
+    fn create_tags(
+        &self,
+        resource_ids: Vec<String>,
+        tags: BTreeMap<String, String>,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(tagging::create_tags(self, resource_ids, tags))
+    }
+
+    fn delete_tags(
+        &self,
+        resource_ids: Vec<String>,
+        keys: Vec<String>,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(tagging::delete_tags(self, resource_ids, keys))
+    }
+
+    fn describe_instances_by_ids(
+        &self,
+        ids: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<ObservedInstance>, AwsError>> {
+        Box::pin(instances::describe_by_ids(self, ids))
+    }
+
+    fn describe_key(&self, key: String) -> BoxFuture<'_, Result<KmsKey, AwsError>> {
+        Box::pin(kms::describe_key(self, key))
+    }
+
+    fn get_ebs_default_kms_key_id(&self) -> BoxFuture<'_, Result<Option<String>, AwsError>> {
+        Box::pin(kms::ebs_default_key_id(self))
+    }
+}
+
+/// One [`Ec2Client`] per Region, built on first use from one shared `SdkConfig` (the standard
+/// credential chain; `AWS_ENDPOINT_URL` is honoured by aws-config).
+pub struct AwsClients {
+    sdk_config: SdkConfig,
+    rate: RateConfig,
+    timeouts: ClientTimeouts,
+    calls: AwsCallCounter,
+    clients: Mutex<HashMap<String, Arc<Ec2Client>>>,
+}
+
+impl AwsClients {
+    pub fn new(
+        sdk_config: SdkConfig,
+        rate: RateConfig,
+        timeouts: ClientTimeouts,
+        calls: AwsCallCounter,
+    ) -> Self {
+        Self {
+            sdk_config,
+            rate,
+            timeouts,
+            calls,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Loads the standard configuration (environment, profile, IMDS, ...), once at start.
+    pub async fn from_env(
+        rate: RateConfig,
+        timeouts: ClientTimeouts,
+        calls: AwsCallCounter,
+    ) -> Self {
+        let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(sdk_config, rate, timeouts, calls)
+    }
+
+    /// The client of `region` (the same one every time).
+    pub fn region(&self, region: &str) -> Arc<Ec2Client> {
+        let build = || {
+            Arc::new(Ec2Client::new(
+                &self.sdk_config,
+                region,
+                self.rate.clone(),
+                &self.timeouts,
+                self.calls.clone(),
+            ))
+        };
+        match self.clients.lock() {
+            Ok(mut clients) => clients
+                .entry(region.to_owned())
+                .or_insert_with(build)
+                .clone(),
+            Err(_) => build(),
+        }
+    }
+
+    /// The calls of `region` as a trait object.
+    pub fn ec2(&self, region: &str) -> Arc<dyn Ec2> {
+        self.region(region)
+    }
+}
