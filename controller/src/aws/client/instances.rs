@@ -1,7 +1,7 @@
 //! Instance calls: DescribeInstances by id, for attachment checks.
 
 use super::conversions::instances_from_sdk;
-use super::describe::{MAX_FILTER_VALUES, MAX_INSTANCE_PAGE, sdk_filters};
+use super::describe::{MAX_INSTANCE_PAGE, all_pages_by_ids, sdk_filters};
 use super::sdk::Ec2Client;
 use super::{Filter, Page};
 use crate::aws::actions::AwsAction;
@@ -43,18 +43,8 @@ pub(super) async fn describe_by_ids(
     client: &Ec2Client,
     ids: Vec<String>,
 ) -> Result<Vec<ObservedInstance>, AwsError> {
-    let mut found = Vec::new();
-    for chunk in ids.chunks(MAX_FILTER_VALUES) {
-        let filters = vec![Filter::new("instance-id", chunk.iter().cloned())];
-        let mut token = None;
-        loop {
-            let page = describe_page(client, filters.clone(), token).await?;
-            found.extend(page.items);
-            match page.next_token {
-                Some(t) => token = Some(t),
-                None => break,
-            }
-        }
-    }
-    Ok(found)
+    all_pages_by_ids(&ids, "instance-id", |filters, token| {
+        describe_page(client, filters, token)
+    })
+    .await
 }

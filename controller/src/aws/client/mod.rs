@@ -8,7 +8,7 @@
 //!
 //! One file per resource ([`volumes`], [`snapshots`], [`instances`], [`kms`], plus
 //! [`tagging`] for the tag calls every resource shares); [`describe`] holds what every
-//! Describe shares (filters, pages, limits), [`conversions`] the SDK ->
+//! Describe shares (filters, pages, the pagination loops), [`conversions`] the SDK ->
 //! observed mappings, and [`sdk`] the client itself and its one call wrapper.
 
 pub mod conversions;
@@ -32,6 +32,7 @@ use crate::plan::observed::{
 pub use conversions::{modification_from_sdk, snapshot_from_sdk, volume_from_sdk};
 pub use describe::{
     Filter, MAX_FILTER_VALUES, MAX_INSTANCE_PAGE, MAX_SNAPSHOT_PAGE, MAX_VOLUME_PAGE, Page,
+    all_pages, all_pages_by_ids,
 };
 pub use instances::ObservedInstance;
 pub use kms::KmsKey;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::types as ec2t;
 
 use super::conversions::{modification_from_sdk, volume_from_create, volume_from_sdk};
-use super::describe::{MAX_FILTER_VALUES, MAX_VOLUME_PAGE, sdk_filters};
+use super::describe::{MAX_VOLUME_PAGE, all_pages, all_pages_by_ids, sdk_filters};
 use super::sdk::{Ec2Client, to_i32};
 use super::{Filter, Page};
 use crate::api::VolumeType;
@@ -87,20 +87,10 @@ pub(super) async fn describe_by_ids(
     client: &Ec2Client,
     ids: Vec<String>,
 ) -> Result<Vec<ObservedVolume>, AwsError> {
-    let mut found = Vec::new();
-    for chunk in ids.chunks(MAX_FILTER_VALUES) {
-        let filters = vec![Filter::new("volume-id", chunk.iter().cloned())];
-        let mut token = None;
-        loop {
-            let page = describe_page(client, filters.clone(), MAX_VOLUME_PAGE, token).await?;
-            found.extend(page.items);
-            match page.next_token {
-                Some(t) => token = Some(t),
-                None => break,
-            }
-        }
-    }
-    Ok(found)
+    all_pages_by_ids(&ids, "volume-id", |filters, token| {
+        describe_page(client, filters, MAX_VOLUME_PAGE, token)
+    })
+    .await
 }
 
 pub(super) async fn describe_modifications(
@@ -111,9 +101,8 @@ pub(super) async fn describe_modifications(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut found = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
+    let ids = &ids;
+    all_pages(|token| async move {
         let out = client
             .call(
                 AwsAction::DescribeVolumesModifications,
@@ -128,19 +117,14 @@ pub(super) async fn describe_modifications(
                 },
             )
             .await?;
-        let page = Page::new(
-            out.volumes_modifications()
-                .iter()
-                .filter_map(modification_from_sdk)
-                .collect(),
-            out.next_token(),
-        );
-        found.extend(page.items);
-        match page.next_token {
-            Some(t) => token = Some(t),
-            None => return Ok(found),
-        }
-    }
+        let items = out
+            .volumes_modifications()
+            .iter()
+            .filter_map(modification_from_sdk)
+            .collect();
+        Ok(Page::new(items, out.next_token()))
+    })
+    .await
 }
 
 pub(super) async fn create(

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use futures::future::BoxFuture;
 
 use super::{Observer, Source};
-use crate::aws::client::{Ec2, Filter, MAX_FILTER_VALUES, MAX_SNAPSHOT_PAGE};
+use crate::aws::client::{Ec2, Filter, MAX_SNAPSHOT_PAGE, all_pages, all_pages_by_ids};
 use crate::aws::errors::AwsError;
 use crate::aws::tags::CLUSTER_TAG;
 use crate::plan::observed::ObservedSnapshot;
@@ -34,7 +34,11 @@ impl Source for SnapshotSource {
     ) -> BoxFuture<'a, Result<HashMap<String, ObservedSnapshot>, AwsError>> {
         Box::pin(async move {
             let filters = vec![Filter::tag(CLUSTER_TAG, cluster)];
-            all_pages(ec2, filters, page_size.unwrap_or(MAX_SNAPSHOT_PAGE)).await
+            let page_size = page_size.unwrap_or(MAX_SNAPSHOT_PAGE);
+            let snapshots =
+                all_pages(|token| ec2.describe_snapshots_page(filters.clone(), page_size, token))
+                    .await?;
+            Ok(by_id(snapshots))
         })
     }
 
@@ -44,12 +48,11 @@ impl Source for SnapshotSource {
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<HashMap<String, ObservedSnapshot>, AwsError>> {
         Box::pin(async move {
-            let mut found = HashMap::new();
-            for chunk in ids.chunks(MAX_FILTER_VALUES) {
-                let filters = vec![Filter::new("snapshot-id", chunk.iter().cloned())];
-                found.extend(all_pages(ec2, filters, MAX_SNAPSHOT_PAGE).await?);
-            }
-            Ok(found)
+            let snapshots = all_pages_by_ids(ids, "snapshot-id", |filters, token| {
+                ec2.describe_snapshots_page(filters, MAX_SNAPSHOT_PAGE, token)
+            })
+            .await?;
+            Ok(by_id(snapshots))
         })
     }
 
@@ -58,24 +61,11 @@ impl Source for SnapshotSource {
     }
 }
 
-/// Every page of DescribeSnapshots for `filters`, keyed by snapshot id.
-async fn all_pages(
-    ec2: &dyn Ec2,
-    filters: Vec<Filter>,
-    page_size: i32,
-) -> Result<HashMap<String, ObservedSnapshot>, AwsError> {
-    let mut found = HashMap::new();
-    let mut token = None;
-    loop {
-        let page = ec2
-            .describe_snapshots_page(filters.clone(), page_size, token)
-            .await?;
-        found.extend(page.items.into_iter().map(|s| (s.snapshot_id.clone(), s)));
-        match page.next_token {
-            Some(t) => token = Some(t),
-            None => return Ok(found),
-        }
-    }
+fn by_id(snapshots: Vec<ObservedSnapshot>) -> HashMap<String, ObservedSnapshot> {
+    snapshots
+        .into_iter()
+        .map(|s| (s.snapshot_id.clone(), s))
+        .collect()
 }
 
 #[cfg(test)]
