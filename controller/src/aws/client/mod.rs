@@ -78,6 +78,23 @@ pub trait Ec2: Send + Sync {
         next_token: Option<String>,
     ) -> BoxFuture<'_, Result<Page<ObservedSnapshot>, AwsError>>;
 
+    /// The snapshots among `ids` that this account owns (filtered by `snapshot-id`, so a
+    /// missing id is simply absent instead of failing the call); one call per 200 ids.
+    ///
+    /// Provided on top of [`Ec2::describe_snapshots_page`] so the chunking lives here once
+    /// and every implementation (fakes included) chunks the same way.
+    fn describe_snapshots_by_ids(
+        &self,
+        ids: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<ObservedSnapshot>, AwsError>> {
+        Box::pin(async move {
+            all_pages_by_ids(&ids, "snapshot-id", |filters, token| {
+                self.describe_snapshots_page(filters, MAX_SNAPSHOT_PAGE, token)
+            })
+            .await
+        })
+    }
+
     /// CreateVolume with a ClientToken and TagSpecifications; the new volume (`creating`).
     fn create_volume(
         &self,

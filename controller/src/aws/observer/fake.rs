@@ -1,5 +1,7 @@
-//! An in-memory [`Ec2`] for the observers' unit tests: it serves volumes, modifications and
-//! snapshots, and counts the calls that reach it.
+//! An in-memory [`Ec2`] for the observers' unit tests: it serves volumes, modifications,
+//! snapshots and instances, and counts the calls that reach it. Snapshots by id come from
+//! the trait's provided `describe_snapshots_by_ids`, so the observer tests exercise its
+//! chunking through this fake's pages.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -137,6 +139,8 @@ impl Ec2 for Fake {
         next_token: Option<String>,
     ) -> BoxFuture<'_, Result<Page<ObservedSnapshot>, AwsError>> {
         self.snapshot_calls.fetch_add(1, Ordering::SeqCst);
+        // AWS refuses more values in one filter: a caller must chunk.
+        assert!(filters.iter().all(|f| f.values.len() <= MAX_FILTER_VALUES));
         let cluster_filter = format!("tag:{CLUSTER_TAG}");
         let matching: Vec<_> = self
             .snapshots

@@ -1,16 +1,16 @@
 //! The snapshot observer: snapshots this account owns that carry our cluster tag.
 //!
 //! - Sweep: DescribeSnapshots (owner `self`) filtered on the cluster tag, 1,000 per page.
-//! - On demand: DescribeSnapshots filtered on `snapshot-id` (200 values per filter), which
-//!   answers a missing snapshot by its absence instead of failing the batch with
-//!   `InvalidSnapshot.NotFound`.
+//! - On demand: [`Ec2::describe_snapshots_by_ids`] (DescribeSnapshots filtered on
+//!   `snapshot-id`, 200 values per filter), which answers a missing snapshot by its absence
+//!   instead of failing the batch with `InvalidSnapshot.NotFound`.
 
 use std::collections::{BTreeMap, HashMap};
 
 use futures::future::BoxFuture;
 
 use super::{Observer, Source};
-use crate::aws::client::{Ec2, Filter, MAX_SNAPSHOT_PAGE, all_pages, all_pages_by_ids};
+use crate::aws::client::{Ec2, Filter, MAX_SNAPSHOT_PAGE, all_pages};
 use crate::aws::errors::AwsError;
 use crate::aws::tags::CLUSTER_TAG;
 use crate::plan::observed::ObservedSnapshot;
@@ -47,13 +47,7 @@ impl Source for SnapshotSource {
         ec2: &'a dyn Ec2,
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<HashMap<String, ObservedSnapshot>, AwsError>> {
-        Box::pin(async move {
-            let snapshots = all_pages_by_ids(ids, "snapshot-id", |filters, token| {
-                ec2.describe_snapshots_page(filters, MAX_SNAPSHOT_PAGE, token)
-            })
-            .await?;
-            Ok(by_id(snapshots))
-        })
+        Box::pin(async move { Ok(by_id(ec2.describe_snapshots_by_ids(ids.to_vec()).await?)) })
     }
 
     fn tags(entry: &ObservedSnapshot) -> &BTreeMap<String, String> {
