@@ -133,8 +133,20 @@ impl Ec2Client {
     }
 }
 
-pub(super) fn to_i32(v: i64) -> i32 {
-    i32::try_from(v).unwrap_or(i32::MAX)
+/// `value` as the SDK's `i32`. Out of range is refused before anything is sent: clamping
+/// would ask AWS for another size than the spec's and report success.
+pub(super) fn i32_param(field: &str, value: Option<i64>) -> Result<Option<i32>, AwsError> {
+    value
+        .map(|v| {
+            i32::try_from(v).map_err(|_| AwsError::Client {
+                code: "InvalidParameterValue".to_owned(),
+                message: format!(
+                    "{field} = {v} is out of range: the EC2 API takes at most {}",
+                    i32::MAX
+                ),
+            })
+        })
+        .transpose()
 }
 
 impl Ec2 for Ec2Client {
@@ -314,5 +326,23 @@ impl AwsClients {
     /// The calls of `region` as a trait object.
     pub fn ec2(&self, region: &str) -> Arc<dyn Ec2> {
         self.region(region)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::panic)] // tests fail by panicking
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_that_fit_pass_and_the_others_name_field_and_value() {
+        assert_eq!(i32_param("iops", None), Ok(None));
+        assert_eq!(i32_param("iops", Some(3000)), Ok(Some(3000)));
+        let err = i32_param("size_gib", Some(3_000_000_000))
+            .err()
+            .unwrap_or_else(|| panic!("3e9 does not fit an i32"));
+        assert_eq!(err.code(), "InvalidParameterValue");
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains("size_gib = 3000000000"), "{err}");
     }
 }

@@ -7,7 +7,7 @@ use aws_sdk_ec2::types as ec2t;
 
 use super::conversions::{modification_from_sdk, volume_from_create, volume_from_sdk};
 use super::describe::{MAX_VOLUME_PAGE, all_pages, all_pages_by_ids, sdk_filters};
-use super::sdk::{Ec2Client, to_i32};
+use super::sdk::{Ec2Client, i32_param};
 use super::{Filter, Page};
 use crate::api::VolumeType;
 use crate::aws::actions::AwsAction;
@@ -131,9 +131,9 @@ pub(super) async fn create(
     client: &Ec2Client,
     r: CreateVolumeRequest,
 ) -> Result<ObservedVolume, AwsError> {
-    let size = r.size_gib.map(to_i32);
-    let iops = r.iops.map(to_i32);
-    let throughput = r.throughput_mibps.map(to_i32);
+    let size = i32_param("size_gib", r.size_gib)?;
+    let iops = i32_param("iops", r.iops)?;
+    let throughput = i32_param("throughput_mibps", r.throughput_mibps)?;
     let spec = tag_specification(ec2t::ResourceType::Volume, &r.tags);
     let out = client
         .call(AwsAction::CreateVolume, Idempotency::Safe, || {
@@ -161,9 +161,9 @@ pub(super) async fn modify(
     client: &Ec2Client,
     r: ModifyVolumeRequest,
 ) -> Result<ObservedModification, AwsError> {
-    let size = r.size_gib.map(to_i32);
-    let iops = r.iops.map(to_i32);
-    let throughput = r.throughput_mibps.map(to_i32);
+    let size = i32_param("size_gib", r.size_gib)?;
+    let iops = i32_param("iops", r.iops)?;
+    let throughput = i32_param("throughput_mibps", r.throughput_mibps)?;
     let out = client
         // Not Safe: a repeat is a second modification (one more of the day's four), or is
         // rejected as `IncorrectModificationState`, hiding whether the first was applied.
