@@ -2,7 +2,7 @@
 //! implementation ([`client`]), batched observation ([`observer`]), ownership tags
 //! ([`tags`]), client tokens ([`tokens`]), client-side rate limits and retries ([`rate`]),
 //! the actions we call ([`actions`]), error classification ([`errors`]) and the call
-//! counter's labels ([`metrics`]).
+//! metrics ([`metrics`]).
 //!
 //! Depends on `api` and `plan::observed` only, never on `reconcile` or `runtime`.
 
@@ -18,5 +18,5 @@ pub mod tokens;
 pub use actions::AwsAction;
 pub use client::{AwsClients, Ec2, Ec2Client};
 pub use errors::AwsError;
-pub use metrics::{AwsCallCounter, AwsCallLabels};
+pub use metrics::{AwsCallCounter, AwsCallLabels, AwsCallMetrics};
 pub use observer::{ObserverConfig, SnapshotObserver, VolumeEntry, VolumeObserver};

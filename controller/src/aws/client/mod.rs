@@ -2,9 +2,10 @@
 //! implementation ([`Ec2Client`], one per Region, cached in [`AwsClients`]).
 //!
 //! Every call goes through the Region's [`RateLimiter`](crate::aws::rate::RateLimiter) (a
-//! token of its action's class, then our retries; the SDK's own retries are off) and counts
-//! `aws_calls{action, outcome}` once per request sent. Responses are converted into the plain
-//! `plan::observed` types.
+//! token of its action's class, then our retries; the SDK's own retries are off), runs in an
+//! `aws` tracing span, and counts `aws_calls{action, outcome}` and
+//! `aws_call_duration_seconds{action}` once per request sent. Responses are converted into
+//! the plain `plan::observed` types.
 //!
 //! One file per resource ([`volumes`], [`snapshots`], [`instances`], [`kms`], plus
 //! [`tagging`] for the tag calls every resource shares); [`describe`] holds what every

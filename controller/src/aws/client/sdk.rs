@@ -12,6 +12,8 @@ use aws_sdk_ec2::config::Region;
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::config::timeout::TimeoutConfig;
 use futures::future::BoxFuture;
+use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::{
     AttachVolumeRequest, CreateSnapshotRequest, CreateVolumeRequest, DetachVolumeRequest, Ec2,
@@ -20,7 +22,7 @@ use super::{
 };
 use crate::aws::actions::AwsAction;
 use crate::aws::errors::AwsError;
-use crate::aws::metrics::{AwsCallCounter, AwsCallLabels};
+use crate::aws::metrics::AwsCallMetrics;
 use crate::aws::rate::{ActionClass, Idempotency, RateConfig, RateLimiter};
 use crate::plan::observed::{
     AttachmentState, ObservedModification, ObservedSnapshot, ObservedVolume,
@@ -49,7 +51,7 @@ pub struct Ec2Client {
     pub(super) ec2: aws_sdk_ec2::Client,
     pub(super) kms: aws_sdk_kms::Client,
     limiter: Arc<RateLimiter>,
-    calls: AwsCallCounter,
+    metrics: AwsCallMetrics,
 }
 
 impl std::fmt::Debug for Ec2Client {
@@ -68,7 +70,7 @@ impl Ec2Client {
         region: &str,
         rate: RateConfig,
         timeouts: &ClientTimeouts,
-        calls: AwsCallCounter,
+        metrics: AwsCallMetrics,
     ) -> Self {
         let timeout_config = TimeoutConfig::builder()
             .connect_timeout(timeouts.connect)
@@ -89,7 +91,7 @@ impl Ec2Client {
             ec2: aws_sdk_ec2::Client::from_conf(ec2_config),
             kms: aws_sdk_kms::Client::from_conf(kms_config),
             limiter: Arc::new(RateLimiter::new(rate)),
-            calls,
+            metrics,
         }
     }
 
@@ -99,7 +101,8 @@ impl Ec2Client {
 
     /// Sends one AWS action: `send` builds and sends the request (it is called again for each
     /// retry, so it must not consume what it borrows). Every call site goes through here so
-    /// rate limiting, retries, classification and counting cannot be left out of one of them.
+    /// rate limiting, retries, classification, counting, timing and tracing cannot be left
+    /// out of one of them.
     pub(super) async fn call<T, E, F, Fut>(
         &self,
         action: AwsAction,
@@ -111,26 +114,46 @@ impl Ec2Client {
         Fut: Future<Output = Result<T, E>>,
         AwsError: From<E>,
     {
-        self.limiter
+        let span = tracing::info_span!(
+            "aws",
+            action = action.as_str(),
+            region = self.region.as_str(),
+            outcome = tracing::field::Empty,
+            code = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+        );
+        let mut attempts: u32 = 0;
+        let result = self
+            .limiter
             .with_retries(ActionClass::of(action), idempotency, || {
+                attempts += 1;
                 let request = send();
                 async move {
+                    // Timed after the limiter's token: the histogram is AWS's latency, not
+                    // our own pacing.
+                    let started = Instant::now();
                     let result = request.await.map_err(AwsError::from);
-                    let outcome = result
-                        .as_ref()
-                        .err()
-                        .map_or("success", AwsError::metric_outcome);
-                    self.calls
-                        .get_or_create(&AwsCallLabels {
-                            action: action.as_str(),
-                            outcome,
-                        })
-                        .inc();
+                    self.metrics.record(
+                        action,
+                        outcome(result.as_ref().err()),
+                        started.elapsed().as_secs_f64(),
+                    );
                     result
                 }
             })
-            .await
+            .instrument(span.clone())
+            .await;
+        span.record("outcome", outcome(result.as_ref().err()));
+        span.record("attempts", attempts);
+        if let Err(err) = &result {
+            span.record("code", err.code());
+        }
+        result
     }
+}
+
+fn outcome(error: Option<&AwsError>) -> &'static str {
+    error.map_or("success", AwsError::metric_outcome)
 }
 
 /// `value` as the SDK's `i32`. Out of range is refused before anything is sent: clamping
@@ -273,7 +296,7 @@ pub struct AwsClients {
     sdk_config: SdkConfig,
     rate: RateConfig,
     timeouts: ClientTimeouts,
-    calls: AwsCallCounter,
+    metrics: AwsCallMetrics,
     clients: Mutex<HashMap<String, Arc<Ec2Client>>>,
 }
 
@@ -282,13 +305,13 @@ impl AwsClients {
         sdk_config: SdkConfig,
         rate: RateConfig,
         timeouts: ClientTimeouts,
-        calls: AwsCallCounter,
+        metrics: AwsCallMetrics,
     ) -> Self {
         Self {
             sdk_config,
             rate,
             timeouts,
-            calls,
+            metrics,
             clients: Mutex::new(HashMap::new()),
         }
     }
@@ -297,10 +320,10 @@ impl AwsClients {
     pub async fn from_env(
         rate: RateConfig,
         timeouts: ClientTimeouts,
-        calls: AwsCallCounter,
+        metrics: AwsCallMetrics,
     ) -> Self {
         let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::new(sdk_config, rate, timeouts, calls)
+        Self::new(sdk_config, rate, timeouts, metrics)
     }
 
     /// The client of `region` (the same one every time).
@@ -311,7 +334,7 @@ impl AwsClients {
                 region,
                 self.rate.clone(),
                 &self.timeouts,
-                self.calls.clone(),
+                self.metrics.clone(),
             ))
         };
         match self.clients.lock() {
@@ -332,7 +355,107 @@ impl AwsClients {
 #[cfg(test)]
 #[allow(clippy::panic)] // tests fail by panicking
 mod tests {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
     use super::*;
+    use crate::aws::metrics::AwsCallLabels;
+
+    /// A client that never reaches AWS: the tests hand `call` requests of their own.
+    fn offline_client(metrics: AwsCallMetrics) -> Ec2Client {
+        let sdk_config = SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let rate = RateConfig {
+            throttle_backoff: Duration::from_millis(10),
+            ..RateConfig::default()
+        };
+        Ec2Client::new(
+            &sdk_config,
+            "us-east-1",
+            rate,
+            &ClientTimeouts::default(),
+            metrics,
+        )
+    }
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut b) = self.0.lock() {
+                b.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_request_is_counted_and_timed_and_the_call_has_one_span_with_its_outcome() {
+        let logs = Buffer::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer({
+                let logs = logs.clone();
+                move || logs.clone()
+            })
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let metrics = AwsCallMetrics::default();
+        let client = offline_client(metrics.clone());
+        let sent = AtomicU32::new(0);
+        let out = client
+            .call(AwsAction::DescribeVolumes, Idempotency::Safe, || async {
+                if sent.fetch_add(1, Ordering::SeqCst) < 2 {
+                    Err(AwsError::Throttled {
+                        code: "RequestLimitExceeded".to_owned(),
+                    })
+                } else {
+                    Ok(7)
+                }
+            })
+            .await;
+        assert_eq!(out, Ok(7));
+
+        let count = |outcome| {
+            metrics
+                .get_or_create(&AwsCallLabels {
+                    action: "DescribeVolumes",
+                    outcome,
+                })
+                .get()
+        };
+        assert_eq!((count("throttled"), count("success")), (2, 1));
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register("latency", "", metrics.duration.clone());
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            text.contains(r#"latency_count{action="DescribeVolumes"} 3"#),
+            "one latency sample per request sent: {text}"
+        );
+
+        let logs = String::from_utf8(logs.0.lock().map(|b| b.clone()).unwrap_or_default())
+            .unwrap_or_default();
+        let closes: Vec<&str> = logs.lines().filter(|l| l.contains("close")).collect();
+        assert_eq!(closes.len(), 1, "{logs}");
+        for field in [
+            "aws{",
+            "DescribeVolumes",
+            "us-east-1",
+            "success",
+            "attempts=3",
+        ] {
+            assert!(closes[0].contains(field), "{field} in {logs}");
+        }
+    }
 
     #[test]
     fn values_that_fit_pass_and_the_others_name_field_and_value() {
