@@ -11,6 +11,8 @@
 //!   our tags) queues the id; ids queued within the merge window (default 200 ms) are read
 //!   together, filtered by id, so a missing resource is answered by its absence instead of
 //!   failing the batch. Results are kept until the next sweep.
+//!   [`Observer::get_recent`] answers from such a read while it is young enough, present or
+//!   absent, for resources only ever read by id (instances).
 //! - Which is newer: every sweep and every on-demand read is stamped with the instant it
 //!   started, so its data is at least that recent. A read that starts while a sweep is still
 //!   paging therefore wins over that sweep, which may have listed the resource before the
@@ -237,6 +239,27 @@ impl<S: Source> Observer<S> {
         }
     }
 
+    /// The resource as the last on-demand read of `id` found it (present or absent) when that
+    /// read started less than `max_age` ago; otherwise reads it now, like
+    /// [`Observer::refresh`]. The sweep is not consulted.
+    ///
+    /// For resources we do not tag and so never sweep (instances): a spec naming an instance
+    /// that does not exist would otherwise cost a Describe on every pass; with the resync
+    /// interval as `max_age` it costs one per resync. Reads are kept for at most twice the
+    /// resync interval, so a longer `max_age` reads again sooner than asked.
+    pub async fn get_recent(
+        self: &Arc<Self>,
+        id: &str,
+        max_age: Duration,
+    ) -> Result<Option<S::Entry>, AwsError> {
+        if let Some((at, entry)) = self.on_demand_entry(id)
+            && at.elapsed() < max_age
+        {
+            return Ok(entry);
+        }
+        self.refresh(id).await
+    }
+
     /// Every swept resource owned by the object with this UID (crash recovery looks here).
     pub async fn owned_by(&self, uid: &str) -> Result<Vec<S::Entry>, AwsError> {
         let sweep = self.sweep().await?;
@@ -354,10 +377,61 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use super::*;
-    use crate::aws::observer::fake::{fake, volume};
+    use crate::aws::observer::fake::{Fake, fake, instance, volume};
 
     fn ok<T>(r: Result<T, AwsError>) -> T {
         r.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn get_recent_answers_from_a_young_read_present_or_absent_then_reads_again() {
+        let fake = Arc::new(Fake {
+            instances: vec![instance(1)],
+            ..Fake::default()
+        });
+        let obs = InstanceObserver::new(fake.clone(), "prod", ObserverConfig::default());
+        let resync = Duration::from_secs(600);
+        let gone = "i-0000000000000dead";
+        let present = instance(1).instance_id;
+        let calls = || fake.instance_calls.load(Ordering::SeqCst);
+
+        let (a, b) = tokio::join!(
+            obs.get_recent(gone, resync),
+            obs.get_recent(&present, resync)
+        );
+        assert_eq!(ok(a), None);
+        assert!(ok(b).is_some());
+        assert_eq!(calls(), 1, "both ids in one batched read");
+
+        for _ in 0..5 {
+            tokio::time::advance(Duration::from_secs(100)).await;
+            assert_eq!(ok(obs.get_recent(gone, resync).await), None);
+            assert!(ok(obs.get_recent(&present, resync).await).is_some());
+        }
+        assert_eq!(calls(), 1, "a known-absent instance is not asked again");
+
+        assert_eq!(
+            ok(obs.get_recent(gone, Duration::from_secs(60)).await),
+            None
+        );
+        assert_eq!(calls(), 2, "a read older than max_age is taken again");
+
+        tokio::time::advance(resync).await;
+        assert!(ok(obs.get_recent(&present, resync).await).is_some());
+        assert_eq!(calls(), 3, "and so after the resync interval");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn get_recent_reuses_what_refresh_read() {
+        let fake = Arc::new(Fake {
+            instances: vec![instance(1)],
+            ..Fake::default()
+        });
+        let obs = InstanceObserver::new(fake.clone(), "prod", ObserverConfig::default());
+        let id = instance(1).instance_id;
+        assert!(ok(obs.refresh(&id).await).is_some());
+        assert!(ok(obs.get_recent(&id, Duration::from_secs(600)).await).is_some());
+        assert_eq!(fake.instance_calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]
