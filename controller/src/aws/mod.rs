@@ -1,10 +1,12 @@
 //! The only code that talks to AWS: a narrow trait of the EC2/KMS calls we make and its SDK
 //! implementation ([`client`]), batched observation ([`observer`]), ownership tags
 //! ([`tags`]), client tokens ([`tokens`]), client-side rate limits and retries ([`rate`]),
-//! error classification ([`errors`]) and the call counter's labels ([`metrics`]).
+//! the actions we call ([`actions`]), error classification ([`errors`]) and the call
+//! metrics ([`metrics`]).
 //!
 //! Depends on `api` and `plan::observed` only, never on `reconcile` or `runtime`.
 
+pub mod actions;
 pub mod client;
 pub mod errors;
 pub mod metrics;
@@ -13,7 +15,8 @@ pub mod rate;
 pub mod tags;
 pub mod tokens;
 
+pub use actions::AwsAction;
 pub use client::{AwsClients, Ec2, Ec2Client};
 pub use errors::AwsError;
-pub use metrics::{AwsCallCounter, AwsCallLabels};
+pub use metrics::{AwsCallCounter, AwsCallLabels, AwsCallMetrics};
 pub use observer::{ObserverConfig, SnapshotObserver, VolumeEntry, VolumeObserver};

@@ -14,6 +14,7 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::time::Instant;
 
+use super::actions::AwsAction;
 use super::errors::AwsError;
 
 /// The EC2 throttling buckets an action draws from (plus KMS, which has its own quotas).
@@ -62,21 +63,33 @@ impl ActionClass {
         }
     }
 
-    /// The class of an EC2 Query action (or `kms:` operation).
-    pub fn of(action: &str) -> ActionClass {
+    /// The bucket `action` draws from. Exhaustive on purpose: a new action must be placed in
+    /// the table by hand, since AWS's buckets do not follow the names' prefixes.
+    pub fn of(action: AwsAction) -> ActionClass {
         match action {
-            "CreateVolume"
-            | "CreateSnapshot"
-            | "DeleteVolume"
-            | "DeleteSnapshot"
-            | "DeregisterImage"
-            | "ModifyImageAttribute"
-            | "ModifySnapshotAttribute" => ActionClass::CreateDelete,
-            "CopyImage" => ActionClass::CopyImage,
-            "CreateTags" | "DeleteTags" => ActionClass::Tags,
-            a if a.starts_with("kms:") => ActionClass::Kms,
-            a if a.starts_with("Describe") || a.starts_with("Get") => ActionClass::Describe,
-            _ => ActionClass::Mutating,
+            AwsAction::CreateVolume
+            | AwsAction::CreateSnapshot
+            | AwsAction::DeleteVolume
+            | AwsAction::DeleteSnapshot
+            | AwsAction::DeregisterImage
+            | AwsAction::ModifyImageAttribute
+            | AwsAction::ModifySnapshotAttribute => ActionClass::CreateDelete,
+            AwsAction::CopyImage => ActionClass::CopyImage,
+            AwsAction::CreateTags | AwsAction::DeleteTags => ActionClass::Tags,
+            AwsAction::KmsDescribeKey => ActionClass::Kms,
+            // We always filter or paginate these, so they stay out of the unfiltered bucket.
+            AwsAction::DescribeVolumes
+            | AwsAction::DescribeVolumesModifications
+            | AwsAction::DescribeSnapshots
+            | AwsAction::DescribeInstances
+            | AwsAction::DescribeImages
+            | AwsAction::GetEbsDefaultKmsKeyId => ActionClass::Describe,
+            AwsAction::ModifyVolume
+            | AwsAction::AttachVolume
+            | AwsAction::DetachVolume
+            | AwsAction::CopySnapshot
+            | AwsAction::CreateImage
+            | AwsAction::RegisterImage => ActionClass::Mutating,
         }
     }
 }
@@ -408,14 +421,32 @@ mod tests {
 
     #[test]
     fn actions_fall_in_their_documented_classes() {
-        assert_eq!(ActionClass::of("CreateVolume"), ActionClass::CreateDelete);
-        assert_eq!(ActionClass::of("DeleteSnapshot"), ActionClass::CreateDelete);
-        assert_eq!(ActionClass::of("ModifyVolume"), ActionClass::Mutating);
-        assert_eq!(ActionClass::of("AttachVolume"), ActionClass::Mutating);
-        assert_eq!(ActionClass::of("DescribeVolumes"), ActionClass::Describe);
-        assert_eq!(ActionClass::of("CopyImage"), ActionClass::CopyImage);
-        assert_eq!(ActionClass::of("CreateTags"), ActionClass::Tags);
-        assert_eq!(ActionClass::of("kms:DescribeKey"), ActionClass::Kms);
+        assert_eq!(
+            ActionClass::of(AwsAction::CreateVolume),
+            ActionClass::CreateDelete
+        );
+        assert_eq!(
+            ActionClass::of(AwsAction::DeleteSnapshot),
+            ActionClass::CreateDelete
+        );
+        assert_eq!(
+            ActionClass::of(AwsAction::ModifyVolume),
+            ActionClass::Mutating
+        );
+        assert_eq!(
+            ActionClass::of(AwsAction::AttachVolume),
+            ActionClass::Mutating
+        );
+        assert_eq!(
+            ActionClass::of(AwsAction::DescribeVolumes),
+            ActionClass::Describe
+        );
+        assert_eq!(
+            ActionClass::of(AwsAction::CopyImage),
+            ActionClass::CopyImage
+        );
+        assert_eq!(ActionClass::of(AwsAction::CreateTags), ActionClass::Tags);
+        assert_eq!(ActionClass::of(AwsAction::KmsDescribeKey), ActionClass::Kms);
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-pub use crate::aws::metrics::AwsCallLabels;
+pub use crate::aws::metrics::{AwsCallLabels, AwsCallMetrics};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReconcileLabels {
@@ -35,7 +35,8 @@ pub struct Metrics {
     registry: Arc<Mutex<Registry>>,
     pub reconciles: Family<ReconcileLabels, Counter>,
     pub reconcile_duration: Family<KindLabels, Histogram>,
-    pub aws_calls: Family<AwsCallLabels, Counter>,
+    /// Handed to the AWS clients; its counter and histogram are registered here.
+    pub aws_calls: AwsCallMetrics,
     pub objects: Family<ObjectLabels, Gauge>,
     pub status_writes: Family<KindLabels, Counter>,
 }
@@ -47,7 +48,7 @@ impl Default for Metrics {
         let reconcile_duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.005, 2.0, 14))
         });
-        let aws_calls = Family::<AwsCallLabels, Counter>::default();
+        let aws_calls = AwsCallMetrics::default();
         let objects = Family::<ObjectLabels, Gauge>::default();
         let status_writes = Family::<KindLabels, Counter>::default();
         registry.register(
@@ -63,7 +64,12 @@ impl Default for Metrics {
         registry.register(
             "aws_calls",
             "AWS API calls by action and outcome",
-            aws_calls.clone(),
+            aws_calls.calls.clone(),
+        );
+        registry.register(
+            "aws_call_duration_seconds",
+            "Time one AWS request took, by action (rate-limit waits and retry backoff excluded)",
+            aws_calls.duration.clone(),
         );
         registry.register(
             "objects",
@@ -124,6 +130,26 @@ mod tests {
         );
         assert!(
             text.contains("ec2_reconciler_reconcile_duration_seconds_count"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn aws_calls_are_counted_and_timed_by_action() {
+        let m = Metrics::default();
+        m.aws_calls
+            .record(crate::aws::AwsAction::CreateVolume, "success", 0.02);
+        let text = m.render();
+        assert!(
+            text.contains(
+                r#"ec2_reconciler_aws_calls_total{action="CreateVolume",outcome="success"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"ec2_reconciler_aws_call_duration_seconds_count{action="CreateVolume"} 1"#
+            ),
             "{text}"
         );
     }

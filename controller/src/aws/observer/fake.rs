@@ -1,8 +1,12 @@
-//! An in-memory [`Ec2`] for the observers' unit tests: it serves volumes, modifications and
-//! snapshots, and counts the calls that reach it.
+//! An in-memory [`Ec2`] for the observers' unit tests: it serves volumes, modifications,
+//! snapshots and instances, and counts the calls that reach it. Snapshots by id come from
+//! the trait's provided `describe_snapshots_by_ids`, so the observer tests exercise its
+//! chunking through this fake's pages.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 
@@ -29,6 +33,32 @@ pub struct Fake {
     pub snapshot_calls: AtomicU32,
     pub instances: Vec<ObservedInstance>,
     pub instance_calls: AtomicU32,
+    /// A DescribeVolumes page reads the volumes when it is requested and answers this much
+    /// later, like a slow page of a long sweep.
+    pub page_delay: Option<Duration>,
+    /// Sizes changed "by a write" since the fake was built, seen by every read after it.
+    pub resized: Mutex<HashMap<String, i64>>,
+}
+
+impl Fake {
+    /// A write lands: every read from now on sees the volume at `size_gib`.
+    pub fn resize(&self, volume_id: &str, size_gib: i64) {
+        if let Ok(mut resized) = self.resized.lock() {
+            resized.insert(volume_id.to_owned(), size_gib);
+        }
+    }
+
+    /// The volumes as they are now.
+    fn volumes_now(&self) -> impl Iterator<Item = ObservedVolume> + '_ {
+        let resized = self.resized.lock().map(|r| r.clone()).unwrap_or_default();
+        self.volumes.iter().map(move |v| {
+            let mut v = v.clone();
+            if let Some(size) = resized.get(&v.volume_id) {
+                v.size_gib = *size;
+            }
+            v
+        })
+    }
 }
 
 pub fn volume(n: usize, cluster: &str) -> ObservedVolume {
@@ -79,12 +109,16 @@ impl Ec2 for Fake {
         }
         let cluster = filters[0].values[0].clone();
         let matching: Vec<_> = self
-            .volumes
-            .iter()
+            .volumes_now()
             .filter(|v| v.tags.get(CLUSTER_TAG) == Some(&cluster))
-            .cloned()
             .collect();
-        Box::pin(async move { Ok(page_of(matching, max_results, next_token)) })
+        let delay = self.page_delay;
+        Box::pin(async move {
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            Ok(page_of(matching, max_results, next_token))
+        })
     }
     fn describe_volumes_by_ids(
         &self,
@@ -92,10 +126,8 @@ impl Ec2 for Fake {
     ) -> BoxFuture<'_, Result<Vec<ObservedVolume>, AwsError>> {
         self.by_ids.fetch_add(1, Ordering::SeqCst);
         let found = self
-            .volumes
-            .iter()
+            .volumes_now()
             .filter(|v| ids.contains(&v.volume_id))
-            .cloned()
             .collect();
         Box::pin(async move { Ok(found) })
     }
@@ -137,6 +169,8 @@ impl Ec2 for Fake {
         next_token: Option<String>,
     ) -> BoxFuture<'_, Result<Page<ObservedSnapshot>, AwsError>> {
         self.snapshot_calls.fetch_add(1, Ordering::SeqCst);
+        // AWS refuses more values in one filter: a caller must chunk.
+        assert!(filters.iter().all(|f| f.values.len() <= MAX_FILTER_VALUES));
         let cluster_filter = format!("tag:{CLUSTER_TAG}");
         let matching: Vec<_> = self
             .snapshots

@@ -11,6 +11,12 @@
 //!   our tags) queues the id; ids queued within the merge window (default 200 ms) are read
 //!   together, filtered by id, so a missing resource is answered by its absence instead of
 //!   failing the batch. Results are kept until the next sweep.
+//!   [`Observer::get_recent`] answers from such a read while it is young enough, present or
+//!   absent, for resources only ever read by id (instances).
+//! - Which is newer: every sweep and every on-demand read is stamped with the instant it
+//!   started, so its data is at least that recent. A read that starts while a sweep is still
+//!   paging therefore wins over that sweep, which may have listed the resource before the
+//!   write the read follows.
 //!
 //! What is swept, and how, is a [`Source`]: [`volumes`] (with their modifications),
 //! [`snapshots`], and [`instances`] (read by id only: they carry no tag of ours).
@@ -94,6 +100,8 @@ pub trait Source: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct Sweep<E> {
     pub entries: HashMap<String, E>,
+    /// When its first page was requested: every entry was read at or after this instant,
+    /// but possibly long before the last page came back.
     pub taken_at: Instant,
     max_age: Duration,
 }
@@ -104,7 +112,7 @@ impl<E> Sweep<E> {
     }
 }
 
-/// When a resource was read on demand, and what was found (`None`: no such resource).
+/// When a resource's on-demand read started, and what was found (`None`: no such resource).
 type OnDemandRead<E> = (Instant, Option<E>);
 
 type BatchResult<E> = Result<Arc<HashMap<String, E>>, AwsError>;
@@ -221,13 +229,35 @@ impl<S: Source> Observer<S> {
         let sweep = self.sweep().await?;
         let on_demand = self.on_demand_entry(id);
         match (sweep.entries.get(id), on_demand) {
-            // An on-demand read newer than the sweep wins (it follows a write).
+            // An on-demand read started since the sweep started wins (it follows a write, and
+            // the sweep may have listed the resource before that write).
             (_, Some((at, entry))) if at >= sweep.taken_at => Ok(entry),
             (Some(entry), _) => Ok(Some(entry.clone())),
             // Not in the sweep: an on-demand read of the same age as the sweep will do.
             (None, Some((at, entry))) if at.elapsed() < self.config.resync_interval => Ok(entry),
             (None, _) => self.refresh(id).await,
         }
+    }
+
+    /// The resource as the last on-demand read of `id` found it (present or absent) when that
+    /// read started less than `max_age` ago; otherwise reads it now, like
+    /// [`Observer::refresh`]. The sweep is not consulted.
+    ///
+    /// For resources we do not tag and so never sweep (instances): a spec naming an instance
+    /// that does not exist would otherwise cost a Describe on every pass; with the resync
+    /// interval as `max_age` it costs one per resync. Reads are kept for at most twice the
+    /// resync interval, so a longer `max_age` reads again sooner than asked.
+    pub async fn get_recent(
+        self: &Arc<Self>,
+        id: &str,
+        max_age: Duration,
+    ) -> Result<Option<S::Entry>, AwsError> {
+        if let Some((at, entry)) = self.on_demand_entry(id)
+            && at.elapsed() < max_age
+        {
+            return Ok(entry);
+        }
+        self.refresh(id).await
     }
 
     /// Every swept resource owned by the object with this UID (crash recovery looks here).
@@ -304,6 +334,7 @@ impl<S: Source> Observer<S> {
         };
         let mut ids: Vec<String> = ids.into_iter().collect();
         ids.sort();
+        let started = Instant::now();
         let result = self
             .source
             .read_ids(self.ec2.as_ref(), &ids)
@@ -316,7 +347,7 @@ impl<S: Source> Observer<S> {
             let horizon = self.config.resync_interval.mul_f64(2.0);
             on_demand.retain(|_, (at, _)| now.saturating_duration_since(*at) < horizon);
             for id in &ids {
-                on_demand.insert(id.clone(), (now, found.get(id).cloned()));
+                on_demand.insert(id.clone(), (started, found.get(id).cloned()));
             }
         }
         for waiter in waiters {
@@ -325,6 +356,7 @@ impl<S: Source> Observer<S> {
     }
 
     async fn take_sweep(&self) -> Result<Sweep<S::Entry>, AwsError> {
+        let started = Instant::now();
         let entries = self
             .source
             .sweep(self.ec2.as_ref(), &self.cluster, self.config.page_size)
@@ -337,7 +369,7 @@ impl<S: Source> Observer<S> {
         );
         Ok(Sweep {
             entries,
-            taken_at: Instant::now(),
+            taken_at: started,
             max_age: jittered(self.config.resync_interval, self.config.resync_jitter),
         })
     }
@@ -356,4 +388,102 @@ fn jittered(interval: Duration, jitter: f64) -> Duration {
         return interval;
     }
     interval.mul_f64(rand::rng().random_range(1.0 - jitter..=1.0 + jitter))
+}
+
+#[cfg(test)]
+#[allow(clippy::panic)] // tests fail by panicking
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::aws::observer::fake::{Fake, fake, instance, volume};
+
+    fn ok<T>(r: Result<T, AwsError>) -> T {
+        r.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn get_recent_answers_from_a_young_read_present_or_absent_then_reads_again() {
+        let fake = Arc::new(Fake {
+            instances: vec![instance(1)],
+            ..Fake::default()
+        });
+        let obs = InstanceObserver::new(fake.clone(), "prod", ObserverConfig::default());
+        let resync = Duration::from_secs(600);
+        let gone = "i-0000000000000dead";
+        let present = instance(1).instance_id;
+        let calls = || fake.instance_calls.load(Ordering::SeqCst);
+
+        let (a, b) = tokio::join!(
+            obs.get_recent(gone, resync),
+            obs.get_recent(&present, resync)
+        );
+        assert_eq!(ok(a), None);
+        assert!(ok(b).is_some());
+        assert_eq!(calls(), 1, "both ids in one batched read");
+
+        for _ in 0..5 {
+            tokio::time::advance(Duration::from_secs(100)).await;
+            assert_eq!(ok(obs.get_recent(gone, resync).await), None);
+            assert!(ok(obs.get_recent(&present, resync).await).is_some());
+        }
+        assert_eq!(calls(), 1, "a known-absent instance is not asked again");
+
+        assert_eq!(
+            ok(obs.get_recent(gone, Duration::from_secs(60)).await),
+            None
+        );
+        assert_eq!(calls(), 2, "a read older than max_age is taken again");
+
+        tokio::time::advance(resync).await;
+        assert!(ok(obs.get_recent(&present, resync).await).is_some());
+        assert_eq!(calls(), 3, "and so after the resync interval");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn get_recent_reuses_what_refresh_read() {
+        let fake = Arc::new(Fake {
+            instances: vec![instance(1)],
+            ..Fake::default()
+        });
+        let obs = InstanceObserver::new(fake.clone(), "prod", ObserverConfig::default());
+        let id = instance(1).instance_id;
+        assert!(ok(obs.refresh(&id).await).is_some());
+        assert!(ok(obs.get_recent(&id, Duration::from_secs(600)).await).is_some());
+        assert_eq!(fake.instance_calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_on_demand_read_taken_during_a_sweep_wins_over_that_sweep() {
+        let mut f = fake(3);
+        f.page_delay = Some(Duration::from_secs(5));
+        let fake = Arc::new(f);
+        let obs = VolumeObserver::new(fake.clone(), "prod", ObserverConfig::default());
+        let id = volume(0, "prod").volume_id;
+        let size = |e: Option<VolumeEntry>| e.map(|e| e.volume.size_gib);
+
+        // The sweep's only page reads the volume now and comes back 5 s later.
+        let sweep = tokio::spawn({
+            let obs = obs.clone();
+            async move { obs.sweep().await.map(|s| s.entries.len()) }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(fake.pages.load(Ordering::SeqCst), 1, "the sweep is paging");
+        // A write lands, and the reconciler reads the volume back while the sweep pages.
+        fake.resize(&id, 2);
+        assert_eq!(size(ok(obs.refresh(&id).await)), Some(2));
+        assert_eq!(ok(sweep.await.unwrap_or_else(|e| panic!("{e}"))), 3);
+
+        assert_eq!(
+            size(ok(obs.get(&id).await)),
+            Some(2),
+            "the sweep finished last but started first: the read is newer"
+        );
+
+        // A sweep started after the read is newer than it.
+        fake.resize(&id, 3);
+        tokio::time::advance(Duration::from_secs(700)).await;
+        assert_eq!(size(ok(obs.get(&id).await)), Some(3));
+        assert_eq!(fake.pages.load(Ordering::SeqCst), 2);
+    }
 }

@@ -1,16 +1,16 @@
 //! The snapshot observer: snapshots this account owns that carry our cluster tag.
 //!
 //! - Sweep: DescribeSnapshots (owner `self`) filtered on the cluster tag, 1,000 per page.
-//! - On demand: DescribeSnapshots filtered on `snapshot-id` (200 values per filter), which
-//!   answers a missing snapshot by its absence instead of failing the batch with
-//!   `InvalidSnapshot.NotFound`.
+//! - On demand: [`Ec2::describe_snapshots_by_ids`] (DescribeSnapshots filtered on
+//!   `snapshot-id`, 200 values per filter), which answers a missing snapshot by its absence
+//!   instead of failing the batch with `InvalidSnapshot.NotFound`.
 
 use std::collections::{BTreeMap, HashMap};
 
 use futures::future::BoxFuture;
 
 use super::{Observer, Source};
-use crate::aws::client::{Ec2, Filter, MAX_FILTER_VALUES, MAX_SNAPSHOT_PAGE};
+use crate::aws::client::{Ec2, Filter, MAX_SNAPSHOT_PAGE, all_pages};
 use crate::aws::errors::AwsError;
 use crate::aws::tags::CLUSTER_TAG;
 use crate::plan::observed::ObservedSnapshot;
@@ -34,7 +34,11 @@ impl Source for SnapshotSource {
     ) -> BoxFuture<'a, Result<HashMap<String, ObservedSnapshot>, AwsError>> {
         Box::pin(async move {
             let filters = vec![Filter::tag(CLUSTER_TAG, cluster)];
-            all_pages(ec2, filters, page_size.unwrap_or(MAX_SNAPSHOT_PAGE)).await
+            let page_size = page_size.unwrap_or(MAX_SNAPSHOT_PAGE);
+            let snapshots =
+                all_pages(|token| ec2.describe_snapshots_page(filters.clone(), page_size, token))
+                    .await?;
+            Ok(by_id(snapshots))
         })
     }
 
@@ -43,14 +47,7 @@ impl Source for SnapshotSource {
         ec2: &'a dyn Ec2,
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<HashMap<String, ObservedSnapshot>, AwsError>> {
-        Box::pin(async move {
-            let mut found = HashMap::new();
-            for chunk in ids.chunks(MAX_FILTER_VALUES) {
-                let filters = vec![Filter::new("snapshot-id", chunk.iter().cloned())];
-                found.extend(all_pages(ec2, filters, MAX_SNAPSHOT_PAGE).await?);
-            }
-            Ok(found)
-        })
+        Box::pin(async move { Ok(by_id(ec2.describe_snapshots_by_ids(ids.to_vec()).await?)) })
     }
 
     fn tags(entry: &ObservedSnapshot) -> &BTreeMap<String, String> {
@@ -58,24 +55,11 @@ impl Source for SnapshotSource {
     }
 }
 
-/// Every page of DescribeSnapshots for `filters`, keyed by snapshot id.
-async fn all_pages(
-    ec2: &dyn Ec2,
-    filters: Vec<Filter>,
-    page_size: i32,
-) -> Result<HashMap<String, ObservedSnapshot>, AwsError> {
-    let mut found = HashMap::new();
-    let mut token = None;
-    loop {
-        let page = ec2
-            .describe_snapshots_page(filters.clone(), page_size, token)
-            .await?;
-        found.extend(page.items.into_iter().map(|s| (s.snapshot_id.clone(), s)));
-        match page.next_token {
-            Some(t) => token = Some(t),
-            None => return Ok(found),
-        }
-    }
+fn by_id(snapshots: Vec<ObservedSnapshot>) -> HashMap<String, ObservedSnapshot> {
+    snapshots
+        .into_iter()
+        .map(|s| (s.snapshot_id.clone(), s))
+        .collect()
 }
 
 #[cfg(test)]

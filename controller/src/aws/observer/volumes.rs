@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use futures::future::BoxFuture;
 
 use super::{Observer, Source};
-use crate::aws::client::{Ec2, Filter, MAX_VOLUME_PAGE};
+use crate::aws::client::{Ec2, Filter, MAX_VOLUME_PAGE, all_pages};
 use crate::aws::errors::AwsError;
 use crate::aws::tags::CLUSTER_TAG;
 use crate::plan::observed::{ObservedModification, ObservedVolume};
@@ -46,18 +46,9 @@ impl Source for VolumeSource {
         Box::pin(async move {
             let filters = vec![Filter::tag(CLUSTER_TAG, cluster)];
             let page_size = page_size.unwrap_or(MAX_VOLUME_PAGE);
-            let mut volumes = Vec::new();
-            let mut token = None;
-            loop {
-                let page = ec2
-                    .describe_volumes_page(filters.clone(), page_size, token)
+            let volumes =
+                all_pages(|token| ec2.describe_volumes_page(filters.clone(), page_size, token))
                     .await?;
-                volumes.extend(page.items);
-                match page.next_token {
-                    Some(t) => token = Some(t),
-                    None => break,
-                }
-            }
             with_modifications(ec2, volumes).await
         })
     }
