@@ -98,7 +98,11 @@ impl AwsState {
             return Ok(resolved.clone());
         }
         let resolved = self.ec2(region).describe_key(key.to_owned()).await?;
-        if let Ok(mut keys) = self.kms_keys.lock() {
+        // Only a usable key is trusted for a while: a disabled one is asked about again at
+        // the next pass, so re-enabling it heals the object without waiting out the TTL.
+        if resolved.enabled
+            && let Ok(mut keys) = self.kms_keys.lock()
+        {
             keys.insert(cache_key, (Instant::now(), resolved.clone()));
         }
         Ok(resolved)

@@ -251,10 +251,12 @@ async fn converge<K: Reconciler>(
         // Nothing is left to do in AWS once this plan's actions have succeeded.
         return Ok(Converged::Finished);
     }
+    // AWS is looked at again at least once per resync, however long a wait may last.
+    let resync = jittered(pass.ctx.settings.resync_interval);
     let after = match (changed, plan.requeue_after) {
         (true, _) => AFTER_CHANGE,
-        (false, Some(wait)) => wait,
-        (false, None) => jittered(pass.ctx.settings.resync_interval),
+        (false, Some(wait)) => wait.min(resync),
+        (false, None) => resync,
     };
     Ok(Converged::Requeue(after))
 }

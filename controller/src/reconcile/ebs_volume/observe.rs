@@ -141,10 +141,12 @@ async fn instance_zones(
     if wanted.is_empty() {
         return Ok(None);
     }
-    // Read afresh (an instance may have been launched or moved since), merged with every
-    // other object's reads within the observer's window.
+    // Read at most once per resync (merged with every other object's reads within the
+    // observer's window): an instance found missing stays missing until then, instead of
+    // costing a DescribeInstances on every pass.
     let reader = pass.ctx.aws.instances(&pass.region);
-    let reads = wanted.iter().map(|id| reader.refresh(id));
+    let max_age = pass.ctx.settings.resync_interval;
+    let reads = wanted.iter().map(|id| reader.get_recent(id, max_age));
     let mut zones = BTreeMap::new();
     for instance in futures::future::try_join_all(reads)
         .await

@@ -297,9 +297,10 @@ async fn unattachable(bed: &Bed, instance: &str, device: &str, reason: &str) -> 
         "AttachVolume retried: {first:?} -> {later:?}\n{}",
         bed.controller_log()
     );
-    // Not even the reads loop: at most the one pass that was already on its way.
+    // Not even the reads loop: the next look is at the resync (600 s), and an instance
+    // already known missing is not asked about again before it.
     ensure!(
-        delta(&first, &later, "DescribeInstances") <= 1,
+        delta(&first, &later, "DescribeInstances") == 0,
         "the object is reconciled in a loop: {first:?} -> {later:?}"
     );
     let v = bed.get::<EbsVolume>(NAME).await?;

@@ -645,7 +645,16 @@ async fn a_fifth_modification_within_24_hours_waits_and_says_until_when_even_aft
         .await?;
     let c = condition(&v, READY).context("Ready missing")?;
     ensure!(c.message.contains(&expected), "{c:?}");
+    // The next look is due when the quota frees up (or at the resync); an annotation wakes
+    // a pass now, and it must not modify either.
     let before = bed.reconciles::<EbsVolume>().await?;
+    bed.api::<EbsVolume>()?
+        .patch(
+            "quota",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({ "metadata": { "annotations": { "poke": "1" } } })),
+        )
+        .await?;
     bed.wait_reconciles::<EbsVolume>(before, 1).await?;
     let calls = bed.emu().calls().await?;
     ensure!(calls.count("ModifyVolume") == 4, "{calls:?}");

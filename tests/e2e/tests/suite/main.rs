@@ -14,5 +14,6 @@ mod ebs_volume_lifecycle;
 mod ebs_volume_safety;
 mod ebs_volume_smoke;
 mod leader_election;
+mod pipeline;
 mod plan_command;
 mod testbed;
