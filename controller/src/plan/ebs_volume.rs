@@ -508,7 +508,6 @@ pub mod reason {
     pub const TOO_MANY_ATTACHMENTS: &str = "TooManyAttachments";
     pub const INSTANCE_NOT_FOUND: &str = "InstanceNotFound";
     pub const INSTANCE_IN_OTHER_ZONE: &str = "InstanceInOtherZone";
-    pub const DEVICE_MISMATCH: &str = "DeviceMismatch";
     pub const SHRINK_NOT_ALLOWED: &str = "ShrinkNotAllowed";
     pub const OUTSIDE_VOLUME_LIMITS: &str = "OutsideVolumeLimits";
     pub const UNSUPPORTED_VOLUME_TYPE: &str = "UnsupportedVolumeType";

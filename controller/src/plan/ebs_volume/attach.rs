@@ -71,10 +71,12 @@ pub(super) fn plan(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder)
         return;
     }
     let bad = check_spec(input, &v.availability_zone, b);
+    // Wanted means on the right instance at the right device: one at another device is
+    // detached and attached again where the spec says (an instance holds a volume once).
     let wanted = |a: &ObservedAttachment| {
         spec.attachments
             .iter()
-            .any(|s| s.instance_id == a.instance_id)
+            .any(|s| s.instance_id == a.instance_id && same_device(&a.device, &s.device))
     };
 
     // Attachments that are not wanted: detach, or wait for AWS to finish with them.
@@ -121,25 +123,20 @@ pub(super) fn plan(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder)
     let usable = matches!(v.state, VolumeState::Available | VolumeState::InUse);
 
     for want in &spec.attachments {
+        let on_instance = |a: &&ObservedAttachment| {
+            a.instance_id == want.instance_id && a.state != AttachmentState::Detached
+        };
         let current = v
             .attachments
             .iter()
-            .find(|a| a.instance_id == want.instance_id && a.state != AttachmentState::Detached);
+            .filter(on_instance)
+            .find(|a| same_device(&a.device, &want.device));
+        if current.is_none() && v.attachments.iter().any(|a| on_instance(&a)) {
+            // At another device: its detach is planned above; attach once it is over.
+            continue;
+        }
         match current.map(|a| a.state) {
-            Some(AttachmentState::Attached | AttachmentState::Busy) => {
-                if let Some(a) = current
-                    && !same_device(&a.device, &want.device)
-                {
-                    b.problem(
-                        reason::DEVICE_MISMATCH,
-                        format!(
-                            "{} is attached to {} as {}, not {}: detach it by hand (or change the spec) to move it",
-                            v.volume_id, want.instance_id, a.device, want.device
-                        ),
-                    );
-                }
-                continue;
-            }
+            Some(AttachmentState::Attached | AttachmentState::Busy) => continue,
             Some(AttachmentState::Attaching) => {
                 b.wait(Wait::Attaching {
                     instance_id: want.instance_id.clone(),

@@ -179,6 +179,42 @@ async fn a_volume_is_attached_as_specified_and_a_removed_attachment_is_detached_
 }
 
 #[tokio::test]
+async fn an_attachment_moved_to_another_device_is_detached_then_attached_there_once() -> Result<()>
+{
+    let bed = Bed::start("move-device", &[]).await?;
+    let instance = bed.run_instances("us-east-1a", 1).await?.remove(0);
+    bed.create::<EbsVolume>(
+        NAME,
+        json!({
+            "availabilityZone": "us-east-1a", "sizeGiB": 10,
+            "attachments": [{ "instanceId": instance, "device": "/dev/sdf" }],
+        }),
+    )
+    .await?;
+    bed.wait_for::<EbsVolume>(NAME, "attached at /dev/sdf", |v| {
+        attached_only_to(v, &instance, "/dev/sdf")
+    })
+    .await?;
+    let before = bed.calls().await?;
+
+    bed.edit::<EbsVolume>(
+        NAME,
+        json!({ "attachments": [{ "instanceId": instance, "device": "/dev/sdg" }] }),
+    )
+    .await?;
+    bed.wait_for::<EbsVolume>(NAME, "attached at /dev/sdg and Ready", |v| {
+        attached_only_to(v, &instance, "/dev/sdg")
+    })
+    .await?;
+    let after = bed.calls().await?;
+    ensure!(
+        delta(&before, &after, "DetachVolume") == 1 && delta(&before, &after, "AttachVolume") == 1,
+        "expected one detach and one attach: {before:?} -> {after:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn force_detach_sends_a_forced_detach_that_completes_at_once() -> Result<()> {
     let bed = Bed::start("force", &[]).await?;
     let instance = bed.run_instances("us-east-1a", 1).await?.remove(0);

@@ -229,23 +229,49 @@ fn an_adopted_volume_without_attachments_in_its_spec_keeps_its_attachments() {
 }
 
 #[test]
-fn an_attachment_on_another_device_is_reported_not_moved() {
-    let plan = Case::existing(
-        EbsVolumeSpec {
-            attachments: vec![wants("i-0aaaaaaaaaaaaaaaa", "/dev/sdg")],
-            ..spec()
-        },
+fn an_attachment_on_another_device_is_detached_then_attached_at_the_spec_device() {
+    let spec = EbsVolumeSpec {
+        attachments: vec![wants("i-0aaaaaaaaaaaaaaaa", "/dev/sdg")],
+        ..spec()
+    };
+    let at = |state| ObservedVolume {
+        state: VolumeState::InUse,
+        attachments: vec![attachment("i-0aaaaaaaaaaaaaaaa", "xvdf", state)],
+        ..volume()
+    };
+    // First the detach alone: an instance holds a volume at one device only.
+    let first = Case::existing(spec.clone(), at(AttachmentState::Attached)).plan();
+    assert_eq!(
+        first.actions,
+        vec![detach("i-0aaaaaaaaaaaaaaaa", "xvdf", false)]
+    );
+    assert!(first.problems.is_empty(), "{:?}", first.problems);
+    // While it detaches, nothing more.
+    let detaching = Case::existing(spec.clone(), at(AttachmentState::Detaching)).plan();
+    assert!(detaching.actions.is_empty(), "{:?}", detaching.actions);
+    assert!(detaching.progressing.status);
+    // Once detached, the attach at the spec's device.
+    let detached = Case::existing(
+        spec.clone(),
         ObservedVolume {
-            state: VolumeState::InUse,
-            attachments: vec![attachment(
-                "i-0aaaaaaaaaaaaaaaa",
-                "xvdf",
-                AttachmentState::Attached,
-            )],
+            state: VolumeState::Available,
+            attachments: Vec::new(),
             ..volume()
         },
     )
     .plan();
-    assert!(plan.actions.is_empty());
-    assert_eq!(reasons(&plan), vec![reason::DEVICE_MISMATCH]);
+    assert_eq!(
+        detached.actions,
+        vec![attach("i-0aaaaaaaaaaaaaaaa", "/dev/sdg")]
+    );
+    // `xvdg` and `/dev/xvdg` are the same device: nothing to move.
+    let same = Case::existing(
+        EbsVolumeSpec {
+            attachments: vec![wants("i-0aaaaaaaaaaaaaaaa", "/dev/xvdf")],
+            ..spec
+        },
+        at(AttachmentState::Attached),
+    )
+    .plan();
+    assert!(same.actions.is_empty(), "{:?}", same.actions);
 }
