@@ -156,6 +156,8 @@ pub struct ModifyVolume {
     pub volume_type: Option<Change<VolumeType>>,
     pub iops: Option<Change<i64>>,
     pub throughput_mibps: Option<Change<i64>>,
+    /// Multi-Attach turned on or off (io2 only, under the conditions AWS sets).
+    pub multi_attach_enabled: Option<Change<bool>>,
 }
 
 /// AWS is still working; the plan resumes when it is done.
@@ -481,15 +483,6 @@ fn check_immutable(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder)
                 "{} is encrypted with {}, not {arn}: keys cannot change in place (use an EncryptedVolumeMigration)",
                 v.volume_id,
                 v.kms_key_id.as_deref().unwrap_or("no key")
-            ),
-        );
-    }
-    if spec.multi_attach_enabled && !v.multi_attach_enabled {
-        b.problem(
-            reason::MULTI_ATTACH_MISMATCH,
-            format!(
-                "{} does not have Multi-Attach enabled, and the controller does not change it in place",
-                v.volume_id
             ),
         );
     }

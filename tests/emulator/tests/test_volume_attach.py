@@ -78,3 +78,24 @@ def test_terminating_an_instance_still_releases_its_volumes(ec2, instance):
     ec2.attach_volume(VolumeId=vid, InstanceId=instance, Device="/dev/sdf")
     ec2.terminate_instances(InstanceIds=[instance])
     assert ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["Attachments"] == []
+
+
+def test_multi_attach_changes_in_place_only_on_io2_and_only_when_allowed(emu, ec2):
+    emu.transitions(volume_modify=0, volume_optimize=0, volume_attach=0, volume_detach=0)
+    a, b = instances(ec2, 2)
+    io1 = ec2.create_volume(AvailabilityZone="us-east-1a", Size=100, VolumeType="io1", Iops=1000)["VolumeId"]
+    assert "io2" in fails("InvalidParameterValue", ec2.modify_volume, VolumeId=io1, MultiAttachEnabled=True)
+
+    vid = ec2.create_volume(AvailabilityZone="us-east-1a", Size=100, VolumeType="io2", Iops=1000)["VolumeId"]
+    ec2.attach_volume(VolumeId=vid, InstanceId=a, Device="/dev/sdf")
+    fails("InvalidParameterValue", ec2.modify_volume, VolumeId=vid, MultiAttachEnabled=True)
+    ec2.detach_volume(VolumeId=vid, InstanceId=a)
+    ec2.modify_volume(VolumeId=vid, MultiAttachEnabled=True)
+    assert ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["MultiAttachEnabled"] is True
+
+    ec2.attach_volume(VolumeId=vid, InstanceId=a, Device="/dev/sdf")
+    ec2.attach_volume(VolumeId=vid, InstanceId=b, Device="/dev/sdf")
+    fails("InvalidParameterValue", ec2.modify_volume, VolumeId=vid, MultiAttachEnabled=False)
+    ec2.detach_volume(VolumeId=vid, InstanceId=b)
+    ec2.modify_volume(VolumeId=vid, MultiAttachEnabled=False)
+    assert ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["MultiAttachEnabled"] is False

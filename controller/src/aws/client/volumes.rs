@@ -43,6 +43,8 @@ pub struct ModifyVolumeRequest {
     pub volume_type: Option<VolumeType>,
     pub iops: Option<i64>,
     pub throughput_mibps: Option<i64>,
+    /// Enable or disable Multi-Attach (io2 only, once created).
+    pub multi_attach_enabled: Option<bool>,
 }
 
 /// AttachVolume's parameters.
@@ -177,6 +179,7 @@ pub(super) async fn modify(
                 .set_volume_type(r.volume_type.map(|t| ec2t::VolumeType::from(t.as_str())))
                 .set_iops(iops)
                 .set_throughput(throughput)
+                .set_multi_attach_enabled(r.multi_attach_enabled)
                 .send()
         })
         .await?;

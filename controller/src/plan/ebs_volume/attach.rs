@@ -70,6 +70,15 @@ pub(super) fn plan(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder)
     if spec.volume_id.is_some() && spec.attachments.is_empty() {
         return;
     }
+    // Multi-Attach can only be turned on while the volume is attached nowhere: the
+    // modification goes first, the attaches once it is on.
+    let attached_nowhere = v
+        .attachments
+        .iter()
+        .all(|a| a.state == AttachmentState::Detached);
+    if spec.multi_attach_enabled && !v.multi_attach_enabled && attached_nowhere {
+        return;
+    }
     let bad = check_spec(input, &v.availability_zone, b);
     // Wanted means on the right instance at the right device: one at another device is
     // detached and attached again where the spec says (an instance holds a volume once).

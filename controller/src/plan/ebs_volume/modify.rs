@@ -127,8 +127,27 @@ pub(super) fn plan(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder)
         return;
     }
 
-    let Some(modify) = changes(&d, v, observed_type) else {
-        return;
+    let multi_attach = match multi_attach_change(input, v, d.volume_type) {
+        Ok(change) => change,
+        Err(why) => {
+            b.problem(reason::MULTI_ATTACH_MISMATCH, why);
+            None
+        }
+    };
+    let modify = match (changes(&d, v, observed_type), multi_attach) {
+        (None, None) => return,
+        (Some(modify), change) => ModifyVolume {
+            multi_attach_enabled: change,
+            ..modify
+        },
+        (None, change) => ModifyVolume {
+            volume_id: v.volume_id.clone(),
+            size_gib: None,
+            volume_type: None,
+            iops: None,
+            throughput_mibps: None,
+            multi_attach_enabled: change,
+        },
     };
 
     // Values the schema could not check (a size from a snapshot, an adopted volume's
@@ -267,7 +286,53 @@ fn changes(d: &Desired, v: &ObservedVolume, observed_type: VolumeType) -> Option
         volume_type,
         iops,
         throughput_mibps,
+        multi_attach_enabled: None,
     })
+}
+
+/// Multi-Attach turned on or off in place, under the conditions of the EBS user guide
+/// ("Enable Multi-Attach", "Disable Multi-Attach"): only io2 volumes can change it after
+/// creation (io1 keeps what it was created with); it is enabled only while the volume is
+/// attached to no instance, and disabled only while attached to at most one. `Err` says
+/// which condition is not met. An adopting spec does not manage it unless it asks for it.
+pub(super) fn multi_attach_change(
+    input: &VolumeInput<'_>,
+    v: &ObservedVolume,
+    volume_type: VolumeType,
+) -> Result<Option<Change<bool>>, String> {
+    let want = input.spec.multi_attach_enabled;
+    let adopting = input.spec.volume_id.is_some();
+    if want == v.multi_attach_enabled || (adopting && !want) {
+        return Ok(None);
+    }
+    let verb = if want { "enabled" } else { "disabled" };
+    if volume_type != VolumeType::Io2 {
+        return Err(format!(
+            "Multi-Attach cannot be {verb} on {} in place: AWS changes it after creation only on io2 volumes, and this one is {volume_type}",
+            v.volume_id
+        ));
+    }
+    let attached = v
+        .attachments
+        .iter()
+        .filter(|a| a.state != crate::plan::observed::AttachmentState::Detached)
+        .count();
+    if want && attached > 0 {
+        return Err(format!(
+            "Multi-Attach can be enabled on {} only while it is attached to no instance; it is attached to {attached}: detach it (remove spec.attachments), then attach again",
+            v.volume_id
+        ));
+    }
+    if !want && attached > 1 {
+        return Err(format!(
+            "Multi-Attach can be disabled on {} only while it is attached to at most one instance; it is attached to {attached}",
+            v.volume_id
+        ));
+    }
+    Ok(Some(Change {
+        from: Some(v.multi_attach_enabled),
+        to: want,
+    }))
 }
 
 /// Whether the spec asks for something the running modification does not bring.

@@ -55,6 +55,16 @@ pub fn describe(action: &VolumeAction) -> String {
             if let Some(c) = &m.throughput_mibps {
                 parts.push(change_words("throughput", c, " MiB/s"));
             }
+            if let Some(c) = &m.multi_attach_enabled {
+                parts.push(
+                    if c.to {
+                        "enable Multi-Attach"
+                    } else {
+                        "disable Multi-Attach"
+                    }
+                    .to_owned(),
+                );
+            }
             format!("modify {}: {}", m.volume_id, parts.join(", "))
         }
         VolumeAction::Attach {

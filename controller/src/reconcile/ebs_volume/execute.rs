@@ -113,6 +113,7 @@ pub async fn run(
                 volume_type: modify.volume_type.as_ref().map(|c| c.to),
                 iops: modify.iops.as_ref().map(|c| c.to),
                 throughput_mibps: modify.throughput_mibps.as_ref().map(|c| c.to),
+                multi_attach_enabled: modify.multi_attach_enabled.as_ref().map(|c| c.to),
             };
             if let Err(e) = ec2.modify_volume(request).await {
                 // Rejected (or throttled): AWS did not count it. Otherwise the record stays,

@@ -215,6 +215,53 @@ async fn an_attachment_moved_to_another_device_is_detached_then_attached_there_o
 }
 
 #[tokio::test]
+async fn multi_attach_is_enabled_in_place_on_an_io2_volume_then_it_attaches_to_two_instances()
+-> Result<()> {
+    let bed = Bed::start("multi-in-place", &[]).await?;
+    let ids = bed.run_instances("us-east-1a", 2).await?;
+    bed.create::<EbsVolume>(
+        NAME,
+        json!({ "availabilityZone": "us-east-1a", "sizeGiB": 10, "volumeType": "io2", "iops": 1000 }),
+    )
+    .await?;
+    bed.wait_ready::<EbsVolume>(NAME).await?;
+    let before = bed.calls().await?;
+
+    bed.edit::<EbsVolume>(
+        NAME,
+        json!({
+            "multiAttachEnabled": true,
+            "attachments": [
+                { "instanceId": ids[0], "device": "/dev/sdf" },
+                { "instanceId": ids[1], "device": "/dev/sdf" },
+            ],
+        }),
+    )
+    .await?;
+    let v = bed
+        .wait_for::<EbsVolume>(NAME, "Multi-Attach on and attached to both", |v| {
+            is_ready(v)
+                && v.status.as_ref().and_then(|s| s.multi_attach_enabled) == Some(true)
+                && attachments(v).len() == 2
+                && attachments(v)
+                    .iter()
+                    .all(|(_, _, state)| state == "attached")
+        })
+        .await?;
+    let after = bed.calls().await?;
+    ensure!(
+        delta(&before, &after, "ModifyVolume") == 1 && delta(&before, &after, "AttachVolume") == 2,
+        "expected one ModifyVolume and two AttachVolume: {before:?} -> {after:?}"
+    );
+    ensure!(
+        has_condition(&v, SYNCED, ConditionStatus::True, "Synced"),
+        "{:?}",
+        v.status
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn force_detach_sends_a_forced_detach_that_completes_at_once() -> Result<()> {
     let bed = Bed::start("force", &[]).await?;
     let instance = bed.run_instances("us-east-1a", 1).await?.remove(0);

@@ -32,7 +32,11 @@ Amazon EBS User Guide):
     gp3/io1/io2), without Throughput resets gp3 throughput to 125 (ModifyVolume API reference).
  4. Multi-Attach (EBS guide "Attach a volume to multiple instances with Amazon EBS
     Multi-Attach"): io1/io2 with MultiAttachEnabled take up to 16 instances in the volume's AZ;
-    otherwise a second attach -> VolumeInUse. Other AZ -> InvalidVolume.ZoneMismatch; device
+    otherwise a second attach -> VolumeInUse. Changed in place by ModifyVolume MultiAttachEnabled
+    (EBS guide "Enable Multi-Attach", "Disable Multi-Attach"): only on io2 (io1 keeps what it
+    was created with), enabled only while attached to no instance, disabled only while attached
+    to at most one; otherwise a 4xx (AWS documents no code: InvalidParameterValue here).
+    Other AZ -> InvalidVolume.ZoneMismatch; device
     in use on the instance -> InvalidParameterValue "Attachment point /dev/sdf is already in
     use"; detaching an unattached volume -> IncorrectState (moto: HTTP 500).
  5. DescribeVolumes / DescribeVolumesModifications pagination (API reference: MaxResults 5..500,
@@ -493,6 +497,22 @@ def delete_volume(self: EBSBackend, volume_id: str, pending: bool = False) -> Vo
     return volume
 
 
+def _check_multi_attach_change(volume: Volume, new_type: str, enable: bool) -> None:
+    """Multi-Attach changed in place (correction 4): io2 only, and only with no attachment
+    (enable) or at most one (disable)."""
+    verb = "enable" if enable else "disable"
+    if new_type != "io2":
+        raise err("InvalidParameterValue",
+                  f"Multi-Attach can only be {verb}d on io2 volumes after creation (approximate)")
+    attached = len(_get_attachments(volume))
+    if enable and attached > 0:
+        raise err("InvalidParameterValue",
+                  "Multi-Attach can only be enabled on a volume that is not attached (approximate)")
+    if not enable and attached > 1:
+        raise err("InvalidParameterValue",
+                  "Multi-Attach can only be disabled on a volume attached to at most one instance (approximate)")
+
+
 def modify_volume(self: EBSBackend, volume_id: str, target_size: Any = None, target_volume_type: Any = None,
                   target_iops: Any = None, target_throughput: Any = None,
                   target_multi_attach_enabled: Any = None) -> Volume:
@@ -539,6 +559,8 @@ def modify_volume(self: EBSBackend, volume_id: str, target_size: Any = None, tar
             throughput = GP3_DEFAULT_THROUGHPUT
         else:
             throughput = current["throughput"] or GP3_DEFAULT_THROUGHPUT
+    if multi is not None and multi != bool(current["multi_attach_enabled"]):
+        _check_multi_attach_change(volume, new_type, multi)
     if multi is None:
         multi = bool(current["multi_attach_enabled"]) and bool(limits.get("multi_attach"))
     validate_volume(new_type, new_size, iops, throughput, multi)

@@ -35,6 +35,7 @@ fn drift_under_manage_yields_the_correcting_actions() {
                 volume_type: None,
                 iops: change(5000, 3000),
                 throughput_mibps: None,
+                multi_attach_enabled: None,
             }),
         ]
     );

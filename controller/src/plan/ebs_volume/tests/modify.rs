@@ -22,6 +22,7 @@ fn every_changed_field_goes_into_one_modify() {
             volume_type: None,
             iops: change(3000, 6000),
             throughput_mibps: change(125, 500),
+            multi_attach_enabled: None,
         })]
     );
     assert_eq!(
@@ -50,6 +51,7 @@ fn only_the_fields_that_differ_are_sent() {
             volume_type: None,
             iops: None,
             throughput_mibps: None,
+            multi_attach_enabled: None,
         })
     );
 }
@@ -99,6 +101,7 @@ fn a_type_change_always_sends_iops_and_throughput() {
                 from: None,
                 to: 125
             }),
+            multi_attach_enabled: None,
         })
     );
 }
@@ -433,4 +436,122 @@ fn a_volume_of_a_type_the_controller_does_not_know_is_not_modified() {
     .plan();
     assert_eq!(modify(&plan), None);
     assert_eq!(reasons(&plan), vec![reason::UNSUPPORTED_VOLUME_TYPE]);
+}
+
+fn io2(multi_attach: bool, attached_to: &[&str]) -> ObservedVolume {
+    ObservedVolume {
+        volume_type: Some(VolumeType::Io2),
+        iops: Some(3000),
+        throughput_mibps: None,
+        multi_attach_enabled: multi_attach,
+        state: if attached_to.is_empty() {
+            VolumeState::Available
+        } else {
+            VolumeState::InUse
+        },
+        attachments: attached_to
+            .iter()
+            .map(|i| attachment(i, "/dev/sdf", AttachmentState::Attached))
+            .collect(),
+        ..volume()
+    }
+}
+
+fn io2_spec(multi_attach: bool) -> EbsVolumeSpec {
+    EbsVolumeSpec {
+        volume_type: Some(VolumeType::Io2),
+        iops: Some(3000),
+        throughput_mibps: None,
+        multi_attach_enabled: multi_attach,
+        ..spec()
+    }
+}
+
+#[test]
+fn multi_attach_is_enabled_in_place_on_a_detached_io2_volume_before_any_attach() {
+    let plan = Case::existing(
+        EbsVolumeSpec {
+            attachments: vec![
+                wants("i-0aaaaaaaaaaaaaaaa", "/dev/sdf"),
+                wants("i-0bbbbbbbbbbbbbbbb", "/dev/sdf"),
+            ],
+            ..io2_spec(true)
+        },
+        io2(false, &[]),
+    )
+    .plan();
+    assert_eq!(
+        plan.actions,
+        vec![VolumeAction::Modify(ModifyVolume {
+            volume_id: VOL.into(),
+            size_gib: None,
+            volume_type: None,
+            iops: None,
+            throughput_mibps: None,
+            multi_attach_enabled: change(false, true),
+        })],
+        "the attaches wait until Multi-Attach is on"
+    );
+    assert_eq!(
+        plan.in_words(),
+        vec![format!("modify {VOL}: enable Multi-Attach")]
+    );
+}
+
+#[test]
+fn multi_attach_is_not_enabled_on_an_attached_volume_and_the_condition_says_why() {
+    let plan = Case::existing(io2_spec(true), io2(false, &["i-0aaaaaaaaaaaaaaaa"])).plan();
+    assert!(modify(&plan).is_none(), "{:?}", plan.actions);
+    assert_eq!(reasons(&plan), vec![reason::MULTI_ATTACH_MISMATCH]);
+    assert!(plan.synced().message.contains("attached to no instance"));
+}
+
+#[test]
+fn multi_attach_is_changed_in_place_only_on_io2() {
+    let plan = Case::existing(
+        EbsVolumeSpec {
+            volume_type: Some(VolumeType::Io1),
+            ..io2_spec(true)
+        },
+        ObservedVolume {
+            volume_type: Some(VolumeType::Io1),
+            ..io2(false, &[])
+        },
+    )
+    .plan();
+    assert!(modify(&plan).is_none(), "{:?}", plan.actions);
+    assert_eq!(reasons(&plan), vec![reason::MULTI_ATTACH_MISMATCH]);
+    assert!(plan.synced().message.contains("only on io2"));
+}
+
+#[test]
+fn multi_attach_is_disabled_only_while_attached_to_at_most_one_instance() {
+    let one = Case::existing(io2_spec(false), io2(true, &["i-0aaaaaaaaaaaaaaaa"])).plan();
+    assert_eq!(
+        modify(&one).and_then(|m| m.multi_attach_enabled),
+        change(true, false)
+    );
+    let two = Case::existing(
+        io2_spec(false),
+        io2(true, &["i-0aaaaaaaaaaaaaaaa", "i-0bbbbbbbbbbbbbbbb"]),
+    )
+    .plan();
+    assert!(modify(&two).is_none(), "{:?}", two.actions);
+    assert!(reasons(&two).contains(&reason::MULTI_ATTACH_MISMATCH));
+    assert!(two.synced().message.contains("at most one instance"));
+}
+
+#[test]
+fn an_adopting_spec_that_leaves_multi_attach_out_does_not_disable_it() {
+    let plan = Case::existing(
+        EbsVolumeSpec {
+            volume_type: None,
+            multi_attach_enabled: false,
+            ..adopting()
+        },
+        io2(true, &[]),
+    )
+    .plan();
+    assert!(modify(&plan).is_none(), "{:?}", plan.actions);
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
 }
