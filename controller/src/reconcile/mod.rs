@@ -35,10 +35,13 @@ pub fn error_policy<K: ManagedKind>(obj: Arc<K>, error: &Error, ctx: Arc<Context
     }
     let key = object_key(obj.as_ref());
     let delay = match error {
-        Error::Terminal { .. } => ctx.backoff.rejected(
-            &key,
-            pipeline::jittered(ctx.settings.resync_interval).min(ctx.settings.resync_interval),
-        ),
+        // Re-checked within one resync: a little before it, so objects rejected together
+        // spread out and none waits longer than the interval promises.
+        Error::Terminal { .. } => {
+            let within = rand::Rng::random_range(&mut rand::rng(), 0.9..=1.0);
+            ctx.backoff
+                .rejected(&key, ctx.settings.resync_interval.mul_f64(within))
+        }
         _ => ctx.backoff.failed(&key, error.base_delay()),
     };
     Action::requeue(delay)

@@ -27,19 +27,7 @@ pub(super) fn plan(input: &VolumeInput<'_>, volume: Option<&ObservedVolume>, b: 
     if spec.deletion_policy == DeletionPolicy::Retain {
         // Released first, then disowned: a crash in between leaves a volume that no object
         // claims (a released volume is nobody's), never one that is still ours.
-        let changes = release_changes(&v.tags);
-        if !changes.to_set.is_empty() {
-            b.act(VolumeAction::SetTags {
-                volume_id: v.volume_id.clone(),
-                tags: changes.to_set,
-            });
-        }
-        if !changes.to_remove.is_empty() {
-            b.act(VolumeAction::RemoveTags {
-                volume_id: v.volume_id.clone(),
-                keys: changes.to_remove,
-            });
-        }
+        super::tags::act_on(&v.volume_id, release_changes(&v.tags), b);
         b.finished = true;
         return;
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use super::{Builder, VolumeAction, VolumeInput};
 use crate::api::EbsVolumeSpec;
 use crate::plan::observed::ObservedVolume;
-use crate::plan::tags::{is_reserved_key, tag_changes};
+use crate::plan::tags::{TagChanges, is_reserved_key, tag_changes};
 
 /// The spec's tag keys that are ours to manage.
 pub(super) fn spec_keys(spec: &EbsVolumeSpec) -> BTreeSet<String> {
@@ -27,15 +27,20 @@ pub(super) fn plan(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder)
     let mut managed = spec_keys(input.spec);
     managed.extend(changes.to_remove.iter().cloned());
     b.managed_tag_keys = managed;
+    act_on(&v.volume_id, changes, b);
+}
+
+/// The CreateTags, then the DeleteTags, that make `changes` (each only when needed).
+pub(super) fn act_on(volume_id: &str, changes: TagChanges, b: &mut Builder) {
     if !changes.to_set.is_empty() {
         b.act(VolumeAction::SetTags {
-            volume_id: v.volume_id.clone(),
+            volume_id: volume_id.to_owned(),
             tags: changes.to_set,
         });
     }
     if !changes.to_remove.is_empty() {
         b.act(VolumeAction::RemoveTags {
-            volume_id: v.volume_id.clone(),
+            volume_id: volume_id.to_owned(),
             keys: changes.to_remove,
         });
     }
