@@ -107,6 +107,30 @@ pub struct ObservedVolume {
     pub create_time: Option<DateTime<Utc>>,
 }
 
+#[cfg(test)]
+impl ObservedVolume {
+    /// An available, unattached 100 GiB gp3 volume at its defaults, untagged: the fixture
+    /// tests of every layer start from (overriding what they are about).
+    pub fn example(volume_id: &str, availability_zone: &str) -> Self {
+        Self {
+            volume_id: volume_id.to_owned(),
+            state: VolumeState::Available,
+            availability_zone: availability_zone.to_owned(),
+            volume_type: Some(VolumeType::Gp3),
+            size_gib: 100,
+            iops: Some(3000),
+            throughput_mibps: Some(125),
+            encrypted: false,
+            kms_key_id: None,
+            multi_attach_enabled: false,
+            snapshot_id: None,
+            attachments: Vec::new(),
+            tags: BTreeMap::new(),
+            create_time: None,
+        }
+    }
+}
+
 /// A volume modification's state as DescribeVolumesModifications reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModificationState {

@@ -15,7 +15,7 @@ use crate::aws::errors::AwsError;
 use crate::aws::observer::volumes::MODIFICATION_BATCH;
 use crate::aws::tags::CLUSTER_TAG;
 use crate::plan::observed::{
-    ModificationState, ObservedModification, ObservedSnapshot, ObservedVolume, VolumeState,
+    ModificationState, ObservedModification, ObservedSnapshot, ObservedVolume,
 };
 
 #[derive(Default)]
@@ -63,20 +63,8 @@ impl Fake {
 
 pub fn volume(n: usize, cluster: &str) -> ObservedVolume {
     ObservedVolume {
-        volume_id: format!("vol-{n:017x}"),
-        state: VolumeState::Available,
-        availability_zone: "us-east-1a".to_owned(),
-        volume_type: None,
-        size_gib: 1,
-        iops: None,
-        throughput_mibps: None,
-        encrypted: false,
-        kms_key_id: None,
-        multi_attach_enabled: false,
-        snapshot_id: None,
-        attachments: Vec::new(),
         tags: BTreeMap::from([(CLUSTER_TAG.to_owned(), cluster.to_owned())]),
-        create_time: None,
+        ..ObservedVolume::example(&format!("vol-{n:017x}"), "us-east-1a")
     }
 }
 

@@ -83,20 +83,9 @@ fn adopting() -> EbsVolumeSpec {
 /// What AWS reports for `spec()` once created.
 fn volume() -> ObservedVolume {
     ObservedVolume {
-        volume_id: VOL.into(),
-        state: VolumeState::Available,
-        availability_zone: AZ.into(),
-        volume_type: Some(VolumeType::Gp3),
-        size_gib: 100,
-        iops: Some(3000),
-        throughput_mibps: Some(125),
-        encrypted: false,
-        kms_key_id: None,
-        multi_attach_enabled: false,
-        snapshot_id: None,
-        attachments: Vec::new(),
         tags: ownership_tags(&owner(), None),
         create_time: Some(hours_ago(100)),
+        ..ObservedVolume::example(VOL, AZ)
     }
 }
 
