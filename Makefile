@@ -10,8 +10,10 @@ STATE_DIR ?= .local
 
 all: build
 
+# `--all-targets`, like `make test`: building the binaries alone would select other features
+# (no dev-dependencies) and compile every dependency a second time.
 build:
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --all-targets
 
 ## Regenerate crds/ (and the chart's copies) from the Rust types.
 crds:
