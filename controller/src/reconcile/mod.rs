@@ -47,11 +47,39 @@ pub fn error_policy<K: ManagedKind>(obj: Arc<K>, error: &Error, ctx: Arc<Context
     Action::requeue(delay)
 }
 
-/// `namespace/name` of an object, the key of its backoff.
+/// `Kind/namespace/name` of an object: the key of its backoff and of its last write. The
+/// kind is part of it, so an EbsVolume and an AmiImage of the same name never share a
+/// backoff or a written version.
 pub fn object_key<K: ManagedKind>(obj: &K) -> String {
     format!(
-        "{}/{}",
+        "{}/{}/{}",
+        K::KIND,
         obj.meta().namespace.as_deref().unwrap_or_default(),
         obj.meta().name.as_deref().unwrap_or_default()
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::panic)] // tests fail by panicking
+mod tests {
+    use super::*;
+    use crate::api::{AmiImage, EbsVolume};
+
+    fn named<K: serde::de::DeserializeOwned>(kind: &str, spec: serde_json::Value) -> K {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "ec2.reconciler.dev/v1alpha1",
+            "kind": kind,
+            "metadata": { "name": "data", "namespace": "team-a" },
+            "spec": spec,
+        }))
+        .unwrap_or_else(|e| panic!("{kind}: {e}"))
+    }
+
+    #[test]
+    fn objects_of_two_kinds_with_one_name_have_two_keys() {
+        let volume: EbsVolume = named("EbsVolume", serde_json::json!({}));
+        let image: AmiImage = named("AmiImage", serde_json::json!({ "name": "x" }));
+        assert_eq!(object_key(&volume), "EbsVolume/team-a/data");
+        assert_eq!(object_key(&image), "AmiImage/team-a/data");
+    }
 }
