@@ -10,7 +10,8 @@ pub enum Error {
     #[error("Kubernetes API error: {0}")]
     Kube(#[from] kube::Error),
 
-    /// The spec asks for something AWS will not do; nothing is retried until it changes.
+    /// AWS rejected what the spec asks for: not retried in a loop, re-checked at the next
+    /// resync (see `error_policy`), so an outside fix heals it.
     #[error("{message}")]
     Terminal {
         reason: &'static str,
