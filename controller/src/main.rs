@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ec2_reconciler::api::{chart_crd_yaml, crd_yaml, crds};
+use ec2_reconciler::reconcile::tenancy::TenancySettings;
 use ec2_reconciler::runtime::leader::LeaderConfig;
 use ec2_reconciler::runtime::preview;
 use ec2_reconciler::runtime::{self, Config};
@@ -64,15 +65,19 @@ struct RunArgs {
     /// Name of this cluster, tagged on every AWS resource it creates.
     #[arg(long, env = "EC2R_CLUSTER_NAME", default_value = "default")]
     cluster_name: String,
-    /// Only watch this namespace.
-    #[arg(long, env = "EC2R_NAMESPACE")]
-    namespace: Option<String>,
+    /// Only watch these namespaces (comma-separated; all namespaces when absent).
+    #[arg(long, env = "EC2R_NAMESPACE", value_delimiter = ',')]
+    namespace: Vec<String>,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "EC2R_HEALTH_ADDR", default_value = "0.0.0.0:8080")]
     health_addr: SocketAddr,
     /// Seconds between two observations of every object.
     #[arg(long, env = "EC2R_RESYNC_SECONDS", default_value_t = 600)]
     resync_seconds: u64,
+    /// Seconds between two looks at what blocks objects from outside the controller (a KMS
+    /// key not enabled, an instance that does not exist yet), while anything is blocked.
+    #[arg(long, env = "EC2R_RECHECK_SECONDS", default_value_t = 30)]
+    recheck_seconds: u64,
     /// Share of each AWS API rate bucket to use (0 < f <= 1); the account's buckets are
     /// shared with every other tool using it.
     #[arg(long, env = "EC2R_AWS_RATE_FRACTION", default_value_t = 0.5)]
@@ -89,6 +94,14 @@ struct RunArgs {
     /// Log as JSON lines.
     #[arg(long, env = "EC2R_LOG_JSON")]
     log_json: bool,
+    /// Trust every namespace with every AWS resource no object owns (adopt, attach, image,
+    /// migrate). For a cluster with one tenant only; by default a namespace needs the
+    /// administrator's label or the resource's grant tag.
+    #[arg(long, env = "EC2R_SINGLE_TENANT")]
+    single_tenant: bool,
+    /// Refuse ObserveOnly adoption of resources no object owns (allowed by default: a read).
+    #[arg(long, env = "EC2R_DENY_OBSERVE_UNOWNED")]
+    deny_observe_unowned: bool,
 }
 
 /// Host name and process id: unique enough outside a pod.
@@ -119,11 +132,16 @@ async fn main() -> anyhow::Result<()> {
             let config = Config {
                 default_region: args.region,
                 cluster_name: args.cluster_name,
-                watch_namespace: args.namespace,
+                watch_namespaces: args.namespace,
                 health_addr: args.health_addr,
                 resync_interval: Duration::from_secs(args.resync_seconds),
+                recheck_interval: Duration::from_secs(args.recheck_seconds.max(1)),
                 crd_poll_interval: Duration::from_secs(5),
                 aws_rate_fraction: args.aws_rate_fraction.clamp(0.01, 1.0),
+                tenancy: TenancySettings {
+                    single_tenant: args.single_tenant,
+                    observe_unowned: !args.deny_observe_unowned,
+                },
                 leader_election: args.leader_elect.then(|| {
                     let identity = args.identity.clone().unwrap_or_else(default_identity);
                     LeaderConfig::new(args.leader_election_namespace.clone(), identity)

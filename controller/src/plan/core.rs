@@ -50,6 +50,9 @@ pub struct Problem {
     /// PascalCase, for `Synced=False`.
     pub reason: &'static str,
     pub message: String,
+    /// The AWS resource (its id) whose change outside the spec would remove the problem,
+    /// such as a grant tag added to it: the reconciler watches it.
+    pub resource: Option<String>,
 }
 
 /// The desired status, reason and message of one condition.
@@ -200,7 +203,15 @@ impl<A: PlannedAction, W: PlannedWait> Builder<A, W> {
     }
 
     pub fn problem(&mut self, reason: &'static str, message: String) {
-        self.problems.push(Problem { reason, message });
+        self.problems.push(Problem {
+            reason,
+            message,
+            resource: None,
+        });
+    }
+
+    pub fn add_problem(&mut self, problem: Problem) {
+        self.problems.push(problem);
     }
 
     pub fn finish(self, how: Finish<'_>) -> Plan<A, W> {
@@ -326,6 +337,7 @@ pub fn not_implemented(kind: &str, deleting: bool) -> Plan<NoAction, NoWait> {
         problems: vec![Problem {
             reason: "NotImplemented",
             message: message.clone(),
+            resource: None,
         }],
         ready: Summary::no("NotImplemented", message.clone()),
         progressing: Summary::no("NotImplemented", message),

@@ -29,9 +29,11 @@ use std::ops::{Deref, DerefMut};
 use crate::api::{EbsVolumeSpec, EbsVolumeStatus, VolumeType};
 use crate::plan::core::{Plan, PlannedAction, PlannedWait};
 use crate::plan::observed::{
-    ModificationState, ObservedModification, ObservedSnapshot, ObservedVolume, VolumeState,
+    ModificationState, ObservedInstance, ObservedModification, ObservedSnapshot, ObservedVolume,
+    VolumeState,
 };
 use crate::plan::tags::Owner;
+use crate::plan::tenancy::{self, Grants, Use};
 
 mod attach;
 mod builder;
@@ -72,9 +74,11 @@ pub struct VolumeInput<'a> {
     pub kms_key_arn: Option<&'a str>,
     /// Tag keys the spec asked for on earlier passes: ours to remove once the spec drops them.
     pub managed_tag_keys: &'a BTreeSet<String>,
-    /// Availability Zone of each instance named in `spec.attachments` that exists; `None`
-    /// when the caller did not look instances up (then nothing is checked).
-    pub instance_zones: Option<&'a BTreeMap<String, String>>,
+    /// Each instance named in `spec.attachments` (and not attached yet) that exists, by
+    /// id; `None` when the caller did not look instances up (then nothing is checked).
+    pub instances: Option<&'a BTreeMap<String, ObservedInstance>>,
+    /// What the administrator granted the object's namespace (see [`crate::plan::tenancy`]).
+    pub grants: Grants,
     /// The final snapshot found in AWS (by the id in status or by its tags), when deleting.
     pub final_snapshot: Option<&'a ObservedSnapshot>,
     /// The object has a deletion timestamp: plan the clean-up instead of convergence.
@@ -330,6 +334,9 @@ pub struct VolumePlan {
     pub recent_modifications: Vec<DateTime<Utc>>,
     /// Tag keys that are ours after this plan: to persist for the next pass.
     pub managed_tag_keys: BTreeSet<String>,
+    /// The observed volume is not this object's to see (another object's, or unowned where
+    /// the administrator turned reads off): nothing of it goes into status.
+    pub volume_hidden: bool,
 }
 
 impl Deref for VolumePlan {
@@ -405,9 +412,11 @@ fn plan_existing(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder) {
         }
         VolumeState::Creating | VolumeState::Available | VolumeState::InUse => {}
     }
-    if let Some(message) = owned_by_another_object(input, v) {
-        // Adopting it would rewrite its owner's tags and act on another object's volume.
-        b.problem(reason::OWNED_BY_ANOTHER_OBJECT, message);
+    if let Some(refused) = adoption_refused(input, v, input.spec.management_policy.into()) {
+        // Adopting it would act on a volume this namespace does not own and was not
+        // granted: nothing is done, not even a tag.
+        b.volume_hidden = adoption_refused(input, v, Use::Observe).is_some();
+        b.add_problem(refused);
         return;
     }
     check_immutable(input, v, b);
@@ -424,31 +433,24 @@ fn plan_existing(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder) {
     modify::plan(input, v, b);
 }
 
-/// Why the volume is not this object's to manage, when another object owns it (its UID in
-/// our tags, not released). Another namespace's object is not named.
-fn owned_by_another_object(input: &VolumeInput<'_>, v: &ObservedVolume) -> Option<String> {
-    use crate::plan::tags::{OWNER_TAG, UID_TAG, is_released};
-    if input.spec.management_policy != crate::api::common::ManagementPolicy::Manage {
-        return None;
-    }
-    let uid = v.tags.get(UID_TAG)?;
-    if *uid == input.owner.uid || is_released(&v.tags) {
-        return None;
-    }
-    let same_namespace = v
-        .tags
-        .get(OWNER_TAG)
-        .and_then(|o| o.split_once('/'))
-        .filter(|(ns, _)| *ns == input.owner.namespace)
-        .map(|(_, name)| name.to_owned());
-    let owner = match same_namespace {
-        Some(name) => format!("EbsVolume {name} in this namespace"),
-        None => "another object".to_owned(),
+/// Why this object may not use the volume it tracks this way (see [`crate::plan::tenancy`]):
+/// another object owns it, or nobody does and the namespace has no grant for this use. A
+/// volume this object created carries its ownership tags from its first instant, so only
+/// tags count: a `volumeId` cleared from the spec after an adoption proves nothing.
+fn adoption_refused(input: &VolumeInput<'_>, v: &ObservedVolume, usage: Use) -> Option<Problem> {
+    let volume = tenancy::Resource {
+        noun: "volume",
+        id: &v.volume_id,
+        tags: &v.tags,
     };
-    Some(format!(
-        "{} is managed by {owner}: a volume has one owner (delete that object with deletionPolicy Retain to hand it over)",
-        v.volume_id
-    ))
+    tenancy::refusal(input.owner, input.grants, volume, usage)
+}
+
+/// Whether the controller may change or delete the volume for this object on its way out:
+/// only one tagged as this object's (created by it, or adopted and tagged). A volume whose
+/// adoption was refused, never completed or was only observed is left exactly as it is.
+pub(crate) fn is_this_objects(input: &VolumeInput<'_>, v: &ObservedVolume) -> bool {
+    tenancy::standing(input.owner, &v.tags) == tenancy::Standing::Ours
 }
 
 /// What ModifyVolume cannot change: reported, never acted on.
@@ -506,5 +508,7 @@ pub mod reason {
     pub const UNSUPPORTED_VOLUME_TYPE: &str = "UnsupportedVolumeType";
     pub const MODIFICATION_FAILED: &str = "ModificationFailed";
     pub const FINAL_SNAPSHOT_FAILED: &str = "FinalSnapshotFailed";
-    pub const OWNED_BY_ANOTHER_OBJECT: &str = "OwnedByAnotherObject";
+    pub use crate::plan::tenancy::reason::{
+        NOT_GRANTED, OBSERVE_NOT_ALLOWED, OWNED_BY_ANOTHER_OBJECT,
+    };
 }

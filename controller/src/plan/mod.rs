@@ -6,3 +6,4 @@ pub mod core;
 pub mod ebs_volume;
 pub mod observed;
 pub mod tags;
+pub mod tenancy;

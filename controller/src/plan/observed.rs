@@ -190,3 +190,15 @@ pub struct ObservedSnapshot {
     pub tags: BTreeMap<String, String>,
     pub start_time: Option<DateTime<Utc>>,
 }
+
+/// What attachment and tenancy checks need to know about an instance (never ours: the
+/// controller does not make instances).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedInstance {
+    pub instance_id: String,
+    pub availability_zone: Option<String>,
+    /// `pending`, `running`, `stopping`, `stopped`, `shutting-down`, `terminated`.
+    pub state: Option<String>,
+    /// Its tags: the administrator's grant tag among them.
+    pub tags: BTreeMap<String, String>,
+}

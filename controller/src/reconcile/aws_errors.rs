@@ -23,10 +23,10 @@ const REJECTIONS: &[(&[&str], &str)] = &[
         &["InvalidZone.NotFound", "InvalidAvailabilityZone"],
         "AvailabilityZoneNotFound",
     ),
-    (&["InvalidSnapshot.NotFound"], "SnapshotNotFound"),
+    (&["InvalidSnapshot.NotFound"], SNAPSHOT_NOT_FOUND),
     (
         &["InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"],
-        "InstanceNotFound",
+        INSTANCE_NOT_FOUND,
     ),
     (
         &[
@@ -49,6 +49,10 @@ const REJECTIONS: &[(&[&str], &str)] = &[
     ),
 ];
 
+/// The snapshot a request names does not exist (yet).
+pub const SNAPSHOT_NOT_FOUND: &str = "SnapshotNotFound";
+/// The instance a request names does not exist (yet).
+pub const INSTANCE_NOT_FOUND: &str = "InstanceNotFound";
 /// The reason of a call IAM refused; its message names the action to grant.
 pub const ACCESS_DENIED: &str = "AccessDenied";
 /// The device name is taken on the instance: the spec must name another.

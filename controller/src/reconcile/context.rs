@@ -16,6 +16,8 @@ use prometheus_client::metrics::family::Family;
 
 use super::aws_state::AwsState;
 use super::backoff::Backoff;
+use super::rechecks::Rechecks;
+use super::tenancy::Tenancy;
 
 /// Where "now" comes from, so tests can fix it.
 #[derive(Clone, Debug, Default)]
@@ -104,6 +106,10 @@ pub struct Context {
     pub aws: AwsState,
     pub backoff: Backoff,
     pub written: WrittenVersions,
+    /// Causes outside the controller that block objects, looked at again together.
+    pub rechecks: Rechecks,
+    /// What each namespace is granted beyond what its objects own.
+    pub tenancy: Tenancy,
 }
 
 impl Context {

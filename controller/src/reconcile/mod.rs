@@ -9,8 +9,10 @@ pub mod error;
 pub mod finalizers;
 pub mod kind;
 pub mod pipeline;
+pub mod rechecks;
 pub mod skeleton;
 pub mod status;
+pub mod tenancy;
 
 use std::sync::Arc;
 

@@ -23,12 +23,14 @@ use super::error::{Error, Result};
 use super::finalizers::{add_finalizer, has_finalizer, remove_finalizer};
 use super::kind::ManagedKind;
 use super::object_key;
+use super::rechecks::{Blocked, Cause};
 use super::status::StatusWriter;
 use crate::api::conditions::{ConditionStatus, DesiredCondition, PROGRESSING, READY, SYNCED, find};
 use crate::api::status::KindStatus;
 use crate::aws::client::Ec2;
 use crate::plan::core::{Plan, PlannedAction, PlannedWait};
 use crate::plan::tags::Owner;
+use crate::plan::tenancy::{self, Grants};
 
 /// How soon to look again after changing something in AWS.
 const AFTER_CHANGE: Duration = Duration::from_secs(2);
@@ -85,6 +87,8 @@ pub struct Pass<'a, K: ManagedKind> {
     pub reference: ObjectReference,
     pub deleting: bool,
     pub now: DateTime<Utc>,
+    /// What the administrator granted the object's namespace.
+    pub grants: Grants,
 }
 
 impl<'a, K: ManagedKind> Pass<'a, K> {
@@ -98,6 +102,7 @@ impl<'a, K: ManagedKind> Pass<'a, K> {
     }
 
     fn with_uid(obj: &'a K, ctx: &'a Context, uid: String) -> Self {
+        let namespace = obj.namespace().unwrap_or_default();
         let region = obj
             .spec_region()
             .map(str::to_owned)
@@ -108,10 +113,11 @@ impl<'a, K: ManagedKind> Pass<'a, K> {
             owner: Owner {
                 cluster: ctx.aws.cluster().to_owned(),
                 kind: K::KIND.to_owned(),
-                namespace: obj.namespace().unwrap_or_default(),
+                namespace: namespace.clone(),
                 name: obj.name_any(),
                 uid,
             },
+            grants: ctx.tenancy.grants(&namespace),
             reference: obj.object_ref(&()),
             region,
             deleting: obj.meta().deletion_timestamp.is_some(),
@@ -127,6 +133,19 @@ impl<'a, K: ManagedKind> Pass<'a, K> {
     /// The status as last written (empty for a new object).
     pub fn status(&self) -> K::Status {
         self.obj.status().cloned().unwrap_or_default()
+    }
+
+    /// Records that `cause` blocks this object: once it is gone, the object is reconciled
+    /// at once rather than at its next resync.
+    pub fn recheck_when(&self, cause: Cause) {
+        let blocked = Blocked {
+            kind: K::KIND,
+            namespace: self.owner.namespace.clone(),
+            name: self.owner.name.clone(),
+        };
+        self.ctx
+            .rechecks
+            .watch(&object_key(self.obj), blocked, cause);
     }
 }
 
@@ -209,9 +228,12 @@ async fn converge<K: Reconciler>(
     status: &mut K::Status,
     writer: &mut StatusWriter<'_, K>,
 ) -> Result<Converged> {
+    // What blocked the object is looked at again now; the pass records what still does.
+    pass.ctx.rechecks.forget(&object_key(pass.obj));
     let observation = K::observe(pass).await?;
     let kind_plan = K::plan(pass, &observation, status);
     let plan: &Plan<K::Action, K::Wait> = kind_plan.borrow();
+    watch_grants(pass, plan);
     K::record(status, &observation, &kind_plan);
     status.set_plan(plan.in_words());
 
@@ -259,6 +281,25 @@ async fn converge<K: Reconciler>(
         (false, None) => resync,
     };
     Ok(Converged::Requeue(after))
+}
+
+/// A refusal a grant would lift (a namespace label, a tag on the resource) is watched, so
+/// the object heals as soon as the administrator grants it.
+fn watch_grants<K: ManagedKind, A: PlannedAction, W: PlannedWait>(
+    pass: &Pass<'_, K>,
+    plan: &Plan<A, W>,
+) {
+    for problem in &plan.problems {
+        if problem.reason == tenancy::reason::NOT_GRANTED
+            && let Some(resource_id) = &problem.resource
+        {
+            pass.recheck_when(Cause::NotGranted {
+                region: pass.region.clone(),
+                namespace: pass.owner.namespace.clone(),
+                resource_id: resource_id.clone(),
+            });
+        }
+    }
 }
 
 /// AWS rejected this generation's request, and its re-check (at the next resync) has not

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::leader::LeaderConfig;
+use crate::reconcile::tenancy::TenancySettings;
 
 /// Everything `ec2-reconciler run` was configured with.
 #[derive(Clone, Debug)]
@@ -12,17 +13,22 @@ pub struct Config {
     pub default_region: String,
     /// Distinguishes this cluster's resources from other clusters' in the same account.
     pub cluster_name: String,
-    /// Only watch this namespace (all namespaces when `None`).
-    pub watch_namespace: Option<String>,
+    /// Only watch these namespaces (all namespaces when empty).
+    pub watch_namespaces: Vec<String>,
     /// Where `/healthz`, `/readyz` and `/metrics` are served.
     pub health_addr: SocketAddr,
     /// How often every object is observed again when nothing else happens.
     pub resync_interval: Duration,
+    /// How often causes that block objects from outside (a key not enabled, an instance not
+    /// there) are looked at again, while any object is blocked.
+    pub recheck_interval: Duration,
     /// How long to wait between looks for a CRD that is not installed yet.
     pub crd_poll_interval: Duration,
     /// The share of each AWS API rate bucket this controller allows itself (the account's
     /// buckets are shared with every other tool).
     pub aws_rate_fraction: f64,
+    /// Who may act on what they do not own (see `plan::tenancy`).
+    pub tenancy: TenancySettings,
     /// Run only while holding this Lease (several replicas); `None` runs at once.
     pub leader_election: Option<LeaderConfig>,
 }
@@ -33,12 +39,14 @@ impl Config {
         Self {
             default_region: region.to_owned(),
             cluster_name: "default".to_owned(),
-            watch_namespace: None,
+            watch_namespaces: Vec::new(),
             health_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             resync_interval: Duration::from_secs(600),
+            recheck_interval: Duration::from_secs(30),
             crd_poll_interval: Duration::from_secs(5),
             leader_election: None,
             aws_rate_fraction: 0.5,
+            tenancy: TenancySettings::default(),
         }
     }
 }

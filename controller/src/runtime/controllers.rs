@@ -4,11 +4,11 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kube::api::ListParams;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Client};
 
@@ -20,11 +20,31 @@ use crate::reconcile::{
     Context, Error, ManagedKind, Reconciler, error_policy, object_key, reconcile,
 };
 
-/// The API for a kind, in the watched namespace or all of them.
+/// The API for a kind: in the one watched namespace, or in all of them (several watched
+/// namespaces are filtered from all, see [`watched`]).
 pub fn kind_api<K: ManagedKind>(client: &Client, config: &Config) -> Api<K> {
-    match &config.watch_namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+    match config.watch_namespaces.as_slice() {
+        [ns] => Api::namespaced(client.clone(), ns),
+        _ => Api::all(client.clone()),
+    }
+}
+
+/// Whether an event of the kind's watch concerns a watched namespace (all are, when none
+/// is named). Events that carry no object (the starts and ends of a list) always pass.
+fn watched<K: ManagedKind>(config: &Config, event: &watcher::Event<K>) -> bool {
+    let namespaces = &config.watch_namespaces;
+    match event {
+        watcher::Event::Apply(obj)
+        | watcher::Event::Delete(obj)
+        | watcher::Event::InitApply(obj) => {
+            namespaces.is_empty()
+                || obj
+                    .meta()
+                    .namespace
+                    .as_ref()
+                    .is_some_and(|ns| namespaces.contains(ns))
+        }
+        watcher::Event::Init | watcher::Event::InitDone => true,
     }
 }
 
@@ -80,14 +100,22 @@ impl Runner<'_> {
         readiness.set(K::KIND, KindState::Syncing);
 
         let (store, writer) = reflector::store();
+        let config = self.config.clone();
         let triggers = watcher(api, watcher::Config::default())
+            .try_filter(move |event| std::future::ready(watched(&config, event)))
             .default_backoff()
             // Nobody here reads managedFields: keeping them would only cost memory.
             .modify(|obj: &mut K| obj.meta_mut().managed_fields = None)
             .reflect(writer)
             .applied_objects()
             .predicate_filter(wake_key::<K>, PredicateConfig::default());
-        let controller = Controller::for_stream(triggers, store.clone());
+        // Objects whose blocking cause was fixed outside the controller: reconciled at once.
+        let unblocked = self
+            .ctx
+            .rechecks
+            .subscribe(K::KIND)
+            .map(|(namespace, name)| ObjectRef::new(&name).within(&namespace));
+        let controller = Controller::for_stream(triggers, store.clone()).reconcile_on(unblocked);
         tokio::spawn(count_objects::<K>(store.clone(), self.metrics.clone()));
         tokio::spawn(async move {
             // The store's readiness is a oneshot that wakes only its latest waiter, and the

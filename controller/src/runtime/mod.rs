@@ -5,6 +5,7 @@ pub mod controllers;
 pub mod health;
 pub mod leader;
 pub mod metrics;
+pub mod namespaces;
 pub mod preview;
 pub mod readiness;
 
@@ -19,6 +20,8 @@ use crate::aws::observer::ObserverConfig;
 use crate::aws::rate::RateConfig;
 use crate::reconcile::aws_state::AwsState;
 use crate::reconcile::backoff::Backoff;
+use crate::reconcile::rechecks;
+use crate::reconcile::tenancy::Tenancy;
 use crate::reconcile::{Clock, Context, Settings};
 pub use config::Config;
 use metrics::Metrics;
@@ -52,6 +55,11 @@ pub async fn context(config: &Config, client: Client, metrics: &Metrics) -> Cont
         aws: AwsState::new(aws_clients, config.cluster_name.clone(), observer_config),
         backoff: Backoff::default(),
         written: Default::default(),
+        rechecks: Default::default(),
+        tenancy: Tenancy {
+            settings: config.tenancy,
+            namespaces: None,
+        },
     }
 }
 
@@ -60,7 +68,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let client = Client::try_default().await?;
     let metrics = Metrics::default();
     let readiness = Readiness::default();
-    let ctx = Arc::new(context(&config, client, &metrics).await);
+    let mut ctx = context(&config, client, &metrics).await;
+    if !config.tenancy.single_tenant {
+        ctx.tenancy.namespaces = Some(namespaces::watch(ctx.client.clone()).await);
+    }
+    let ctx = Arc::new(ctx);
 
     let health = tokio::spawn(health::serve(
         config.health_addr,
@@ -72,6 +84,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         leader::lead(ctx.client.clone(), leader).await;
         readiness.set_standby(false);
     }
+    tokio::spawn(rechecks::run(ctx.clone(), config.recheck_interval));
     let run = controllers::Runner {
         ctx: ctx.clone(),
         config: &config,

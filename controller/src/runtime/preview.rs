@@ -4,6 +4,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use k8s_openapi::api::core::v1::Namespace;
+use kube::runtime::{reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde::Deserialize;
 
@@ -20,7 +22,10 @@ pub async fn run(
     default_namespace: &str,
 ) -> anyhow::Result<String> {
     let client = Client::try_default().await?;
-    let ctx = super::context(config, client.clone(), &Metrics::default()).await;
+    let mut ctx = super::context(config, client.clone(), &Metrics::default()).await;
+    // The namespaces the files name, read once each: their labels carry the grants.
+    let (store, mut namespaces) = reflector::store::<Namespace>();
+    ctx.tenancy.namespaces = Some(store);
     let mut out = String::new();
     for file in files {
         let text = std::fs::read_to_string(file)
@@ -44,6 +49,12 @@ pub async fn run(
                 .namespace()
                 .unwrap_or_else(|| default_namespace.to_owned());
             desired.metadata.namespace = Some(namespace.clone());
+            if let Some(ns) = Api::<Namespace>::all(client.clone())
+                .get_opt(&namespace)
+                .await?
+            {
+                namespaces.apply_watcher_event(&watcher::Event::Apply(ns));
+            }
             // An object that already exists keeps its identity and recorded state; the
             // file only brings the spec it would apply.
             if let Some(live) = Api::<EbsVolume>::namespaced(client.clone(), &namespace)

@@ -17,14 +17,16 @@ use aws_sdk_ec2::types::{
 };
 use ec2_reconciler::api::conditions::{Condition, ConditionStatus, READY, find};
 use ec2_reconciler::api::{AmiImage, EbsVolume, EncryptedVolumeMigration};
+use ec2_reconciler::plan::tenancy::TRUSTED_LABEL;
 use ec2_reconciler::reconcile::ManagedKind;
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::control_plane::{ControlPlane, new_namespace, shared};
+use crate::control_plane::{ControlPlane, new_labelled_namespace, shared};
 use crate::controller::{ControllerProcess, REGION};
 use crate::emulator::{Calls, Emulator};
 use crate::wait::{eventually, retry};
@@ -54,11 +56,27 @@ struct Kube {
     cp: &'static ControlPlane,
     client: Client,
     ns: String,
+    /// A second namespace the controller watches, for tenancy tests.
+    other_ns: Option<String>,
     /// The controller's arguments after `--namespace <ns>`.
     args: Vec<String>,
     controller: ControllerProcess,
     /// Logs of the controllers this bed killed, oldest first.
     killed_logs: Vec<String>,
+}
+
+impl Kube {
+    fn watched(&self) -> String {
+        watched_namespaces(&self.ns, self.other_ns.as_deref())
+    }
+}
+
+/// The controller's `--namespace` value: every namespace of the bed.
+fn watched_namespaces(ns: &str, other: Option<&str>) -> String {
+    match other {
+        Some(other) => format!("{ns},{other}"),
+        None => ns.to_owned(),
+    }
 }
 
 /// How to start a [`Bed`]: [`Bed::builder`], [`Bed::aws_only`].
@@ -68,6 +86,10 @@ pub struct BedBuilder {
     args: Vec<String>,
     transitions: Option<Value>,
     kube: bool,
+    trusted: bool,
+    other_namespace: bool,
+    /// Run with `--leader-elect` under this identity, the Lease in the bed's namespace.
+    leader_identity: Option<String>,
 }
 
 impl BedBuilder {
@@ -86,7 +108,31 @@ impl BedBuilder {
         self
     }
 
-    pub async fn start(self) -> Result<Bed> {
+    /// The bed's namespaces get no grant: their objects may act only on what they own (by
+    /// default a bed's namespace is trusted, as an administrator would trust a team's).
+    #[must_use]
+    pub fn untrusted(mut self) -> Self {
+        self.trusted = false;
+        self
+    }
+
+    /// A second namespace, watched by the same controller ([`Bed::other_namespace`]), with
+    /// the same grants as the first.
+    #[must_use]
+    pub fn other_namespace(mut self) -> Self {
+        self.other_namespace = true;
+        self
+    }
+
+    /// The controller elects a leader (`--leader-elect`, the Lease in the bed's namespace)
+    /// and calls itself `identity`; [`Bed::spawn_replica`] starts more replicas.
+    #[must_use]
+    pub fn leader_elect(mut self, identity: &str) -> Self {
+        self.leader_identity = Some(identity.to_owned());
+        self
+    }
+
+    pub async fn start(mut self) -> Result<Bed> {
         crate::install_crypto_provider();
         let emu = Emulator::start().await?;
         if let Some(settings) = self.transitions {
@@ -98,12 +144,28 @@ impl BedBuilder {
         let kube = if self.kube {
             let cp = shared()?;
             let client = cp.client().await?;
-            let ns = new_namespace(&client, &self.prefix).await?;
-            let controller = spawn_controller(cp, &emu, &ns, &self.args)?;
+            let labels: &[(&str, &str)] = if self.trusted {
+                &[(TRUSTED_LABEL, "true")]
+            } else {
+                &[]
+            };
+            let ns = new_labelled_namespace(&client, &self.prefix, labels).await?;
+            let other_ns = match self.other_namespace {
+                true => Some(new_labelled_namespace(&client, "other", labels).await?),
+                false => None,
+            };
+            if let Some(identity) = self.leader_identity.take() {
+                let election = ["--leader-elect", "--leader-election-namespace", &ns];
+                self.args.extend(election.iter().map(|a| (*a).to_owned()));
+                self.args.extend(["--identity".to_owned(), identity]);
+            }
+            let watched = watched_namespaces(&ns, other_ns.as_deref());
+            let controller = spawn_controller(cp, &emu, &watched, &self.args)?;
             Some(Kube {
                 cp,
                 client,
                 ns,
+                other_ns,
                 args: self.args,
                 controller,
                 killed_logs: Vec::new(),
@@ -146,6 +208,9 @@ impl Bed {
             args: Vec::new(),
             transitions: None,
             kube: true,
+            trusted: true,
+            other_namespace: false,
+            leader_identity: None,
         }
     }
 
@@ -182,31 +247,56 @@ impl Bed {
         Ok(self.kube()?.client.clone())
     }
 
+    /// The bed's second namespace ([`BedBuilder::other_namespace`]).
+    pub fn other_namespace(&self) -> Result<&str> {
+        self.kube()?
+            .other_ns
+            .as_deref()
+            .ok_or_else(|| anyhow!("this bed was started without BedBuilder::other_namespace"))
+    }
+
     /// The kind's API in the bed's namespace.
     pub fn api<K: ManagedKind>(&self) -> Result<Api<K>> {
-        let kube = self.kube()?;
-        Ok(Api::namespaced(kube.client.clone(), &kube.ns))
+        self.api_in(self.namespace()?)
+    }
+
+    /// The kind's API in namespace `ns`.
+    pub fn api_in<K: ManagedKind>(&self, ns: &str) -> Result<Api<K>> {
+        Ok(Api::namespaced(self.kube()?.client.clone(), ns))
     }
 
     /// The object `name` of kind `K` in the bed's namespace with this spec, as JSON.
     pub fn manifest<K: ManagedKind>(&self, name: &str, spec: Value) -> Result<Value> {
-        Ok(json!({
-            "apiVersion": K::api_version(&()),
-            "kind": K::kind(&()),
-            "metadata": { "name": name, "namespace": self.namespace()? },
-            "spec": spec,
-        }))
+        Ok(manifest_in::<K>(self.namespace()?, name, spec))
     }
 
     /// Creates the object `name` with this spec: `bed.create::<EbsVolume>("data", spec)`.
     /// The error is the apiserver's own (an existing object's says `already exists`).
     pub async fn create<K: ManagedKind>(&self, name: &str, spec: Value) -> Result<K> {
-        let obj: K = serde_json::from_value(self.manifest::<K>(name, spec)?)
+        self.create_in(self.namespace()?, name, spec).await
+    }
+
+    /// [`Self::create`] in namespace `ns`.
+    pub async fn create_in<K: ManagedKind>(&self, ns: &str, name: &str, spec: Value) -> Result<K> {
+        let obj: K = serde_json::from_value(manifest_in::<K>(ns, name, spec))
             .with_context(|| format!("{} {name}: not a valid object", K::KIND))?;
         Ok(self
-            .api::<K>()?
+            .api_in::<K>(ns)?
             .create(&PostParams::default(), &obj)
             .await?)
+    }
+
+    /// Sets (or with `None` removes) a label on a namespace, as a cluster administrator.
+    pub async fn label_namespace(&self, ns: &str, key: &str, value: Option<&str>) -> Result<()> {
+        let api: Api<Namespace> = Api::all(self.client()?);
+        api.patch(
+            ns,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "labels": { key: value } } })),
+        )
+        .await
+        .with_context(|| format!("labelling namespace {ns}"))?;
+        Ok(())
     }
 
     /// Server-side applies the object `name` with this spec (field manager `e2e`, forced):
@@ -310,7 +400,18 @@ impl Bed {
         what: &str,
         check: impl Fn(&K) -> bool,
     ) -> Result<K> {
-        let api = &self.api::<K>()?;
+        self.wait_for_in(self.namespace()?, name, what, check).await
+    }
+
+    /// [`Self::wait_for`] in namespace `ns`.
+    pub async fn wait_for_in<K: ManagedKind>(
+        &self,
+        ns: &str,
+        name: &str,
+        what: &str,
+        check: impl Fn(&K) -> bool,
+    ) -> Result<K> {
+        let api = &self.api_in::<K>(ns)?;
         let check = &check;
         self.wait_until(what, || async move {
             let obj = api.get(name).await?;
@@ -380,8 +481,26 @@ impl Bed {
             .ok_or_else(|| anyhow!("this bed was started with Bed::aws_only: no Kubernetes"))?;
         kube.controller.kill_9()?;
         kube.killed_logs.push(kube.controller.log());
-        kube.controller = spawn_controller(kube.cp, emu, &kube.ns, &kube.args)?;
+        let watched = kube.watched();
+        kube.controller = spawn_controller(kube.cp, emu, &watched, &kube.args)?;
         Ok(())
+    }
+
+    /// Another replica of the controller, with the same arguments but for its identity
+    /// (`--identity`). The bed does not track it: the caller holds (and drops) it.
+    pub fn spawn_replica(&self, identity: &str) -> Result<ControllerProcess> {
+        let kube = self.kube()?;
+        let mut args: Vec<String> = Vec::new();
+        let mut rest = kube.args.iter();
+        while let Some(arg) = rest.next() {
+            if arg == "--identity" {
+                rest.next();
+            } else {
+                args.push(arg.clone());
+            }
+        }
+        args.extend(["--identity".to_owned(), identity.to_owned()]);
+        spawn_controller(kube.cp, &self.emu, &kube.watched(), &args)
     }
 
     /// The controller's `/metrics` (Prometheus text).
@@ -792,6 +911,16 @@ pub fn metric_sum(body: &str, name: &str, labels: &[(&str, &str)]) -> Result<u64
         }
     }
     Ok(sum)
+}
+
+/// The object `name` of kind `K` in namespace `ns` with this spec, as JSON.
+pub fn manifest_in<K: ManagedKind>(ns: &str, name: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "metadata": { "name": name, "namespace": ns },
+        "spec": spec,
+    })
 }
 
 #[cfg(test)]

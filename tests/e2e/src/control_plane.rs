@@ -484,6 +484,15 @@ fn start_shared() -> Result<ControlPlane> {
 
 /// Creates a namespace named `<prefix>-<unique suffix>` and returns its name.
 pub async fn new_namespace(client: &Client, prefix: &str) -> Result<String> {
+    new_labelled_namespace(client, prefix, &[]).await
+}
+
+/// Like [`new_namespace`], with these labels (an administrator's grants, for example).
+pub async fn new_labelled_namespace(
+    client: &Client,
+    prefix: &str,
+    labels: &[(&str, &str)],
+) -> Result<String> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now()
@@ -503,6 +512,12 @@ pub async fn new_namespace(client: &Client, prefix: &str) -> Result<String> {
     let ns = Namespace {
         metadata: ObjectMeta {
             name: Some(name.clone()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ),
             ..ObjectMeta::default()
         },
         ..Namespace::default()

@@ -9,7 +9,6 @@ pub mod certs;
 pub mod control_plane;
 pub mod controller;
 pub mod emulator;
-pub mod objects;
 pub mod paths;
 pub mod process;
 pub mod wait;

@@ -154,6 +154,7 @@ pub(super) fn instances_from_sdk(reservations: &[ec2t::Reservation]) -> Vec<Obse
                     .state()
                     .and_then(|s| s.name())
                     .map(|n| n.as_str().to_owned()),
+                tags: from_sdk_tags(i.tags()),
             })
         })
         .collect()

@@ -8,14 +8,7 @@ use crate::aws::actions::AwsAction;
 use crate::aws::errors::AwsError;
 use crate::aws::rate::Idempotency;
 
-/// What attachment checks need to know about an instance.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObservedInstance {
-    pub instance_id: String,
-    pub availability_zone: Option<String>,
-    /// `pending`, `running`, `stopping`, `stopped`, `shutting-down`, `terminated`.
-    pub state: Option<String>,
-}
+pub use crate::plan::observed::ObservedInstance;
 
 async fn describe_page(
     client: &Ec2Client,

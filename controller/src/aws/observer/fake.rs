@@ -275,6 +275,7 @@ pub fn instance(n: usize) -> ObservedInstance {
         instance_id: format!("i-{n:017x}"),
         availability_zone: Some("us-east-1a".to_owned()),
         state: Some("running".to_owned()),
+        tags: Default::default(),
     }
 }
 

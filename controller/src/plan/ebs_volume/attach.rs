@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use super::{Builder, VolumeAction, VolumeInput, Wait, reason};
 use crate::api::limits::MAX_MULTI_ATTACH_INSTANCES;
 use crate::plan::observed::{AttachmentState, ObservedAttachment, ObservedVolume, VolumeState};
+use crate::plan::tenancy::{self, Use};
 
 /// Checks the spec's attachments against the volume's zone and the instances observed;
 /// returns the instances that cannot be attached (each with a problem recorded).
@@ -35,29 +36,41 @@ pub(super) fn check_spec<'a>(
             format!("{count} attachments need multiAttachEnabled (io1 or io2)"),
         );
     }
-    let Some(zones) = input.instance_zones else {
+    let Some(instances) = input.instances else {
         return bad;
     };
     for a in &spec.attachments {
-        match zones.get(&a.instance_id) {
-            None => {
-                b.problem(
-                    reason::INSTANCE_NOT_FOUND,
-                    format!("instance {} does not exist", a.instance_id),
-                );
-                bad.insert(a.instance_id.as_str());
-            }
-            Some(zone) if zone != volume_zone => {
-                b.problem(
-                    reason::INSTANCE_IN_OTHER_ZONE,
-                    format!(
-                        "instance {} is in {zone}, the volume in {volume_zone}: a volume can only attach in its own Availability Zone",
-                        a.instance_id
-                    ),
-                );
-                bad.insert(a.instance_id.as_str());
-            }
-            Some(_) => {}
+        // An instance AWS reports without a zone is as good as missing.
+        let found = instances
+            .get(&a.instance_id)
+            .and_then(|i| Some((i, i.availability_zone.as_deref()?)));
+        let Some((instance, zone)) = found else {
+            b.problem(
+                reason::INSTANCE_NOT_FOUND,
+                format!("instance {} does not exist", a.instance_id),
+            );
+            bad.insert(a.instance_id.as_str());
+            continue;
+        };
+        let resource = tenancy::Resource {
+            noun: "instance",
+            id: &a.instance_id,
+            tags: &instance.tags,
+        };
+        if let Some(refused) = tenancy::refusal(input.owner, input.grants, resource, Use::ActOn) {
+            // Attaching hands the volume's data to whoever runs that instance, and the
+            // instance's disks to this namespace: only where an administrator said so.
+            b.add_problem(refused);
+            bad.insert(a.instance_id.as_str());
+        } else if zone != volume_zone {
+            b.problem(
+                reason::INSTANCE_IN_OTHER_ZONE,
+                format!(
+                    "instance {} is in {zone}, the volume in {volume_zone}: a volume can only attach in its own Availability Zone",
+                    a.instance_id
+                ),
+            );
+            bad.insert(a.instance_id.as_str());
         }
     }
     bad

@@ -16,6 +16,7 @@ pub(super) struct Builder {
     pub(super) recent_modifications: Vec<DateTime<Utc>>,
     pub(super) managed_tag_keys: BTreeSet<String>,
     pub(super) volume_state: Option<VolumeState>,
+    pub(super) volume_hidden: bool,
 }
 
 impl Deref for Builder {
@@ -44,6 +45,7 @@ impl Builder {
             // Unless the tag planner says otherwise, what was ours stays ours.
             managed_tag_keys: input.managed_tag_keys.clone(),
             volume_state: None,
+            volume_hidden: false,
         }
     }
 
@@ -72,6 +74,7 @@ impl Builder {
             plan,
             recent_modifications: self.recent_modifications,
             managed_tag_keys: self.managed_tag_keys,
+            volume_hidden: self.volume_hidden,
         }
     }
 }

@@ -23,6 +23,12 @@ pub(super) fn plan(input: &VolumeInput<'_>, volume: Option<&ObservedVolume>, b: 
         gone(input, b);
         return;
     };
+    if !super::is_this_objects(input, v) {
+        // Adopted by another object, or never granted: not ours to release, detach or
+        // delete. The object goes; the volume stays exactly as it is.
+        b.finished = true;
+        return;
+    }
     b.volume_state = Some(v.state);
     if spec.deletion_policy == DeletionPolicy::Retain {
         // Released first, then disowned: a crash in between leaves a volume that no object

@@ -11,9 +11,10 @@ use crate::aws::client::{
 use crate::aws::errors::AwsError;
 use crate::aws::tokens::client_token;
 use crate::plan::ebs_volume::{CREATE_STEP, FINAL_SNAPSHOT_STEP, VolumeAction};
-use crate::reconcile::aws_errors::from_aws;
+use crate::reconcile::aws_errors::{INSTANCE_NOT_FOUND, SNAPSHOT_NOT_FOUND, from_aws};
 use crate::reconcile::error::{Error, Result};
 use crate::reconcile::pipeline::Pass;
+use crate::reconcile::rechecks::Cause;
 use crate::reconcile::status::StatusWriter;
 
 /// Whether AWS's answer proves the call did nothing, so its intent can be dropped. After a
@@ -91,6 +92,14 @@ pub async fn run(
                 }
                 Err(e) => {
                     let error = from_aws("CreateVolume", e);
+                    if let Some(snapshot_id) = &create.snapshot_id
+                        && error.reason() == SNAPSHOT_NOT_FOUND
+                    {
+                        pass.recheck_when(Cause::SnapshotMissing {
+                            region: pass.region.clone(),
+                            snapshot_id: snapshot_id.clone(),
+                        });
+                    }
                     if matches!(error, Error::Terminal { .. }) {
                         // Refused outright: nothing was created, so there is no create to
                         // replay (a delete then finishes at once).
@@ -135,9 +144,16 @@ pub async fn run(
                 instance_id: instance_id.clone(),
                 device: device.clone(),
             };
-            ec2.attach_volume(request)
-                .await
-                .map_err(|e| from_aws("AttachVolume", e))?;
+            if let Err(e) = ec2.attach_volume(request).await {
+                let error = from_aws("AttachVolume", e);
+                if error.reason() == INSTANCE_NOT_FOUND {
+                    pass.recheck_when(Cause::InstanceMissing {
+                        region: pass.region.clone(),
+                        instance_id: instance_id.clone(),
+                    });
+                }
+                return Err(error);
+            }
         }
         VolumeAction::Detach {
             volume_id,

@@ -38,7 +38,8 @@ impl Reconciler for EbsVolume {
             modification: observation.modification.as_ref(),
             kms_key_arn: observation.kms_key_arn.as_deref(),
             managed_tag_keys: &managed_tag_keys,
-            instance_zones: observation.instance_zones.as_ref(),
+            instances: observation.instances.as_ref(),
+            grants: pass.grants,
             final_snapshot: observation.final_snapshot.as_ref(),
             deleting: pass.deleting,
             now: pass.now,
@@ -46,11 +47,13 @@ impl Reconciler for EbsVolume {
     }
 
     fn record(status: &mut EbsVolumeStatus, observation: &Observation, plan: &VolumePlan) {
-        status::record_observation(
-            status,
-            observation.volume.as_ref(),
-            observation.modification.as_ref(),
-        );
+        if !plan.volume_hidden {
+            status::record_observation(
+                status,
+                observation.volume.as_ref(),
+                observation.modification.as_ref(),
+            );
+        }
         status.recent_modifications = plan.recent_modifications.clone();
         status.managed_tag_keys = plan.managed_tag_keys.iter().cloned().collect();
     }

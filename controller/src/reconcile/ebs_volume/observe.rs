@@ -7,11 +7,14 @@ use crate::api::EbsVolume;
 use crate::api::conditions::{ConditionStatus, PROGRESSING, find};
 use crate::api::intent::find_intent;
 use crate::plan::ebs_volume::FINAL_SNAPSHOT_STEP;
-use crate::plan::observed::{ObservedModification, ObservedSnapshot, ObservedVolume};
+use crate::plan::observed::{
+    ObservedInstance, ObservedModification, ObservedSnapshot, ObservedVolume,
+};
 use crate::plan::tags::STEP_TAG;
 use crate::reconcile::aws_errors::from_aws;
 use crate::reconcile::error::{Error, Result};
 use crate::reconcile::pipeline::Pass;
+use crate::reconcile::rechecks::Cause;
 
 /// How old a snapshot sweep may be when looking for a requested final snapshot by its
 /// tags: fresh enough to find it soon, shared by every object waiting in the Region.
@@ -23,8 +26,9 @@ pub struct Observation {
     pub volume: Option<ObservedVolume>,
     pub modification: Option<ObservedModification>,
     pub kms_key_arn: Option<String>,
-    /// `None` when no instance needed looking up.
-    pub instance_zones: Option<BTreeMap<String, String>>,
+    /// The instances the spec wants attached and that are not yet, by id; `None` when no
+    /// instance needed looking up.
+    pub instances: Option<BTreeMap<String, ObservedInstance>>,
     pub final_snapshot: Option<ObservedSnapshot>,
 }
 
@@ -69,13 +73,23 @@ pub async fn observe(pass: &Pass<'_, EbsVolume>) -> Result<Observation> {
     if !pass.deleting
         && let Some(key) = &obj.spec.kms_key_id
     {
-        let resolved = pass
-            .ctx
-            .aws
-            .kms_key(&pass.region, key)
-            .await
-            .map_err(|e| from_aws("DescribeKey", e))?;
+        let key_unusable = || Cause::KmsKeyUnusable {
+            region: pass.region.clone(),
+            key: key.clone(),
+        };
+        let resolved = match pass.ctx.aws.kms_key(&pass.region, key).await {
+            Ok(resolved) => resolved,
+            Err(e) => {
+                let error = from_aws("DescribeKey", e);
+                // A key (or alias) created, or DescribeKey granted, outside: heal at once.
+                if matches!(error, Error::Terminal { .. }) {
+                    pass.recheck_when(key_unusable());
+                }
+                return Err(error);
+            }
+        };
         if !resolved.enabled {
+            pass.recheck_when(key_unusable());
             return Err(Error::Terminal {
                 reason: "KmsKeyDisabled",
                 message: format!("KMS key {key} ({}) is not enabled", resolved.arn),
@@ -84,7 +98,7 @@ pub async fn observe(pass: &Pass<'_, EbsVolume>) -> Result<Observation> {
         observation.kms_key_arn = Some(resolved.arn);
     }
 
-    observation.instance_zones = instance_zones(pass, observation.volume.as_ref()).await?;
+    observation.instances = wanted_instances(pass, observation.volume.as_ref()).await?;
 
     if pass.deleting {
         observation.final_snapshot = final_snapshot(pass).await?;
@@ -118,10 +132,10 @@ async fn final_snapshot(pass: &Pass<'_, EbsVolume>) -> Result<Option<ObservedSna
 
 /// Looks up only the instances the spec wants attached but that are not attached yet, so a
 /// converged volume costs no DescribeInstances.
-async fn instance_zones(
+async fn wanted_instances(
     pass: &Pass<'_, EbsVolume>,
     volume: Option<&ObservedVolume>,
-) -> Result<Option<BTreeMap<String, String>>> {
+) -> Result<Option<BTreeMap<String, ObservedInstance>>> {
     let attached: BTreeSet<&str> = volume
         .map(|v| {
             v.attachments
@@ -147,16 +161,18 @@ async fn instance_zones(
     let reader = pass.ctx.aws.instances(&pass.region);
     let max_age = pass.ctx.settings.resync_interval;
     let reads = wanted.iter().map(|id| reader.get_recent(id, max_age));
-    let mut zones = BTreeMap::new();
-    for instance in futures::future::try_join_all(reads)
+    let found: BTreeMap<String, ObservedInstance> = futures::future::try_join_all(reads)
         .await
         .map_err(|e| from_aws("DescribeInstances", e))?
         .into_iter()
         .flatten()
-    {
-        if let Some(zone) = instance.availability_zone {
-            zones.insert(instance.instance_id, zone);
-        }
+        .map(|instance| (instance.instance_id.clone(), instance))
+        .collect();
+    for missing in wanted.iter().filter(|id| !found.contains_key(*id)) {
+        pass.recheck_when(Cause::InstanceMissing {
+            region: pass.region.clone(),
+            instance_id: missing.clone(),
+        });
     }
-    Ok(Some(zones))
+    Ok(Some(found))
 }

@@ -11,7 +11,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use e2e::{ControllerProcess, Emulator, new_namespace, shared};
+use e2e::bed::is_ready;
+use e2e::{ControllerProcess, Emulator, eventually, new_namespace, shared};
 use ec2_reconciler::api::EbsVolume;
 use ec2_reconciler::api::conditions::{ConditionStatus, READY, find};
 use ec2_reconciler::reconcile::FINALIZER;
@@ -20,6 +21,7 @@ use k8s_openapi::api::authorization::v1::{
 };
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
@@ -49,24 +51,29 @@ fn rendered_rbac(namespace: &str) -> Result<Vec<serde_json::Value>> {
     Ok(docs)
 }
 
-#[tokio::test]
-async fn the_controller_works_with_exactly_the_charts_permissions() -> Result<()> {
-    let cp = shared()?;
-    let admin = cp.client().await?;
-    let ns = new_namespace(&admin, "rbac").await?;
-    // Cluster-scoped names are per test namespace so parallel runs do not collide.
-    let docs = rendered_rbac(&ns)?;
+/// Applies the chart's RBAC for a release in `ns`, as the admin. Cluster-scoped names get
+/// the namespace in them so parallel runs do not collide (`ec2r` -> `ec2r-<ns>`,
+/// `ec2r-tenant` -> `ec2r-<ns>-tenant`).
+async fn apply_rendered_rbac(admin: &Client, ns: &str) -> Result<()> {
+    let docs = rendered_rbac(ns)?;
     ensure!(
-        docs.len() == 4,
-        "expected ClusterRole, ClusterRoleBinding, Role and RoleBinding, got {}",
+        docs.len() == 5,
+        "expected the controller's ClusterRole, ClusterRoleBinding, Role and RoleBinding and the tenants' ClusterRole, got {}",
         docs.len()
     );
     for mut doc in docs {
         let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
         if kind.starts_with("Cluster") {
-            doc["metadata"]["name"] = json!(format!("{RELEASE}-{ns}"));
+            let per_test = |name: &serde_json::Value| {
+                let name = name.as_str().unwrap_or_default();
+                json!(format!(
+                    "{RELEASE}-{ns}{}",
+                    name.strip_prefix(RELEASE).unwrap_or(name)
+                ))
+            };
+            doc["metadata"]["name"] = per_test(&doc["metadata"]["name"]);
             if kind == "ClusterRoleBinding" {
-                doc["roleRef"]["name"] = json!(format!("{RELEASE}-{ns}"));
+                doc["roleRef"]["name"] = per_test(&doc["roleRef"]["name"]);
             }
         }
         let gvk = kube::core::GroupVersionKind::try_from(&kube::core::TypeMeta {
@@ -81,7 +88,7 @@ async fn the_controller_works_with_exactly_the_charts_permissions() -> Result<()
         let api: Api<kube::core::DynamicObject> = if kind.starts_with("Cluster") {
             Api::all_with(admin.clone(), &resource)
         } else {
-            Api::namespaced_with(admin.clone(), &ns, &resource)
+            Api::namespaced_with(admin.clone(), ns, &resource)
         };
         api.patch(
             &name,
@@ -91,6 +98,15 @@ async fn the_controller_works_with_exactly_the_charts_permissions() -> Result<()
         .await
         .with_context(|| format!("{kind} {name}"))?;
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_controller_works_with_exactly_the_charts_permissions() -> Result<()> {
+    let cp = shared()?;
+    let admin = cp.client().await?;
+    let ns = new_namespace(&admin, "rbac").await?;
+    apply_rendered_rbac(&admin, &ns).await?;
 
     let user = format!("system:serviceaccount:{ns}:{RELEASE}");
     let groups = ["system:serviceaccounts"];
@@ -115,9 +131,12 @@ async fn the_controller_works_with_exactly_the_charts_permissions() -> Result<()
         "spec": { "availabilityZone": "us-east-1a", "sizeGiB": 8 }
     }))?;
     api.create(&PostParams::default(), &volume).await?;
-    let ready = e2e::objects::volume_ready(&api, "data", WAIT)
-        .await
-        .with_context(|| controller.log())?;
+    let ready = eventually("EbsVolume data to be Ready", WAIT, || async {
+        let volume = api.get("data").await?;
+        Ok(is_ready(&volume).then_some(volume))
+    })
+    .await
+    .with_context(|| controller.log())?;
     let ready_condition = ready
         .status
         .as_ref()
@@ -149,9 +168,11 @@ async fn the_controller_works_with_exactly_the_charts_permissions() -> Result<()
 
     api.delete("data", &DeleteParams::default()).await?;
     // Gone means the controller removed its finalizer (a patch of the object).
-    e2e::objects::volume_gone(&api, "data", WAIT)
-        .await
-        .with_context(|| controller.log())?;
+    eventually("EbsVolume data to be gone", WAIT, || async {
+        Ok(api.get_opt("data").await?.is_none().then_some(()))
+    })
+    .await
+    .with_context(|| controller.log())?;
 
     // Events (create, patch) reached the apiserver: publishing one is best effort, so a
     // denied event would fail nothing else.
@@ -222,6 +243,13 @@ fn needed() -> Vec<Access> {
     for verb in ["get", "create", "update"] {
         needed.push(access("coordination.k8s.io", "leases", "", verb));
     }
+    // Namespace labels carry the administrator's grants.
+    for verb in ["get", "list", "watch"] {
+        needed.push(Access {
+            namespace: Some(""),
+            ..access("", "namespaces", "", verb)
+        });
+    }
     needed
 }
 
@@ -245,6 +273,13 @@ fn not_needed() -> Vec<Access> {
         namespace: Some("kube-system"),
         ..access("coordination.k8s.io", "leases", "", "update")
     });
+    // Reading grants is not granting: the controller never changes a Namespace.
+    for verb in ["patch", "update"] {
+        denied.push(Access {
+            namespace: Some(""),
+            ..access("", "namespaces", "", verb)
+        });
+    }
     denied
 }
 
@@ -256,9 +291,22 @@ async fn access_is_exactly_what_the_controller_needs(
     user: &str,
     groups: &[&str],
 ) -> Result<()> {
+    access_is(admin, ns, user, groups, needed(), not_needed()).await
+}
+
+/// Asks the apiserver, as the admin, whether `user` may make each request: every one of
+/// `allowed` must be allowed, every one of `denied` denied.
+async fn access_is(
+    admin: &Client,
+    ns: &str,
+    user: &str,
+    groups: &[&str],
+    allowed: Vec<Access>,
+    denied: Vec<Access>,
+) -> Result<()> {
     let reviews: Api<SubjectAccessReview> = Api::all(admin.clone());
     let mut wrong = Vec::new();
-    for (want, requests) in [(true, needed()), (false, not_needed())] {
+    for (want, requests) in [(true, allowed), (false, denied)] {
         for a in requests {
             let review = SubjectAccessReview {
                 spec: SubjectAccessReviewSpec {
@@ -300,4 +348,65 @@ async fn access_is_exactly_what_the_controller_needs(
         wrong.join("\n")
     );
     Ok(())
+}
+
+#[tokio::test]
+async fn a_tenant_with_the_charts_tenant_role_cannot_grant_itself_anything() -> Result<()> {
+    let cp = shared()?;
+    let admin = cp.client().await?;
+    let ns = new_namespace(&admin, "tenant").await?;
+    apply_rendered_rbac(&admin, &ns).await?;
+    // What a cluster administrator does for a team: the tenant role, bound in its namespace.
+    let user = format!("tenant-of-{ns}");
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": { "name": "team", "namespace": ns },
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+            "name": format!("{RELEASE}-{ns}-tenant"),
+        },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user }],
+    }))?;
+    Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &binding)
+        .await?;
+
+    let mut allowed = Vec::new();
+    for kind in KINDS {
+        for verb in ["get", "list", "create", "patch", "delete"] {
+            allowed.push(access(EC2, kind, "", verb));
+        }
+    }
+    let mut denied = Vec::new();
+    for kind in KINDS {
+        // Another team's namespace, and the status the controller alone writes.
+        denied.push(Access {
+            namespace: Some("default"),
+            ..access(EC2, kind, "", "create")
+        });
+        denied.push(access(EC2, kind, "status", "patch"));
+    }
+    // The grants: Namespace labels, and the RBAC that would hand out more.
+    for verb in ["patch", "update"] {
+        denied.push(Access {
+            namespace: Some(""),
+            ..access("", "namespaces", "", verb)
+        });
+    }
+    denied.push(access(
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        "",
+        "create",
+    ));
+    denied.push(Access {
+        namespace: Some(""),
+        ..access(
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            "",
+            "create",
+        )
+    });
+    access_is(&admin, &ns, &user, &[], allowed, denied).await
 }

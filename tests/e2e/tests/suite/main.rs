@@ -16,4 +16,5 @@ mod ebs_volume_smoke;
 mod leader_election;
 mod pipeline;
 mod plan_command;
+mod tenancy;
 mod testbed;

@@ -1,4 +1,5 @@
-//! The reconcile pipeline every kind shares: an outside fix heals without a spec edit,
+//! The reconcile pipeline every kind shares: an outside fix heals without a spec edit (at
+//! once when the recheck of what blocks an object sees it gone),
 //! progress ticks cost no extra pass, and a stale cached copy never repeats a call.
 
 use std::sync::Arc;
@@ -58,6 +59,63 @@ async fn a_disabled_key_enabled_outside_heals_within_one_resync_without_a_spec_e
         .await?;
     ensure!(ready.metadata.generation == Some(1), "the spec was edited");
     ensure!(bed.calls().await?.count("CreateVolume") == 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_key_enabled_outside_heals_when_the_recheck_sees_it_not_at_the_next_resync() -> Result<()>
+{
+    // A resync far beyond the test's wait: only the recheck of what blocks the object can
+    // heal it in time.
+    const RESYNC: u64 = 3_600;
+    let bed = Bed::start(
+        "recheck",
+        &[
+            "--resync-seconds",
+            &RESYNC.to_string(),
+            "--recheck-seconds",
+            "2",
+        ],
+    )
+    .await?;
+    let key_id = bed
+        .kms()
+        .create_key()
+        .description("disabled, then enabled outside the controller")
+        .send()
+        .await?
+        .key_metadata()
+        .map(|m| m.key_id().to_owned())
+        .context("CreateKey returned no key")?;
+    bed.kms().disable_key().key_id(&key_id).send().await?;
+    bed.create::<EbsVolume>(
+        "rechecked",
+        json!({ "availabilityZone": ZONE, "sizeGiB": 8, "encrypted": true, "kmsKeyId": key_id }),
+    )
+    .await?;
+    bed.wait_for::<EbsVolume>("rechecked", "Synced=False KmsKeyDisabled", |v| {
+        has_condition(v, SYNCED, ConditionStatus::False, "KmsKeyDisabled")
+    })
+    .await?;
+    let reconciles = bed.reconciles::<EbsVolume>().await?;
+
+    bed.kms().enable_key().key_id(&key_id).send().await?;
+    let ready = bed
+        .wait_until_within(
+            "the volume to be Ready, long before the next resync",
+            Duration::from_secs(60),
+            || async {
+                let v = bed.get::<EbsVolume>("rechecked").await?;
+                Ok(is_ready(&v).then_some(v))
+            },
+        )
+        .await?;
+    ensure!(ready.metadata.generation == Some(1), "the spec was edited");
+    ensure!(bed.calls().await?.count("CreateVolume") == 1);
+    ensure!(
+        bed.reconciles::<EbsVolume>().await? > reconciles,
+        "the heal came from a reconcile the recheck started"
+    );
     Ok(())
 }
 
@@ -127,6 +185,8 @@ async fn context(bed: &Bed) -> Result<Arc<Context>> {
         aws: AwsState::new(clients, "default", ObserverConfig::default()),
         backoff: Default::default(),
         written: Default::default(),
+        rechecks: Default::default(),
+        tenancy: Default::default(),
     }))
 }
 

@@ -1,15 +1,11 @@
 //! `ec2-reconciler plan -f FILE` shows what would happen, against the live cluster and AWS,
 //! and changes nothing.
 
-use std::time::Duration;
-
-use anyhow::{Context, Result, ensure};
-use e2e::{ControllerProcess, Emulator, new_namespace, shared};
+use anyhow::{Result, ensure};
+use e2e::bed::ZONE;
+use e2e::{Bed, Emulator, shared};
 use ec2_reconciler::api::EbsVolume;
-use kube::Api;
-use kube::api::PostParams;
-
-const WAIT: Duration = Duration::from_secs(60);
+use serde_json::json;
 const MUTATING: [&str; 6] = [
     "CreateVolume",
     "ModifyVolume",
@@ -51,42 +47,38 @@ async fn mutating_calls(emu: &Emulator) -> Result<u64> {
 #[tokio::test]
 async fn plan_shows_a_create_and_then_a_modify_without_changing_anything() -> Result<()> {
     let cp = shared()?;
-    let client = cp.client().await?;
-    let ns = new_namespace(&client, "plan").await?;
-    let emu = Emulator::start().await?;
+    let mut bed = Bed::start("plan", &[]).await?;
+    let ns = bed.namespace()?.to_owned();
+    let emu = bed.emu();
 
-    let before = plan(cp, &emu, &ns, &manifest(20))?;
+    let before = plan(cp, emu, &ns, &manifest(20))?;
     ensure!(
         before.contains(&format!("EbsVolume {ns}/data:")) && before.contains("create"),
         "{before}"
     );
     ensure!(
-        mutating_calls(&emu).await? == 0,
+        mutating_calls(emu).await? == 0,
         "plan called AWS: {:?}",
         emu.calls().await?
     );
 
-    // Let the controller create it, then plan a bigger size.
-    let controller = ControllerProcess::spawn(cp, &emu, &["--namespace", &ns])?;
-    let api: Api<EbsVolume> = Api::namespaced(client, &ns);
-    let object: EbsVolume = serde_yaml::from_str(&manifest(20))?;
-    api.create(&PostParams::default(), &object).await?;
-    e2e::objects::volume_ready(&api, "data", WAIT)
-        .await
-        .map(|_| ())
-        .with_context(|| controller.log())?;
-    drop(controller);
-    let made = mutating_calls(&emu).await?;
+    // Let the controller create it, then stop the controller and plan a bigger size.
+    bed.create::<EbsVolume>("data", json!({ "availabilityZone": ZONE, "sizeGiB": 20 }))
+        .await?;
+    bed.wait_ready::<EbsVolume>("data").await?;
+    bed.kill_controller()?;
+    let emu = bed.emu();
+    let made = mutating_calls(emu).await?;
 
-    let unchanged = plan(cp, &emu, &ns, &manifest(20))?;
+    let unchanged = plan(cp, emu, &ns, &manifest(20))?;
     ensure!(unchanged.contains("no changes"), "{unchanged}");
-    let grow = plan(cp, &emu, &ns, &manifest(40))?;
+    let grow = plan(cp, emu, &ns, &manifest(40))?;
     ensure!(
         grow.contains("modify") && grow.contains("20 -> 40"),
         "{grow}"
     );
     ensure!(
-        mutating_calls(&emu).await? == made,
+        mutating_calls(emu).await? == made,
         "plan called AWS: {:?}",
         emu.calls().await?
     );

@@ -13,12 +13,13 @@ use crate::api::ebs_volume::VolumeAttachmentSpec;
 use crate::api::intent::Intent;
 use crate::api::{EbsVolumeSpec, EbsVolumeStatus, VolumeType};
 use crate::plan::observed::{
-    AttachmentState, ModificationState, ObservedAttachment, ObservedModification, ObservedSnapshot,
-    ObservedVolume, VolumeState,
+    AttachmentState, ModificationState, ObservedAttachment, ObservedInstance, ObservedModification,
+    ObservedSnapshot, ObservedVolume, VolumeState,
 };
 use crate::plan::tags::{
     Owner, RELEASED_TAG, UID_TAG, creation_tags, is_reserved_key, ownership_tags,
 };
+use crate::plan::tenancy::Grants;
 
 mod attachments;
 mod create;
@@ -28,6 +29,7 @@ mod modify;
 mod ownership;
 mod ready;
 mod tags;
+mod tenancy;
 mod waiting;
 
 const VOL: &str = "vol-0123456789abcdef0";
@@ -90,6 +92,13 @@ fn volume() -> ObservedVolume {
 }
 
 /// The object the volumes in these tests belong to.
+fn adopting_observe_only() -> EbsVolumeSpec {
+    EbsVolumeSpec {
+        management_policy: ManagementPolicy::ObserveOnly,
+        ..adopting()
+    }
+}
+
 fn owner() -> Owner {
     Owner {
         cluster: "test".into(),
@@ -202,6 +211,9 @@ struct Case {
     kms_key_arn: Option<String>,
     managed_tag_keys: BTreeSet<String>,
     instance_zones: Option<BTreeMap<String, String>>,
+    /// Tags of the instances in `instance_zones` (none by default).
+    instance_tags: BTreeMap<String, BTreeMap<String, String>>,
+    grants: Grants,
     final_snapshot: Option<ObservedSnapshot>,
     deleting: bool,
     now: DateTime<Utc>,
@@ -219,6 +231,9 @@ impl Case {
             kms_key_arn: None,
             managed_tag_keys: BTreeSet::new(),
             instance_zones: None,
+            instance_tags: BTreeMap::new(),
+            // Everything granted: tenancy has its own tests (ownership.rs).
+            grants: Grants::SINGLE_TENANT,
             final_snapshot: None,
             deleting: false,
             now: now(),
@@ -235,6 +250,21 @@ impl Case {
     }
 
     fn plan(&self) -> VolumePlan {
+        let instances: Option<BTreeMap<String, ObservedInstance>> =
+            self.instance_zones.as_ref().map(|zones| {
+                zones
+                    .iter()
+                    .map(|(id, zone)| {
+                        let instance = ObservedInstance {
+                            instance_id: id.clone(),
+                            availability_zone: Some(zone.clone()),
+                            state: Some("running".to_owned()),
+                            tags: self.instance_tags.get(id).cloned().unwrap_or_default(),
+                        };
+                        (id.clone(), instance)
+                    })
+                    .collect()
+            });
         plan_volume(&VolumeInput {
             spec: &self.spec,
             status: &self.status,
@@ -243,7 +273,8 @@ impl Case {
             modification: self.modification.as_ref(),
             kms_key_arn: self.kms_key_arn.as_deref(),
             managed_tag_keys: &self.managed_tag_keys,
-            instance_zones: self.instance_zones.as_ref(),
+            instances: instances.as_ref(),
+            grants: self.grants,
             final_snapshot: self.final_snapshot.as_ref(),
             deleting: self.deleting,
             now: self.now,

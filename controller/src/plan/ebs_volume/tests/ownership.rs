@@ -42,13 +42,6 @@ fn observe_only_plans_no_ownership_change() {
     assert!(plan.ready.status);
 }
 
-fn adopting_observe_only() -> EbsVolumeSpec {
-    EbsVolumeSpec {
-        management_policy: ManagementPolicy::ObserveOnly,
-        ..adopting()
-    }
-}
-
 #[test]
 fn a_volume_another_object_owns_is_refused_with_no_action() {
     let plan = Case::existing(adopting(), adopted_by("other-uid", "team-a/first")).plan();
