@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, ensure};
@@ -58,6 +59,8 @@ struct Kube {
     ns: String,
     /// A second namespace the controller watches, for tenancy tests.
     other_ns: Option<String>,
+    /// The controller's kubeconfig (the admin's, or a ServiceAccount's).
+    kubeconfig: PathBuf,
     /// The controller's arguments after `--namespace <ns>`.
     args: Vec<String>,
     controller: ControllerProcess,
@@ -90,6 +93,9 @@ pub struct BedBuilder {
     other_namespace: bool,
     /// Run with `--leader-elect` under this identity, the Lease in the bed's namespace.
     leader_identity: Option<String>,
+    /// Run the controller as this ServiceAccount of the bed's namespace (its RBAC is the
+    /// test's to grant) instead of the control plane's admin.
+    service_account: Option<String>,
 }
 
 impl BedBuilder {
@@ -132,6 +138,14 @@ impl BedBuilder {
         self
     }
 
+    /// The controller authenticates as ServiceAccount `name` of the bed's namespace, with
+    /// nothing but the RBAC the test grants it (it retries until it has it).
+    #[must_use]
+    pub fn service_account(mut self, name: &str) -> Self {
+        self.service_account = Some(name.to_owned());
+        self
+    }
+
     pub async fn start(mut self) -> Result<Bed> {
         crate::install_crypto_provider();
         let emu = Emulator::start().await?;
@@ -159,13 +173,23 @@ impl BedBuilder {
                 self.args.extend(election.iter().map(|a| (*a).to_owned()));
                 self.args.extend(["--identity".to_owned(), identity]);
             }
+            let kubeconfig = match &self.service_account {
+                Some(name) => {
+                    let path = cp.state_dir().join(format!("kubeconfig-{ns}-{name}"));
+                    let user = format!("system:serviceaccount:{ns}:{name}");
+                    cp.write_kubeconfig(&path, &user, &["system:serviceaccounts"])?;
+                    path
+                }
+                None => cp.admin_kubeconfig_path().to_owned(),
+            };
             let watched = watched_namespaces(&ns, other_ns.as_deref());
-            let controller = spawn_controller(cp, &emu, &watched, &self.args)?;
+            let controller = spawn_controller(cp, &emu, &kubeconfig, &watched, &self.args)?;
             Some(Kube {
                 cp,
                 client,
                 ns,
                 other_ns,
+                kubeconfig,
                 args: self.args,
                 controller,
                 killed_logs: Vec::new(),
@@ -185,12 +209,13 @@ impl BedBuilder {
 fn spawn_controller(
     cp: &ControlPlane,
     emu: &Emulator,
+    kubeconfig: &Path,
     ns: &str,
     extra: &[String],
 ) -> Result<ControllerProcess> {
     let mut args = vec!["--namespace", ns];
     args.extend(extra.iter().map(String::as_str));
-    ControllerProcess::spawn(cp, emu, &args)
+    ControllerProcess::spawn_with_kubeconfig(cp, emu, kubeconfig, &args)
 }
 
 impl Bed {
@@ -211,6 +236,7 @@ impl Bed {
             trusted: true,
             other_namespace: false,
             leader_identity: None,
+            service_account: None,
         }
     }
 
@@ -482,7 +508,7 @@ impl Bed {
         kube.controller.kill_9()?;
         kube.killed_logs.push(kube.controller.log());
         let watched = kube.watched();
-        kube.controller = spawn_controller(kube.cp, emu, &watched, &kube.args)?;
+        kube.controller = spawn_controller(kube.cp, emu, &kube.kubeconfig, &watched, &kube.args)?;
         Ok(())
     }
 
@@ -500,7 +526,7 @@ impl Bed {
             }
         }
         args.extend(["--identity".to_owned(), identity.to_owned()]);
-        spawn_controller(kube.cp, &self.emu, &kube.watched(), &args)
+        spawn_controller(kube.cp, &self.emu, &kube.kubeconfig, &kube.watched(), &args)
     }
 
     /// The controller's `/metrics` (Prometheus text).

@@ -8,25 +8,20 @@
 //! `reconciles_total{outcome="kubernetes"}` either: it also counts optimistic-concurrency
 //! conflicts (409), which happen with every permission granted.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result, ensure};
-use e2e::bed::is_ready;
-use e2e::{ControllerProcess, Emulator, eventually, new_namespace, shared};
+use e2e::bed::ZONE;
+use e2e::{Bed, new_namespace, shared};
 use ec2_reconciler::api::EbsVolume;
-use ec2_reconciler::api::conditions::{ConditionStatus, READY, find};
 use ec2_reconciler::reconcile::FINALIZER;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::RoleBinding;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
-const WAIT: Duration = Duration::from_secs(90);
 const RELEASE: &str = "ec2r";
 
 /// The chart's RBAC template for a release named `RELEASE` in `namespace`. The template
@@ -103,56 +98,27 @@ async fn apply_rendered_rbac(admin: &Client, ns: &str) -> Result<()> {
 
 #[tokio::test]
 async fn the_controller_works_with_exactly_the_charts_permissions() -> Result<()> {
-    let cp = shared()?;
-    let admin = cp.client().await?;
-    let ns = new_namespace(&admin, "rbac").await?;
+    // The controller runs as the chart's ServiceAccount and retries until the RBAC below
+    // lets it in.
+    let bed = Bed::builder("rbac")
+        .service_account(RELEASE)
+        .leader_elect("rbac")
+        .start()
+        .await?;
+    let admin = bed.client()?;
+    let ns = bed.namespace()?.to_owned();
     apply_rendered_rbac(&admin, &ns).await?;
-
     let user = format!("system:serviceaccount:{ns}:{RELEASE}");
-    let groups = ["system:serviceaccounts"];
-    access_is_exactly_what_the_controller_needs(&admin, &ns, &user, &groups).await?;
+    access_is_exactly_what_the_controller_needs(&admin, &ns, &user, &["system:serviceaccounts"])
+        .await?;
 
-    let kubeconfig = cp.state_dir().join(format!("kubeconfig-{ns}"));
-    cp.write_kubeconfig(&kubeconfig, &user, &groups)?;
-    let emu = Emulator::start().await?;
-    let args = [
-        "--namespace",
-        ns.as_str(),
-        "--leader-elect",
-        "--leader-election-namespace",
-        ns.as_str(),
-    ];
-    let controller = ControllerProcess::spawn_with_kubeconfig(cp, &emu, &kubeconfig, &args)?;
-
-    let api: Api<EbsVolume> = Api::namespaced(admin.clone(), &ns);
-    let volume: EbsVolume = serde_json::from_value(json!({
-        "apiVersion": "ec2.reconciler.dev/v1alpha1", "kind": "EbsVolume",
-        "metadata": { "name": "data", "namespace": ns },
-        "spec": { "availabilityZone": "us-east-1a", "sizeGiB": 8 }
-    }))?;
-    api.create(&PostParams::default(), &volume).await?;
-    let ready = eventually("EbsVolume data to be Ready", WAIT, || async {
-        let volume = api.get("data").await?;
-        Ok(is_ready(&volume).then_some(volume))
-    })
-    .await
-    .with_context(|| controller.log())?;
-    let ready_condition = ready
-        .status
-        .as_ref()
-        .and_then(|s| find(&s.conditions, READY))
-        .map(|c| c.status);
+    bed.create::<EbsVolume>("data", json!({ "availabilityZone": ZONE, "sizeGiB": 8 }))
+        .await?;
+    let ready = bed.wait_ready::<EbsVolume>("data").await?;
     ensure!(
-        ready_condition == Some(ConditionStatus::True)
-            && ready
-                .metadata
-                .finalizers
-                .iter()
-                .flatten()
-                .any(|f| f == FINALIZER),
-        "Ready=True with the finalizer {FINALIZER} expected: {:?} {:?}",
-        ready.metadata.finalizers,
-        ready.status
+        ready.finalizers().iter().any(|f| f == FINALIZER),
+        "Ready=True with the finalizer {FINALIZER} expected: {:?}",
+        ready.metadata.finalizers
     );
     // The Lease (get, create, update in the release's namespace) is held by the controller.
     let lease = Api::<Lease>::namespaced(admin.clone(), &ns)
@@ -166,33 +132,16 @@ async fn the_controller_works_with_exactly_the_charts_permissions() -> Result<()
         "the controller holds no Lease"
     );
 
-    api.delete("data", &DeleteParams::default()).await?;
     // Gone means the controller removed its finalizer (a patch of the object).
-    eventually("EbsVolume data to be gone", WAIT, || async {
-        Ok(api.get_opt("data").await?.is_none().then_some(()))
-    })
-    .await
-    .with_context(|| controller.log())?;
+    bed.delete::<EbsVolume>("data").await?;
+    bed.wait_gone::<EbsVolume>("data").await?;
 
     // Events (create, patch) reached the apiserver: publishing one is best effort, so a
     // denied event would fail nothing else.
-    let events = Api::<Event>::namespaced(admin.clone(), &ns)
-        .list(&ListParams::default())
-        .await?;
-    let reasons: Vec<String> = events
-        .items
-        .iter()
-        .filter(|e| {
-            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("data")
-                && e.reporting_controller.as_deref() == Some("ec2-reconciler")
-        })
-        .filter_map(|e| e.reason.clone())
-        .collect();
     ensure!(
-        reasons.iter().any(|r| r == "CreatedVolume"),
-        "no CreatedVolume event from ec2-reconciler about data, only {reasons:?}"
+        bed.events::<EbsVolume>("data", "CreatedVolume").await? >= 1,
+        "no CreatedVolume event about data"
     );
-
     Ok(())
 }
 
