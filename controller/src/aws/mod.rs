@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod client;
 pub mod errors;
+pub mod identity;
 pub mod metrics;
 pub mod observer;
 pub mod rate;

@@ -1,5 +1,6 @@
-//! AWS access shared by every reconcile: one client and one observer per Region and resource
-//! kind, and the KMS keys already resolved (so a steady state costs no DescribeKey per pass).
+//! AWS access shared by every reconcile: one client and one observer per scope (Region and
+//! identity) and resource kind, and the KMS keys already resolved (so a steady state costs
+//! no DescribeKey per pass).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::aws::client::{AwsClients, Ec2, KmsKey};
 use crate::aws::errors::AwsError;
+use crate::aws::identity::Scope;
 use crate::aws::observer::{
     InstanceObserver, Observer, ObserverConfig, SnapshotObserver, Source, VolumeObserver,
 };
@@ -14,8 +16,8 @@ use crate::aws::observer::{
 /// How long a resolved KMS key is trusted before it is looked up again.
 const KMS_KEY_TTL: Duration = Duration::from_secs(600);
 
-/// One observer per Region.
-type Observers<O> = Mutex<HashMap<String, Arc<O>>>;
+/// One observer per scope: what one identity sees in one Region.
+type Observers<O> = Mutex<HashMap<Scope, Arc<O>>>;
 
 pub struct AwsState {
     clients: AwsClients,
@@ -24,7 +26,7 @@ pub struct AwsState {
     volume_observers: Observers<VolumeObserver>,
     snapshot_observers: Observers<SnapshotObserver>,
     instance_observers: Observers<InstanceObserver>,
-    kms_keys: Mutex<HashMap<(String, String), (Instant, KmsKey)>>,
+    kms_keys: Mutex<HashMap<(Scope, String), (Instant, KmsKey)>>,
 }
 
 impl AwsState {
@@ -48,56 +50,54 @@ impl AwsState {
         &self.cluster
     }
 
-    pub fn ec2(&self, region: &str) -> Arc<dyn Ec2> {
-        self.clients.ec2(region)
+    /// The EC2 calls of `scope`: its Region, as its identity.
+    pub fn ec2(&self, scope: &Scope) -> Arc<dyn Ec2> {
+        self.clients.scoped(scope, &self.cluster)
     }
 
-    /// The Region's volume observer, shared by every EbsVolume in it.
-    pub fn volumes(&self, region: &str) -> Arc<VolumeObserver> {
-        self.observer(&self.volume_observers, region)
+    /// The scope's volume observer, shared by every EbsVolume in it.
+    pub fn volumes(&self, scope: &Scope) -> Arc<VolumeObserver> {
+        self.observer(&self.volume_observers, scope)
     }
 
-    /// The Region's snapshot observer, shared by every object that waits on snapshots.
-    pub fn snapshots(&self, region: &str) -> Arc<SnapshotObserver> {
-        self.observer(&self.snapshot_observers, region)
+    /// The scope's snapshot observer, shared by every object that waits on snapshots.
+    pub fn snapshots(&self, scope: &Scope) -> Arc<SnapshotObserver> {
+        self.observer(&self.snapshot_observers, scope)
     }
 
-    /// The Region's instance reader: reads by id, merged across objects.
-    pub fn instances(&self, region: &str) -> Arc<InstanceObserver> {
-        self.observer(&self.instance_observers, region)
+    /// The scope's instance reader: reads by id, merged across objects.
+    pub fn instances(&self, scope: &Scope) -> Arc<InstanceObserver> {
+        self.observer(&self.instance_observers, scope)
     }
 
     fn observer<S: Source + Default>(
         &self,
         observers: &Observers<Observer<S>>,
-        region: &str,
+        scope: &Scope,
     ) -> Arc<Observer<S>> {
         let build = || {
             Observer::new(
-                self.ec2(region),
+                self.ec2(scope),
                 self.cluster.clone(),
                 self.observer_config.clone(),
             )
         };
         match observers.lock() {
-            Ok(mut observers) => observers
-                .entry(region.to_owned())
-                .or_insert_with(build)
-                .clone(),
+            Ok(mut observers) => observers.entry(scope.clone()).or_insert_with(build).clone(),
             Err(_) => build(),
         }
     }
 
     /// The key a spec names (id, ARN, alias or alias ARN), resolved to its ARN.
-    pub async fn kms_key(&self, region: &str, key: &str) -> Result<KmsKey, AwsError> {
-        let cache_key = (region.to_owned(), key.to_owned());
+    pub async fn kms_key(&self, scope: &Scope, key: &str) -> Result<KmsKey, AwsError> {
+        let cache_key = (scope.clone(), key.to_owned());
         if let Ok(keys) = self.kms_keys.lock()
             && let Some((at, resolved)) = keys.get(&cache_key)
             && at.elapsed() < KMS_KEY_TTL
         {
             return Ok(resolved.clone());
         }
-        let resolved = self.ec2(region).describe_key(key.to_owned()).await?;
+        let resolved = self.ec2(scope).describe_key(key.to_owned()).await?;
         // Only a usable key is trusted for a while: a disabled one is asked about again at
         // the next pass, so re-enabling it heals the object without waiting out the TTL.
         if resolved.enabled

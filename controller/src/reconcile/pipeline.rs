@@ -28,6 +28,7 @@ use super::status::StatusWriter;
 use crate::api::conditions::{ConditionStatus, DesiredCondition, PROGRESSING, READY, SYNCED, find};
 use crate::api::status::KindStatus;
 use crate::aws::client::Ec2;
+use crate::aws::identity::Scope;
 use crate::plan::core::{Plan, PlannedAction, PlannedWait};
 use crate::plan::tags::Owner;
 use crate::plan::tenancy::{self, Grants};
@@ -83,6 +84,8 @@ pub struct Pass<'a, K: ManagedKind> {
     pub obj: &'a K,
     pub ctx: &'a Context,
     pub region: String,
+    /// The Region and the identity this object acts as in AWS.
+    pub scope: Scope,
     pub owner: Owner,
     pub reference: ObjectReference,
     pub deleting: bool,
@@ -118,6 +121,10 @@ impl<'a, K: ManagedKind> Pass<'a, K> {
                 uid,
             },
             grants: ctx.tenancy.grants(&namespace),
+            scope: Scope {
+                region: region.clone(),
+                role: ctx.tenancy.role(&namespace),
+            },
             reference: obj.object_ref(&()),
             region,
             deleting: obj.meta().deletion_timestamp.is_some(),
@@ -127,7 +134,7 @@ impl<'a, K: ManagedKind> Pass<'a, K> {
 
     /// The EC2 client of the object's Region.
     pub fn ec2(&self) -> Arc<dyn Ec2> {
-        self.ctx.aws.ec2(&self.region)
+        self.ctx.aws.ec2(&self.scope)
     }
 
     /// The status as last written (empty for a new object).
@@ -294,7 +301,7 @@ fn watch_grants<K: ManagedKind, A: PlannedAction, W: PlannedWait>(
             && let Some(resource_id) = &problem.resource
         {
             pass.recheck_when(Cause::NotGranted {
-                region: pass.region.clone(),
+                scope: pass.scope.clone(),
                 namespace: pass.owner.namespace.clone(),
                 resource_id: resource_id.clone(),
             });

@@ -18,21 +18,22 @@ use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use super::aws_state::AwsState;
 use super::backoff::Backoff;
 use super::context::Context;
+use crate::aws::identity::Scope;
 use crate::plan::tenancy::tag_grants;
 
 /// What blocks an object, as something the controller can look at again.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Cause {
     /// A KMS key (as the spec names it) that is missing or not enabled.
-    KmsKeyUnusable { region: String, key: String },
+    KmsKeyUnusable { scope: Scope, key: String },
     /// An instance the spec names that does not exist (yet).
-    InstanceMissing { region: String, instance_id: String },
+    InstanceMissing { scope: Scope, instance_id: String },
     /// A snapshot the spec names that does not exist (yet).
-    SnapshotMissing { region: String, snapshot_id: String },
+    SnapshotMissing { scope: Scope, snapshot_id: String },
     /// A resource the namespace was not granted: an administrator may label the namespace
     /// or tag the resource.
     NotGranted {
-        region: String,
+        scope: Scope,
         namespace: String,
         resource_id: String,
     },
@@ -133,35 +134,29 @@ impl Rechecks {
 async fn is_gone(ctx: &Context, cause: &Cause, max_age: Duration) -> bool {
     let aws = &ctx.aws;
     match cause {
-        Cause::KmsKeyUnusable { region, key } => aws
-            .kms_key(region, key)
+        Cause::KmsKeyUnusable { scope, key } => aws
+            .kms_key(scope, key)
             .await
             .is_ok_and(|resolved| resolved.enabled),
-        Cause::InstanceMissing {
-            region,
-            instance_id,
-        } => aws
-            .instances(region)
+        Cause::InstanceMissing { scope, instance_id } => aws
+            .instances(scope)
             .get_recent(instance_id, max_age)
             .await
             .is_ok_and(|found| found.is_some()),
-        Cause::SnapshotMissing {
-            region,
-            snapshot_id,
-        } => aws
-            .snapshots(region)
+        Cause::SnapshotMissing { scope, snapshot_id } => aws
+            .snapshots(scope)
             .refresh(snapshot_id)
             .await
             .is_ok_and(|found| found.is_some()),
         Cause::NotGranted {
-            region,
+            scope,
             namespace,
             resource_id,
         } => {
             if ctx.tenancy.grants(namespace).trusted {
                 return true;
             }
-            let tags = resource_tags(aws, region, resource_id, max_age).await;
+            let tags = resource_tags(aws, scope, resource_id, max_age).await;
             tags.is_some_and(|tags| tag_grants(aws.cluster(), namespace, &tags))
         }
     }
@@ -170,15 +165,15 @@ async fn is_gone(ctx: &Context, cause: &Cause, max_age: Duration) -> bool {
 /// The tags of a resource by its id, read through the Region's observers.
 async fn resource_tags(
     aws: &AwsState,
-    region: &str,
+    scope: &Scope,
     id: &str,
     max_age: Duration,
 ) -> Option<BTreeMap<String, String>> {
     if id.starts_with("vol-") {
-        let entry = aws.volumes(region).refresh(id).await.ok()??;
+        let entry = aws.volumes(scope).refresh(id).await.ok()??;
         Some(entry.volume.tags)
     } else if id.starts_with("i-") {
-        let instance = aws.instances(region).get_recent(id, max_age).await.ok()??;
+        let instance = aws.instances(scope).get_recent(id, max_age).await.ok()??;
         Some(instance.tags)
     } else {
         None
@@ -235,7 +230,7 @@ mod tests {
 
     fn key_cause(key: &str) -> Cause {
         Cause::KmsKeyUnusable {
-            region: "us-east-1".to_owned(),
+            scope: Scope::own("us-east-1"),
             key: key.to_owned(),
         }
     }

@@ -1,11 +1,17 @@
-//! Where a namespace's grants come from: the controller's cluster-wide settings and the
-//! labels cluster administrators put on the Namespace (a tenant's namespaced RBAC cannot
-//! edit a Namespace). The planner decides with them (`plan::tenancy`).
+//! Where a namespace's grants and AWS identity come from: the controller's cluster-wide
+//! settings and what cluster administrators put on the Namespace (a tenant's namespaced
+//! RBAC cannot edit a Namespace). The planner decides with the grants (`plan::tenancy`); the
+//! role is who the controller is in AWS for the namespace's objects.
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::runtime::reflector::{ObjectRef, Store};
 
+use crate::aws::identity::NamespaceRole;
 use crate::plan::tenancy::{Grants, TRUSTED_LABEL};
+
+/// The Namespace annotation naming the IAM role the controller assumes (with the namespace
+/// and cluster as session tags) for every object of that namespace.
+pub const IAM_ROLE_ANNOTATION: &str = "ec2.reconciler.dev/iam-role-arn";
 
 /// The administrator's tenancy settings for the whole controller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,14 +51,32 @@ impl Tenancy {
         }
     }
 
+    /// The role the namespace's objects act as in AWS, when an administrator named one.
+    /// A malformed ARN is still the namespace's role: AssumeRole refuses it and the objects
+    /// report that, rather than act as the controller's own, broader identity.
+    pub fn role(&self, namespace: &str) -> Option<NamespaceRole> {
+        let role_arn = self
+            .namespace(namespace)?
+            .metadata
+            .annotations
+            .as_ref()?
+            .get(IAM_ROLE_ANNOTATION)?
+            .trim()
+            .to_owned();
+        Some(NamespaceRole {
+            role_arn,
+            namespace: namespace.to_owned(),
+        })
+    }
+
     fn trusted_by_label(&self, namespace: &str) -> bool {
-        let Some(store) = &self.namespaces else {
-            return false;
-        };
-        store
-            .get(&ObjectRef::new(namespace))
+        self.namespace(namespace)
             .and_then(|ns| ns.metadata.labels.as_ref()?.get(TRUSTED_LABEL).cloned())
             .is_some_and(|value| value == "true")
+    }
+
+    fn namespace(&self, name: &str) -> Option<std::sync::Arc<Namespace>> {
+        self.namespaces.as_ref()?.get(&ObjectRef::new(name))
     }
 }
 
@@ -64,9 +88,19 @@ mod tests {
     use kube::runtime::watcher::Event;
 
     fn namespace(name: &str, labels: &[(&str, &str)]) -> Namespace {
+        annotated(name, labels, &[])
+    }
+
+    fn annotated(name: &str, labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> Namespace {
         Namespace {
             metadata: ObjectMeta {
                 name: Some(name.to_owned()),
+                annotations: Some(
+                    annotations
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                ),
                 labels: Some(
                     labels
                         .iter()
@@ -117,5 +151,30 @@ mod tests {
             }
         );
         assert_eq!(Tenancy::default().grants("any"), Grants::DEFAULT);
+    }
+
+    #[test]
+    fn the_administrators_annotation_names_the_namespaces_role() {
+        let (store, mut writer) = reflector::store();
+        let arn = "arn:aws:iam::123456789012:role/team-a";
+        for ns in [
+            annotated("team-a", &[], &[(IAM_ROLE_ANNOTATION, arn)]),
+            annotated("plain", &[], &[]),
+        ] {
+            writer.apply_watcher_event(&Event::Apply(ns));
+        }
+        let tenancy = Tenancy {
+            settings: TenancySettings::default(),
+            namespaces: Some(store),
+        };
+        assert_eq!(
+            tenancy.role("team-a"),
+            Some(NamespaceRole {
+                role_arn: arn.to_owned(),
+                namespace: "team-a".to_owned(),
+            })
+        );
+        assert_eq!(tenancy.role("plain"), None);
+        assert_eq!(tenancy.role("unknown"), None);
     }
 }

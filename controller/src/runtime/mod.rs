@@ -69,16 +69,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = Metrics::default();
     let readiness = Readiness::default();
     let mut ctx = context(&config, client, &metrics).await;
-    if !config.tenancy.single_tenant {
-        ctx.tenancy.namespaces = Some(namespaces::watch(ctx.client.clone()).await);
-    }
-    let ctx = Arc::new(ctx);
-
     let health = tokio::spawn(health::serve(
         config.health_addr,
         readiness.clone(),
         metrics.clone(),
     ));
+    // Grants (labels) and roles (annotations) are the namespaces' own: nothing is
+    // reconciled before they are known.
+    ctx.tenancy.namespaces = Some(namespaces::watch(ctx.client.clone()).await);
+    let ctx = Arc::new(ctx);
+
     if let Some(leader) = config.leader_election.clone() {
         readiness.set_standby(true);
         leader::lead(ctx.client.clone(), leader).await;

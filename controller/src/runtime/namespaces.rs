@@ -1,4 +1,5 @@
-//! The cluster's Namespaces, watched for the labels administrators grant with.
+//! The cluster's Namespaces, watched for what administrators grant with: labels, and the
+//! annotation naming a namespace's IAM role.
 
 use std::time::Duration;
 
@@ -8,13 +9,14 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 
-/// How long the controllers wait for the first list of namespaces before they start
-/// anyway. Until the list arrives no namespace is trusted by label (the safe side), and a
-/// refusal it causes heals once it does (grants are re-checked).
-const FIRST_LIST_WAIT: Duration = Duration::from_secs(30);
+use crate::reconcile::tenancy::IAM_ROLE_ANNOTATION;
 
-/// A store of every Namespace (labels only: the rest is dropped), kept current by a
-/// background watch. Waits for the first list, up to [`FIRST_LIST_WAIT`].
+/// How often the wait for the first list of namespaces says it is still waiting.
+const FIRST_LIST_WARNING: Duration = Duration::from_secs(30);
+
+/// A store of every Namespace (labels and the role annotation: the rest is dropped), kept
+/// current by a background watch. Waits for the first list however long it takes: before
+/// it, an object of a namespace with a role would act as the controller's own identity.
 pub async fn watch(client: Client) -> Store<Namespace> {
     let (store, writer) = reflector::store();
     let api: Api<Namespace> = Api::all(client);
@@ -22,24 +24,26 @@ pub async fn watch(client: Client) -> Store<Namespace> {
         .default_backoff()
         .modify(|ns: &mut Namespace| {
             ns.metadata.managed_fields = None;
-            ns.metadata.annotations = None;
+            if let Some(annotations) = &mut ns.metadata.annotations {
+                annotations.retain(|key, _| key == IAM_ROLE_ANNOTATION);
+            }
             ns.spec = None;
             ns.status = None;
         })
         .reflect(writer)
         .for_each(|event| async move {
             if let Err(error) = event {
-                tracing::warn!(%error, "cannot watch namespaces: grants by namespace label are not seen");
+                tracing::warn!(%error, "cannot watch namespaces: new grants and roles are not seen");
             }
         });
     tokio::spawn(stream);
-    if tokio::time::timeout(FIRST_LIST_WAIT, store.wait_until_ready())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "namespaces not listed yet: no namespace is trusted by label until they are"
-        );
+    // The store's readiness wakes only its latest waiter: ask again now and then.
+    loop {
+        match tokio::time::timeout(FIRST_LIST_WARNING, store.wait_until_ready()).await {
+            Ok(_) => return store,
+            Err(_) => tracing::warn!(
+                "namespaces not listed yet (may the controller list them?): reconciling waits"
+            ),
+        }
     }
-    store
 }

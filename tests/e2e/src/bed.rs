@@ -27,7 +27,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::control_plane::{ControlPlane, new_labelled_namespace, shared};
+use crate::control_plane::{ControlPlane, new_annotated_namespace, shared};
 use crate::controller::{ControllerProcess, REGION};
 use crate::emulator::{Calls, Emulator};
 use crate::wait::{eventually, retry};
@@ -96,6 +96,9 @@ pub struct BedBuilder {
     /// Run the controller as this ServiceAccount of the bed's namespace (its RBAC is the
     /// test's to grant) instead of the control plane's admin.
     service_account: Option<String>,
+    /// Annotations of the bed's namespace and of the other one.
+    annotations: Vec<(String, String)>,
+    other_annotations: Vec<(String, String)>,
 }
 
 impl BedBuilder {
@@ -138,6 +141,22 @@ impl BedBuilder {
         self
     }
 
+    /// An annotation on the bed's namespace, set before the controller starts (as an
+    /// administrator would, e.g. the namespace's IAM role).
+    #[must_use]
+    pub fn namespace_annotation(mut self, key: &str, value: &str) -> Self {
+        self.annotations.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// An annotation on the other namespace ([`BedBuilder::other_namespace`]).
+    #[must_use]
+    pub fn other_namespace_annotation(mut self, key: &str, value: &str) -> Self {
+        self.other_annotations
+            .push((key.to_owned(), value.to_owned()));
+        self
+    }
+
     /// The controller authenticates as ServiceAccount `name` of the bed's namespace, with
     /// nothing but the RBAC the test grants it (it retries until it has it).
     #[must_use]
@@ -163,9 +182,13 @@ impl BedBuilder {
             } else {
                 &[]
             };
-            let ns = new_labelled_namespace(&client, &self.prefix, labels).await?;
+            let ns =
+                new_annotated_namespace(&client, &self.prefix, labels, &self.annotations).await?;
             let other_ns = match self.other_namespace {
-                true => Some(new_labelled_namespace(&client, "other", labels).await?),
+                true => Some(
+                    new_annotated_namespace(&client, "other", labels, &self.other_annotations)
+                        .await?,
+                ),
                 false => None,
             };
             if let Some(identity) = self.leader_identity.take() {
@@ -237,6 +260,8 @@ impl Bed {
             other_namespace: false,
             leader_identity: None,
             service_account: None,
+            annotations: Vec::new(),
+            other_annotations: Vec::new(),
         }
     }
 

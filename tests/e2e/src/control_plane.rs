@@ -493,6 +493,16 @@ pub async fn new_labelled_namespace(
     prefix: &str,
     labels: &[(&str, &str)],
 ) -> Result<String> {
+    new_annotated_namespace(client, prefix, labels, &[]).await
+}
+
+/// Like [`new_namespace`], with these labels and annotations.
+pub async fn new_annotated_namespace(
+    client: &Client,
+    prefix: &str,
+    labels: &[(&str, &str)],
+    annotations: &[(String, String)],
+) -> Result<String> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now()
@@ -518,6 +528,7 @@ pub async fn new_labelled_namespace(
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect(),
             ),
+            annotations: Some(annotations.iter().cloned().collect()),
             ..ObjectMeta::default()
         },
         ..Namespace::default()

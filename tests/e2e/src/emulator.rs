@@ -82,6 +82,22 @@ impl Calls {
     }
 }
 
+/// Who signed some of the emulator's requests: an access key, its calls by action, and the
+/// STS session it came from (`None`: a key not issued by AssumeRole).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Principal {
+    pub session: Option<Session>,
+    pub calls: BTreeMap<String, u64>,
+}
+
+/// An AssumeRole session: the role, the session name and the session tags asked for.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Session {
+    pub role_arn: String,
+    pub session_name: String,
+    pub tags: BTreeMap<String, String>,
+}
+
 /// The kinds of fault the emulator scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -308,6 +324,20 @@ impl Emulator {
     pub async fn calls(&self) -> Result<Calls> {
         let value = self.control(reqwest::Method::GET, "calls", None).await?;
         serde_json::from_value(value).context("parsing /_emulator/calls")
+    }
+
+    /// The calls by the access key that signed them, with the STS session of each key.
+    pub async fn principals(&self) -> Result<BTreeMap<String, Principal>> {
+        #[derive(Deserialize)]
+        struct Principals {
+            principals: BTreeMap<String, Principal>,
+        }
+        let value = self
+            .control(reqwest::Method::GET, "principals", None)
+            .await?;
+        let parsed: Principals =
+            serde_json::from_value(value).context("parsing /_emulator/principals")?;
+        Ok(parsed.principals)
     }
 
     /// Zeroes the call counters.

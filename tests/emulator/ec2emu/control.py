@@ -6,13 +6,14 @@
     POST   /_emulator/faults       add a fault rule (see faults.py); GET lists; DELETE clears
     POST   /_emulator/clock        {"advance_seconds": n}; GET {"now", "offset_seconds"}
     POST   /_emulator/transitions  {"volume-create": 1.0, ...}; GET lists the durations in force
+    GET    /_emulator/principals   {"principals": {ACCESS_KEY_ID: {"session": {...} or null, "calls": {...}}}}
     GET    /_emulator/health       {"status": "ok"}
 """
 
 import json
 from collections.abc import Callable
 
-from . import clock, faults, transitions
+from . import clock, faults, principals, transitions
 
 
 def _json(start_response, status: int, body) -> list[bytes]:
@@ -36,6 +37,8 @@ def handle(environ, start_response, body: bytes, reset_all: Callable[[], None]) 
         if name == "reset" and method == "POST":
             reset_all()
             return _json(start_response, 200, {"status": "ok"})
+        if name == "principals" and method == "GET":
+            return _json(start_response, 200, principals.snapshot())
         if name == "calls":
             if method == "GET":
                 return _json(start_response, 200, faults.calls())

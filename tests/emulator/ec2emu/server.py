@@ -35,7 +35,7 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 )
 from werkzeug.serving import make_server  # noqa: E402
 
-from . import clock, control, faults, transitions  # noqa: E402
+from . import clock, control, faults, principals, transitions  # noqa: E402
 from .fixes import MODULES  # noqa: E402
 
 log = logging.getLogger("ec2emu")
@@ -61,6 +61,7 @@ def reset_all() -> None:
     with MOTO_LOCK:
         moto_api_backend.reset()
         faults.reset()
+        principals.reset()
         clock.reset()
         transitions.reset()
         for module in _fix_modules:
@@ -229,7 +230,10 @@ class EmulatorApp:
             time.sleep(rule.delay_ms / 1000.0)
         if fault == "drop":
             _drop(environ)
+        principals.record(environ, action)
         status, headers, chunks = self.call_moto(environ)
+        if action == "sts:AssumeRole" and status.startswith("200"):
+            principals.record_session(body, chunks)
         if fault == "drop_after":
             _drop(environ)
         start_response(status, headers)

@@ -11,6 +11,7 @@ use aws_config::SdkConfig;
 use aws_sdk_ec2::config::Region;
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::config::timeout::TimeoutConfig;
+use aws_sdk_sts::config::SharedCredentialsProvider;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -22,6 +23,7 @@ use super::{
 };
 use crate::aws::actions::AwsAction;
 use crate::aws::errors::AwsError;
+use crate::aws::identity::{AssumedRole, Scope};
 use crate::aws::metrics::AwsCallMetrics;
 use crate::aws::rate::{ActionClass, Idempotency, RateConfig, RateLimiter};
 use crate::plan::observed::{
@@ -72,6 +74,19 @@ impl Ec2Client {
         timeouts: &ClientTimeouts,
         metrics: AwsCallMetrics,
     ) -> Self {
+        let limiter = Arc::new(RateLimiter::new(rate));
+        Self::sharing(sdk_config, region, limiter, timeouts, metrics)
+    }
+
+    /// Like [`Ec2Client::new`], drawing on a rate limiter shared with other clients of the
+    /// account's Region (other identities of the same controller).
+    pub fn sharing(
+        sdk_config: &SdkConfig,
+        region: &str,
+        limiter: Arc<RateLimiter>,
+        timeouts: &ClientTimeouts,
+        metrics: AwsCallMetrics,
+    ) -> Self {
         let timeout_config = TimeoutConfig::builder()
             .connect_timeout(timeouts.connect)
             .operation_attempt_timeout(timeouts.attempt)
@@ -90,7 +105,7 @@ impl Ec2Client {
             region: region.to_owned(),
             ec2: aws_sdk_ec2::Client::from_conf(ec2_config),
             kms: aws_sdk_kms::Client::from_conf(kms_config),
-            limiter: Arc::new(RateLimiter::new(rate)),
+            limiter,
             metrics,
         }
     }
@@ -290,14 +305,17 @@ impl Ec2 for Ec2Client {
     }
 }
 
-/// One [`Ec2Client`] per Region, built on first use from one shared `SdkConfig` (the standard
-/// credential chain; `AWS_ENDPOINT_URL` is honoured by aws-config).
+/// One [`Ec2Client`] per [`Scope`] (Region and identity), built on first use from one shared
+/// `SdkConfig` (the standard credential chain; `AWS_ENDPOINT_URL` is honoured by aws-config).
+/// The clients of one Region share its rate limiter: the account's buckets do not grow
+/// with the number of roles the controller assumes.
 pub struct AwsClients {
     sdk_config: SdkConfig,
     rate: RateConfig,
     timeouts: ClientTimeouts,
     metrics: AwsCallMetrics,
-    clients: Mutex<HashMap<String, Arc<Ec2Client>>>,
+    clients: Mutex<HashMap<Scope, Arc<Ec2Client>>>,
+    limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
 }
 
 impl AwsClients {
@@ -313,6 +331,7 @@ impl AwsClients {
             timeouts,
             metrics,
             clients: Mutex::new(HashMap::new()),
+            limiters: Mutex::new(HashMap::new()),
         }
     }
 
@@ -326,19 +345,46 @@ impl AwsClients {
         Self::new(sdk_config, rate, timeouts, metrics)
     }
 
-    /// The client of `region` (the same one every time).
+    /// The client of `region` as the controller itself (the same one every time).
     pub fn region(&self, region: &str) -> Arc<Ec2Client> {
+        self.scoped(&Scope::own(region), "")
+    }
+
+    /// The client of `scope` (the same one every time): as the controller itself, or as
+    /// the namespace's role, its sessions tagged with `cluster`.
+    pub fn scoped(&self, scope: &Scope, cluster: &str) -> Arc<Ec2Client> {
         let build = || {
-            Arc::new(Ec2Client::new(
-                &self.sdk_config,
-                region,
-                self.rate.clone(),
+            let limiter = self.limiter(&scope.region);
+            let config = match &scope.role {
+                None => self.sdk_config.clone(),
+                Some(role) => {
+                    let assumed =
+                        AssumedRole::new(&self.sdk_config, &scope.region, role.clone(), cluster);
+                    self.sdk_config
+                        .to_builder()
+                        .credentials_provider(SharedCredentialsProvider::new(assumed))
+                        .build()
+                }
+            };
+            Arc::new(Ec2Client::sharing(
+                &config,
+                &scope.region,
+                limiter,
                 &self.timeouts,
                 self.metrics.clone(),
             ))
         };
         match self.clients.lock() {
-            Ok(mut clients) => clients
+            Ok(mut clients) => clients.entry(scope.clone()).or_insert_with(build).clone(),
+            Err(_) => build(),
+        }
+    }
+
+    /// The rate limiter of `region`, shared by every identity.
+    fn limiter(&self, region: &str) -> Arc<RateLimiter> {
+        let build = || Arc::new(RateLimiter::new(self.rate.clone()));
+        match self.limiters.lock() {
+            Ok(mut limiters) => limiters
                 .entry(region.to_owned())
                 .or_insert_with(build)
                 .clone(),

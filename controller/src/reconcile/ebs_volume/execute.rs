@@ -96,7 +96,7 @@ pub async fn run(
                         && error.reason() == SNAPSHOT_NOT_FOUND
                     {
                         pass.recheck_when(Cause::SnapshotMissing {
-                            region: pass.region.clone(),
+                            scope: pass.scope.clone(),
                             snapshot_id: snapshot_id.clone(),
                         });
                     }
@@ -148,7 +148,7 @@ pub async fn run(
                 let error = from_aws("AttachVolume", e);
                 if error.reason() == INSTANCE_NOT_FOUND {
                     pass.recheck_when(Cause::InstanceMissing {
-                        region: pass.region.clone(),
+                        scope: pass.scope.clone(),
                         instance_id: instance_id.clone(),
                     });
                 }

@@ -71,7 +71,7 @@ impl Reconciler for EbsVolume {
         if let Some(volume_id) = &status.volume_id {
             // Read it again (merged with other objects' reads) so the next pass sees it. A
             // failed read is no loss: the next pass reads it again.
-            let _ = pass.ctx.aws.volumes(&pass.region).refresh(volume_id).await;
+            let _ = pass.ctx.aws.volumes(&pass.scope).refresh(volume_id).await;
         }
     }
 }

@@ -51,7 +51,7 @@ fn awaiting_aws(obj: &EbsVolume) -> bool {
 pub async fn observe(pass: &Pass<'_, EbsVolume>) -> Result<Observation> {
     let obj = pass.obj;
     let mut observation = Observation::default();
-    let volumes = pass.ctx.aws.volumes(&pass.region);
+    let volumes = pass.ctx.aws.volumes(&pass.scope);
 
     if let Some(volume_id) = tracked_volume_id(obj) {
         // While AWS is still working on the volume, read it afresh each pass (merged with
@@ -74,10 +74,10 @@ pub async fn observe(pass: &Pass<'_, EbsVolume>) -> Result<Observation> {
         && let Some(key) = &obj.spec.kms_key_id
     {
         let key_unusable = || Cause::KmsKeyUnusable {
-            region: pass.region.clone(),
+            scope: pass.scope.clone(),
             key: key.clone(),
         };
-        let resolved = match pass.ctx.aws.kms_key(&pass.region, key).await {
+        let resolved = match pass.ctx.aws.kms_key(&pass.scope, key).await {
             Ok(resolved) => resolved,
             Err(e) => {
                 let error = from_aws("DescribeKey", e);
@@ -110,7 +110,7 @@ pub async fn observe(pass: &Pass<'_, EbsVolume>) -> Result<Observation> {
 /// intent is recorded (the answer was lost), by the tags it was created with. Each pass
 /// reads it afresh, merged with every other object's reads in the Region.
 async fn final_snapshot(pass: &Pass<'_, EbsVolume>) -> Result<Option<ObservedSnapshot>> {
-    let snapshots = pass.ctx.aws.snapshots(&pass.region);
+    let snapshots = pass.ctx.aws.snapshots(&pass.scope);
     let status = pass.obj.status.as_ref();
     if let Some(id) = status.and_then(|s| s.final_snapshot_id.as_deref()) {
         return snapshots
@@ -158,7 +158,7 @@ async fn wanted_instances(
     // Read at most once per resync (merged with every other object's reads within the
     // observer's window): an instance found missing stays missing until then, instead of
     // costing a DescribeInstances on every pass.
-    let reader = pass.ctx.aws.instances(&pass.region);
+    let reader = pass.ctx.aws.instances(&pass.scope);
     let max_age = pass.ctx.settings.resync_interval;
     let reads = wanted.iter().map(|id| reader.get_recent(id, max_age));
     let found: BTreeMap<String, ObservedInstance> = futures::future::try_join_all(reads)
@@ -170,7 +170,7 @@ async fn wanted_instances(
         .collect();
     for missing in wanted.iter().filter(|id| !found.contains_key(*id)) {
         pass.recheck_when(Cause::InstanceMissing {
-            region: pass.region.clone(),
+            scope: pass.scope.clone(),
             instance_id: missing.clone(),
         });
     }

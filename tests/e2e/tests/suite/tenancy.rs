@@ -10,8 +10,10 @@ use e2e::Bed;
 use e2e::bed::{ZONE, condition_message, has_condition, is_ready, volume_id};
 use ec2_reconciler::api::EbsVolume;
 use ec2_reconciler::api::conditions::{ConditionStatus, SYNCED};
+use ec2_reconciler::aws::identity::{CLUSTER_SESSION_TAG, NAMESPACE_SESSION_TAG};
 use ec2_reconciler::plan::tags::UID_TAG;
 use ec2_reconciler::plan::tenancy::{GRANT_TAG, TRUSTED_LABEL};
+use ec2_reconciler::reconcile::tenancy::IAM_ROLE_ANNOTATION;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
@@ -208,5 +210,70 @@ async fn observing_unowned_volumes_can_be_turned_off_by_the_administrator() -> R
         "nothing observed is shown"
     );
     ensure!(mutating(&bed).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn each_namespace_acts_in_aws_as_the_role_its_administrator_named() -> Result<()> {
+    const ROLE_A: &str = "arn:aws:iam::123456789012:role/team-a";
+    const ROLE_B: &str = "arn:aws:iam::123456789012:role/team-b";
+    let bed = Bed::builder("roles")
+        .other_namespace()
+        .namespace_annotation(IAM_ROLE_ANNOTATION, ROLE_A)
+        .other_namespace_annotation(IAM_ROLE_ANNOTATION, ROLE_B)
+        .start()
+        .await?;
+    let ns_a = bed.namespace()?.to_owned();
+    let ns_b = bed.other_namespace()?.to_owned();
+    let spec = json!({ "availabilityZone": ZONE, "sizeGiB": 8 });
+    bed.create::<EbsVolume>("a", spec.clone()).await?;
+    bed.create_in::<EbsVolume>(&ns_b, "b", spec).await?;
+    bed.wait_ready::<EbsVolume>("a").await?;
+    bed.wait_for_in::<EbsVolume>(&ns_b, "b", "Ready", is_ready)
+        .await?;
+
+    // Every EC2 call of each namespace was signed by a session of its own role, tagged
+    // with its namespace and the cluster; the controller's own identity made none.
+    let principals = bed.emu().principals().await?;
+    let mut creates_by_namespace = BTreeMap::new();
+    for (key, principal) in &principals {
+        let ec2_calls: u64 = principal
+            .calls
+            .iter()
+            .filter(|(action, _)| !action.contains(':'))
+            .map(|(_, n)| n)
+            .sum();
+        let Some(session) = &principal.session else {
+            ensure!(
+                ec2_calls == 0,
+                "{key} (not an assumed role) made EC2 calls: {:?}",
+                principal.calls
+            );
+            continue;
+        };
+        let namespace = session
+            .tags
+            .get(NAMESPACE_SESSION_TAG)
+            .cloned()
+            .unwrap_or_default();
+        let expected_role = if namespace == ns_a { ROLE_A } else { ROLE_B };
+        ensure!(
+            (namespace == ns_a || namespace == ns_b) && session.role_arn == expected_role,
+            "a session of {} tagged {:?}",
+            session.role_arn,
+            session.tags
+        );
+        ensure!(
+            session.tags.get(CLUSTER_SESSION_TAG).map(String::as_str) == Some("default"),
+            "{:?}",
+            session.tags
+        );
+        *creates_by_namespace.entry(namespace).or_insert(0) +=
+            principal.calls.get("CreateVolume").copied().unwrap_or(0);
+    }
+    ensure!(
+        creates_by_namespace == BTreeMap::from([(ns_a, 1), (ns_b, 1)]),
+        "CreateVolume by namespace: {creates_by_namespace:?}"
+    );
     Ok(())
 }
