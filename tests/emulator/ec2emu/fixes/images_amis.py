@@ -24,20 +24,38 @@ AWS behaviour restored, with sources (EC2 API reference pages of each action; EC
     records it: `reboots(instance_id)` counts the reboots CreateImage caused and the image keeps
     `no_reboot`. TagSpecifications may tag the image and the snapshots (moto: HTTP 500 for
     `snapshot`).
-  * RegisterImage: a mapping naming a snapshot that does not exist is InvalidSnapshot.NotFound;
-    with ImageLocation (an S3 manifest) the AMI is instance store-backed (RootDeviceType
-    `instance-store`), otherwise `ebs`, and an EBS-backed AMI's root device needs an EBS
-    mapping. Defaults as documented in the RegisterImage API reference: Architecture `i386`,
-    VirtualizationType `paravirtual` (the controller should always send both).
+  * RegisterImage: a mapping naming a snapshot that does not exist is InvalidSnapshot.NotFound,
+    one that is not `completed` IncorrectState; Encrypted or KmsKeyId on a snapshot mapping,
+    volume types/sizes/IOPS/throughput outside the EBS guide's ranges, and Architecture /
+    VirtualizationType / BootMode outside the API's valid values are refused (see
+    _register_mapping and _check_enum). With ImageLocation (an S3 manifest) the AMI is instance
+    store-backed (RootDeviceType `instance-store`), otherwise `ebs`, and an EBS-backed AMI's root
+    device (RootDeviceName, default /dev/sda1) needs an EBS mapping with a snapshot
+    (InvalidBlockDeviceMapping). Defaults as documented in the RegisterImage API reference:
+    Architecture `i386`, VirtualizationType `paravirtual` (the controller should send both).
+  * CreateImage refuses an instance that is neither running nor stopped; its
+    BlockDeviceMappings change only DeleteOnTermination of existing devices and may add EBS and
+    instance store (`ephemeralN`) mappings (see create_image).
+  * CreationDate comes from the emulator clock in whole seconds (moto: the real clock), and the
+    `creation-date` filter matches its text with wildcards (`2021-09-29T*`), as the
+    DescribeImages API reference documents (moto compared a datetime with the string: never
+    matched). `source-image-id` / `source-image-region` filters work.
   * CopyImage honours Encrypted/KmsKeyId (the copies of the snapshots are encrypted; see
     images_snapshots.copy_encryption), ClientToken (same token and parameters -> same ImageId;
     other parameters -> IdempotentParameterMismatch), TagSpecifications (image, snapshot),
-    CopyImageTags (user tags of the source AMI, not `aws:` ones), SourceRegion. At most 300
+    CopyImageTags (user tags of the source AMI, not `aws:` ones), SourceRegion. An encrypted
+    source copied in its own account and Region without KmsKeyId keeps its key (AMI guide "Use
+    encryption with EBS-backed AMIs"); Encrypted=false on an encrypted source is InvalidRequest
+    (hashicorp/packer#7393). A visible image of another account (images_access) can be the
+    source. POST /_emulator/image-copy-failures makes copies end `failed`. At most 300
     concurrent AMI copies per destination Region (ResourceLimitExceeded). The source must be
     `available` (IncorrectState). An unknown KmsKeyId is accepted and the copy ends `failed` with
     a StateReason, its snapshots `error` (KMS keys are checked asynchronously).
   * DescribeImages: `block-device-mapping.*` filters (moto: HTTP 500), MaxResults (1..1000) and
-    NextToken pagination (not with ImageIds), filters also applied together with ImageIds.
+    NextToken pagination (not with ImageIds; key-ordered, images_common), filters, Owners and
+    ExecutableUsers applied together with ImageIds, other accounts' public and shared images
+    (images_access), deprecated images (images_lifecycle). DeregisterImage is refused while
+    deregistration protection is on (images_lifecycle).
   * DeregisterImage with DeleteAssociatedSnapshots=true deletes the AMI's snapshots except those
     another AMI uses, reporting each in DeleteSnapshotResults (DeregisterImage API reference).
     "Recently deregistered images appear in the returned results for a short interval and then
