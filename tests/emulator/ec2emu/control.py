@@ -8,12 +8,24 @@
     POST   /_emulator/transitions  {"volume-create": 1.0, ...}; GET lists the durations in force
     GET    /_emulator/principals   {"principals": {ACCESS_KEY_ID: {"session": {...} or null, "calls": {...}}}}
     GET    /_emulator/health       {"status": "ok"}
+
+Fixes modules add their own endpoints with `register(name, handler)`: `handler(method, payload)`
+runs under the moto lock and returns a JSON-able body (HTTP 200); it raises ValueError or
+TypeError for a bad request (400) and LookupError for an unknown resource (404).
 """
 
 import json
 from collections.abc import Callable
 
 from . import clock, faults, principals, transitions
+
+# name (the path after /_emulator/) -> handler(method, payload) -> body; see register().
+_extensions: dict[str, Callable[[str, object], object]] = {}
+
+
+def register(name: str, handler: Callable[[str, object], object]) -> None:
+    """Adds the control endpoint /_emulator/<name> (for fixes modules, at install time)."""
+    _extensions[name] = handler
 
 
 def _json(start_response, status: int, body) -> list[bytes]:
@@ -23,7 +35,7 @@ def _json(start_response, status: int, body) -> list[bytes]:
     return [data]
 
 
-def handle(environ, start_response, body: bytes, reset_all: Callable[[], None]) -> list[bytes]:
+def handle(environ, start_response, body: bytes, reset_all: Callable[[], None], lock=None) -> list[bytes]:
     method = environ["REQUEST_METHOD"]
     path = environ.get("PATH_INFO", "").rstrip("/")
     name = path[len("/_emulator/"):]
@@ -68,6 +80,13 @@ def handle(environ, start_response, body: bytes, reset_all: Callable[[], None]) 
                 transitions.update(payload)
             if method in ("GET", "POST"):
                 return _json(start_response, 200, {"transitions": transitions.settings()})
+        if name in _extensions:
+            if lock is None:
+                return _json(start_response, 200, _extensions[name](method, payload))
+            with lock:
+                return _json(start_response, 200, _extensions[name](method, payload))
     except (ValueError, TypeError) as e:
         return _json(start_response, 400, {"error": str(e)})
+    except LookupError as e:
+        return _json(start_response, 404, {"error": str(e.args[0] if e.args else e)})
     return _json(start_response, 404, {"error": f"no such control endpoint: {method} {path}"})

@@ -6,14 +6,21 @@ API (`DescribeVolumes`); JSON-protocol services by service and operation (`kms:D
 
 Faults: a rule `{"action", "fault", "count", "skip", "delay_ms"}` applies to the next `count`
 requests for `action` (or `"*"`) after letting `skip` of them through. Rules are consumed in the
-order they were added; one request takes at most one fault.
+order they were added; one request takes at most one fault, and only requests that no rule
+faults count as "let through" for `skip` (a request faulted by one rule does not use up another
+rule's skip).
+
+The `error` kind answers with a chosen AWS error instead of a transport fault, for terminal
+errors a test needs on demand: `{"action": "AttachVolume", "fault": "error", "code":
+"IncorrectState", "status": 400, "message": "..."}` (`status` defaults to 400, `message` to "").
+The request is not applied.
 """
 
 import threading
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-KINDS = ("throttle", "server_error", "slow", "drop", "drop_after")
+KINDS = ("throttle", "server_error", "slow", "drop", "drop_after", "error")
 
 _lock = threading.Lock()
 _calls: Counter = Counter()
@@ -28,6 +35,9 @@ class Rule:
     count: int = 1
     skip: int = 0
     delay_ms: int = 2000
+    code: str = ""
+    status: int = 400
+    message: str = ""
 
     def matches(self, action: str) -> bool:
         return self.action == "*" or self.action == action
@@ -48,9 +58,16 @@ def parse_rule(body: dict) -> Rule:
         count=int(body.get("count", 1)),
         skip=int(body.get("skip", 0)),
         delay_ms=int(body.get("delay_ms", 2000)),
+        code=str(body.get("code", "")),
+        status=int(body.get("status", 400)),
+        message=str(body.get("message", "")),
     )
     if rule.count < 1 or rule.skip < 0 or rule.delay_ms < 0:
         raise ValueError("'count' must be >= 1, 'skip' and 'delay_ms' >= 0")
+    if rule.fault == "error" and not rule.code:
+        raise ValueError("an 'error' fault needs a 'code' (the AWS error code to return)")
+    if not 400 <= rule.status <= 599:
+        raise ValueError("'status' must be an HTTP error status (400..599)")
     return rule
 
 
@@ -63,17 +80,18 @@ def take(action: str) -> Rule | None:
     """Counts one request for `action` and returns the fault it gets, if any."""
     with _lock:
         _calls[action] += 1
-        for rule in _rules:
-            if not rule.matches(action):
-                continue
+        matching = [rule for rule in _rules if rule.matches(action)]
+        for rule in matching:
             if rule.skip > 0:
-                rule.skip -= 1
                 continue
             rule.count -= 1
             if rule.count <= 0:
                 _rules.remove(rule)
             _faulted[action] += 1
-            return Rule(action=action, fault=rule.fault, delay_ms=rule.delay_ms)
+            return Rule(action=action, fault=rule.fault, delay_ms=rule.delay_ms,
+                        code=rule.code, status=rule.status, message=rule.message)
+        for rule in matching:  # the request goes through: it counts against every skip
+            rule.skip -= 1
     return None
 
 

@@ -109,7 +109,8 @@ def error_response(start_response, json_protocol: bool, status: int, code: str, 
             f"<RequestID>{request_id}</RequestID></Response>"
         ).encode()
         ctype = "text/xml;charset=UTF-8"
-    reason = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
+    reason = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error",
+              503: "Service Unavailable"}.get(status, "Error")
     start_response(
         f"{status} {reason}",
         [("Content-Type", ctype), ("Content-Length", str(len(body))), ("x-amzn-RequestId", request_id)],
@@ -210,7 +211,7 @@ class EmulatorApp:
         path = environ.get("PATH_INFO", "")
         body = _read_body(environ)
         if path.startswith("/_emulator/"):
-            return control.handle(environ, start_response, body, reset_all)
+            return control.handle(environ, start_response, body, reset_all, MOTO_LOCK)
         if path.startswith("/moto-api"):
             status, headers, chunks = self.call_moto(environ)
             start_response(status, headers)
@@ -226,6 +227,8 @@ class EmulatorApp:
             json_protocol = "HTTP_X_AMZ_TARGET" in environ
             table = JSON_FAULTS if json_protocol else EC2_FAULTS
             return error_response(start_response, json_protocol, *table[fault])
+        if fault == "error":
+            return error_response(start_response, "HTTP_X_AMZ_TARGET" in environ, rule.status, rule.code, rule.message)
         if fault == "slow":
             time.sleep(rule.delay_ms / 1000.0)
         if fault == "drop":

@@ -622,6 +622,7 @@ def test_launch_permissions(ec2, instant):
 
     assert len(perms()) == 6
     assert (("UserId", "777788889999"),) in perms()
+    ec2.disable_image_block_public_access()  # on by default, as for new AWS accounts
     ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"Group": "all"}]})
     assert image_of(ec2, image_id)["Public"] is True
     ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Remove": [{"Group": "all"}, {"UserId": "111122223333"}]})

@@ -50,6 +50,40 @@ def test_skip_then_server_error_and_wildcard(emu, ec2):
     assert emu.control("GET", "faults")["faults"] == []
 
 
+def test_error_fault_returns_the_chosen_terminal_error_and_applies_nothing(emu, ec2, instance):
+    volume = create(ec2, Size=1)["VolumeId"]
+    emu.fault(action="AttachVolume", fault="error", code="IncorrectState", status=400,
+              message="The volume is not in a valid state.")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/sdf")
+    assert error_code(e) == "IncorrectState"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert e.value.response["Error"]["Message"] == "The volume is not in a valid state."
+    assert ec2.describe_volumes(VolumeIds=[volume])["Volumes"][0]["State"] == "available"
+    assert emu.control("GET", "calls")["faulted"] == {"AttachVolume": 1}
+
+
+def test_error_fault_needs_a_code(emu):
+    with pytest.raises(urllib.error.HTTPError) as e:
+        emu.fault(action="AttachVolume", fault="error")
+    assert e.value.code == 400
+
+
+def test_a_request_faulted_by_one_rule_does_not_use_another_rules_skip(emu, ec2):
+    emu.control("POST", "faults", [
+        {"action": "DescribeVolumes", "fault": "throttle", "skip": 2},
+        {"action": "DescribeVolumes", "fault": "server_error"},
+    ])
+    codes = []
+    for _ in range(4):
+        try:
+            ec2.describe_volumes()
+            codes.append("ok")
+        except botocore.exceptions.ClientError as e:
+            codes.append(e.response["Error"]["Code"])
+    assert codes == ["InternalError", "ok", "ok", "RequestLimitExceeded"]
+
+
 def test_kms_throttle_uses_the_json_error_shape(emu):
     emu.fault(action="kms:ListKeys", fault="throttle")
     with pytest.raises(botocore.exceptions.ClientError) as e:

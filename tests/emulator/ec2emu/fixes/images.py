@@ -8,7 +8,12 @@ documents it:
                          DescribeSnapshots (OwnerIds, MaxResults/NextToken), CopySnapshot
                          (encryption, default key, async KMS failure, 20 concurrent copies)
   * images_amis.py       CreateImage, RegisterImage, CopyImage, DescribeImages, DeregisterImage,
-                         launch permissions
+                         launch permissions, DescribeImageAttribute
+  * images_access.py     images of other accounts and public images (DescribeImages Owners,
+                         ExecutableUsers), sharing rules, image block public access,
+                         POST /_emulator/images (seed another account's image)
+  * images_lifecycle.py  deprecation, deregistration protection (24 h cooldown on the emulator
+                         clock), POST /_emulator/image-copy-failures
   * images_common.py     pending-state bookkeeping on ec2emu.transitions, pagination, errors
 
 Pending-state durations (seconds, ec2emu.transitions keys): `snapshot`, `copy-snapshot`,
@@ -25,7 +30,7 @@ Python API for other modules:
 from __future__ import annotations
 
 from .. import transitions
-from . import images_amis, images_common, images_kms, images_snapshots
+from . import images_access, images_amis, images_common, images_kms, images_lifecycle, images_snapshots
 from .images_amis import reboots
 from .images_kms import default_ebs_kms_key_arn, resolve_key_arn
 
@@ -43,10 +48,15 @@ def install() -> None:
     images_kms.install()
     images_snapshots.install()
     images_amis.install()
+    images_access.install()
+    images_lifecycle.install()
     _installed = True
 
 
 def reset() -> None:
     """Forgets the state this module keeps outside moto's backends (ClientTokens, reboot counts,
-    recently deregistered AMIs). moto's own reset clears snapshots, images and keys."""
+    recently deregistered AMIs, image block public access settings, injected copy failures).
+    moto's own reset clears snapshots, images (seeded ones too) and keys."""
     images_amis.reset()
+    images_access.reset()
+    images_lifecycle.reset()

@@ -2,18 +2,28 @@
 
 Pending states follow ec2emu.transitions: a resource records `(started_at, key)` when its
 asynchronous work starts, and its state is derived whenever it is read (pending until the
-emulator clock reaches started_at + the duration in force *now* for that key).
+emulator clock reaches started_at + the duration in force *now* for that key). Once seen
+finished, a transition stays finished (latched): AWS states only move forwards (`pending` ->
+`available`/`completed`, never back), so a longer duration set later does not send a finished
+snapshot or image back to `pending`.
+
+Pagination (DescribeImages, DescribeSnapshots) is key-ordered like volumes.py's: the NextToken
+names the last id returned, so resources deregistered or deleted between pages never make the
+next page skip one (a bad token is InvalidPaginationToken, as for DescribeVolumes).
+
+TagSpecifications: keys starting with `aws:` are refused and more than 50 tags are
+TagLimitExceeded, as everywhere else (EC2 user guide, "Tag restrictions"; volumes.py rule 6).
 """
 
 from __future__ import annotations
 
-import base64
 import fnmatch
 from typing import Any
 
 from moto.ec2.exceptions import EC2ClientError, InvalidTaggableResourceType
 
 from .. import clock, transitions
+from . import volumes
 
 # Durations (seconds) of the pending states this module owns. Small but non-zero, like the
 # volume defaults, so a demo shows the states AWS shows; tests set them with
@@ -31,16 +41,28 @@ def now():
     return clock.now()
 
 
-def start(obj: Any, key: str, fail: str | None = None) -> None:
+def start(obj: Any, key: str, fail: str | None = None, fail_code: str | None = None) -> None:
     """Marks `obj` as entering the pending state `key` now. With `fail` (a message) the work
-    ends in failure instead of success (used for KMS keys that do not resolve)."""
+    ends in failure instead of success (used for KMS keys that do not resolve, and for failures
+    a test injects); `fail_code` is the StateReason code shown with it."""
     obj.__dict__["_emu_transition"] = (clock.now(), key)
+    obj.__dict__["_emu_transition_done"] = False
     obj.__dict__["_emu_fail"] = fail
+    obj.__dict__["_emu_fail_code"] = fail_code
 
 
 def pending(obj: Any) -> bool:
     t = obj.__dict__.get("_emu_transition")
-    return bool(t) and not transitions.done(t[0], t[1])
+    if not t or obj.__dict__.get("_emu_transition_done"):
+        return False
+    if transitions.done(t[0], t[1]):
+        obj.__dict__["_emu_transition_done"] = True  # latched: never pending again
+        return False
+    return True
+
+
+def failure_code(obj: Any, default: str) -> str:
+    return obj.__dict__.get("_emu_fail_code") or default
 
 
 def failure(obj: Any) -> str | None:
@@ -72,6 +94,10 @@ def tag_specs(specs: list[dict[str, Any]] | None, allowed: tuple[str, ...]) -> d
         tags = out.setdefault(rtype, {})
         for tag in spec.get("Tags", spec.get("Tag", [])) or []:
             tags[tag["Key"]] = tag.get("Value", "")
+    for tags in out.values():
+        volumes._check_tag_keys(tags)
+        if len(tags) > volumes.MAX_TAGS:
+            raise error("TagLimitExceeded", "The maximum number of Tags for a resource has been reached.")
     return out
 
 
@@ -95,24 +121,8 @@ def check_max_results(max_results: Any, lo: int, hi: int, with_ids: bool, ids_pa
 
 
 def paginate(items: list[Any], max_results: int | None, next_token: str | None, kind: str) -> tuple[list[Any], str | None]:
-    """Pages `items` (in their stable creation order). The token is opaque to the caller."""
-    offset = 0
-    if next_token:
-        try:
-            k, off = base64.urlsafe_b64decode(next_token.encode()).decode().split(":", 1)
-            if k != kind:
-                raise ValueError(k)
-            offset = int(off)
-        except Exception:
-            raise error("InvalidParameterValue", f"Invalid value '{next_token}' for NextToken")
-    if max_results is None:
-        return items[offset:], None
-    page = items[offset : offset + max_results]
-    end = offset + max_results
-    token = None
-    if end < len(items):
-        token = base64.urlsafe_b64encode(f"{kind}:{end}".encode()).decode()
-    return page, token
+    """Pages `items` ordered by id; the token names the last id returned (volumes.paginate)."""
+    return volumes.paginate(items, lambda item: item.id, kind, max_results, next_token)
 
 
 def match_any(values: list[Any], patterns: list[str]) -> bool:
