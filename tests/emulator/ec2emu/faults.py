@@ -7,13 +7,18 @@ API (`DescribeVolumes`); JSON-protocol services by service and operation (`kms:D
 Faults: a rule `{"action", "fault", "count", "skip", "delay_ms"}` applies to the next `count`
 requests for `action` (or `"*"`) after letting `skip` of them through. Rules are consumed in the
 order they were added; one request takes at most one fault.
+
+The `error` kind returns a chosen terminal AWS error instead of serving the request (nothing is
+applied): `{"action": "AttachVolume", "fault": "error", "code": "IncorrectState", "status": 400,
+"message": "..."}`; `code` is required, `status` defaults to 400 and `message` to the code. It
+is answered in the service's own error shape (EC2 XML, or JSON for KMS).
 """
 
 import threading
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-KINDS = ("throttle", "server_error", "slow", "drop", "drop_after")
+KINDS = ("throttle", "server_error", "slow", "drop", "drop_after", "error")
 
 _lock = threading.Lock()
 _calls: Counter = Counter()
@@ -28,6 +33,9 @@ class Rule:
     count: int = 1
     skip: int = 0
     delay_ms: int = 2000
+    code: str | None = None  # `error` only
+    status: int = 400
+    message: str | None = None
 
     def matches(self, action: str) -> bool:
         return self.action == "*" or self.action == action
@@ -48,9 +56,19 @@ def parse_rule(body: dict) -> Rule:
         count=int(body.get("count", 1)),
         skip=int(body.get("skip", 0)),
         delay_ms=int(body.get("delay_ms", 2000)),
+        code=body.get("code"),
+        status=int(body.get("status", 400)),
+        message=body.get("message"),
     )
     if rule.count < 1 or rule.skip < 0 or rule.delay_ms < 0:
         raise ValueError("'count' must be >= 1, 'skip' and 'delay_ms' >= 0")
+    if fault == "error":
+        if not isinstance(rule.code, str) or not rule.code:
+            raise ValueError("an 'error' fault needs 'code' (the AWS error code to return)")
+        if not 400 <= rule.status <= 599:
+            raise ValueError("'status' must be an HTTP error status (400..599)")
+        if rule.message is None:
+            rule.message = rule.code
     return rule
 
 
@@ -73,7 +91,8 @@ def take(action: str) -> Rule | None:
             if rule.count <= 0:
                 _rules.remove(rule)
             _faulted[action] += 1
-            return Rule(action=action, fault=rule.fault, delay_ms=rule.delay_ms)
+            return Rule(action=action, fault=rule.fault, delay_ms=rule.delay_ms, code=rule.code,
+                        status=rule.status, message=rule.message)
     return None
 
 

@@ -225,6 +225,9 @@ class EmulatorApp:
             json_protocol = "HTTP_X_AMZ_TARGET" in environ
             table = JSON_FAULTS if json_protocol else EC2_FAULTS
             return error_response(start_response, json_protocol, *table[fault])
+        if fault == "error":
+            return error_response(start_response, "HTTP_X_AMZ_TARGET" in environ, rule.status, rule.code,
+                                  rule.message)
         if fault == "slow":
             time.sleep(rule.delay_ms / 1000.0)
         if fault == "drop":
