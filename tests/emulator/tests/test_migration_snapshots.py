@@ -43,6 +43,31 @@ def test_volume_from_a_snapshot_whose_key_is_disabled_fails(emu, ec2):
     fails("InvalidVolume.NotFound", ec2.describe_volumes, VolumeIds=[vid])
 
 
+# --- CopySnapshot and sizes ----------------------------------------------------------------------
+def test_copy_snapshot_has_its_own_id_an_arbitrary_volume_id_and_keeps_a_customer_key(emu, ec2):
+    key = new_key(emu)
+    snap, vid = completed_snapshot(ec2, size=10, Encrypted=True, KmsKeyId=key["Arn"])
+    copy_id = ec2.copy_snapshot(SourceSnapshotId=snap, SourceRegion="us-east-1")["SnapshotId"]
+    assert copy_id != snap
+    copy = ec2.describe_snapshots(SnapshotIds=[copy_id])["Snapshots"][0]
+    assert (copy["VolumeId"], copy["VolumeSize"], copy["Encrypted"], copy["KmsKeyId"]) == \
+        ("vol-ffffffff", 10, True, key["Arn"])
+    by_volume = ec2.describe_snapshots(Filters=[{"Name": "volume-id", "Values": [vid]}])["Snapshots"]
+    assert [s["SnapshotId"] for s in by_volume] == [snap]
+    west = emu.client("ec2", "us-west-2")
+    far = west.copy_snapshot(SourceSnapshotId=snap, SourceRegion="us-east-1")["SnapshotId"]
+    default = west.get_ebs_default_kms_key_id()["KmsKeyId"]
+    assert west.describe_snapshots(SnapshotIds=[far])["Snapshots"][0]["KmsKeyId"] == default
+
+
+def test_copy_of_a_snapshot_whose_key_is_disabled_fails(emu, ec2):
+    key = new_key(emu)
+    snap, _ = completed_snapshot(ec2, Encrypted=True, KmsKeyId=key["Arn"])
+    emu.client("kms").disable_key(KeyId=key["KeyId"])
+    copy_id = ec2.copy_snapshot(SourceSnapshotId=snap, SourceRegion="us-east-1")["SnapshotId"]
+    assert ec2.describe_snapshots(SnapshotIds=[copy_id])["Snapshots"][0]["State"] == "error"
+
+
 def test_create_volume_from_snapshot_without_size_takes_the_snapshot_size(emu, ec2):
     emu.transitions(volume_modify=0, volume_optimize=0)
     snap, vid = completed_snapshot(ec2, size=10)
