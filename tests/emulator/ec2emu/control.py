@@ -7,12 +7,24 @@
     POST   /_emulator/clock        {"advance_seconds": n}; GET {"now", "offset_seconds"}
     POST   /_emulator/transitions  {"volume-create": 1.0, ...}; GET lists the durations in force
     GET    /_emulator/health       {"status": "ok"}
+    GET/POST /_emulator/<name>     endpoints that fixes modules add with register() (e.g.
+                                   instance-store, fixes/instances.py); GET takes query parameters
 """
 
 import json
 from collections.abc import Callable
+from urllib.parse import parse_qs
 
 from . import clock, faults, transitions
+
+# Endpoints added by fixes modules: name -> handler(method, payload) -> JSON-able answer.
+_handlers: dict[str, Callable[[str, dict], object]] = {}
+
+
+def register(name: str, handler: Callable[[str, dict], object]) -> None:
+    """Adds GET/POST /_emulator/<name>. The handler gets the method and the JSON body merged with
+    the query parameters; ValueError/TypeError/KeyError from it become HTTP 400."""
+    _handlers[name] = handler
 
 
 def _json(start_response, status: int, body) -> list[bytes]:
@@ -65,6 +77,10 @@ def handle(environ, start_response, body: bytes, reset_all: Callable[[], None]) 
                 transitions.update(payload)
             if method in ("GET", "POST"):
                 return _json(start_response, 200, {"transitions": transitions.settings()})
-    except (ValueError, TypeError) as e:
+        if name in _handlers and method in ("GET", "POST"):
+            query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+            body = payload if isinstance(payload, dict) else {}
+            return _json(start_response, 200, _handlers[name](method, {**query, **body}))
+    except (ValueError, TypeError, KeyError) as e:
         return _json(start_response, 400, {"error": str(e)})
     return _json(start_response, 404, {"error": f"no such control endpoint: {method} {path}"})
