@@ -8,14 +8,18 @@
     POST   /_emulator/transitions  {"volume-create": 1.0, ...}; GET lists the durations in force
     GET    /_emulator/principals   {"principals": {ACCESS_KEY_ID: {"session": {...} or null, "calls": {...}}}}
     GET    /_emulator/health       {"status": "ok"}
+    GET/POST /_emulator/<name>     endpoints that fixes modules add with register() (images,
+                                   image-copy-failures, instance-store)
 
 Fixes modules add their own endpoints with `register(name, handler)`: `handler(method, payload)`
-runs under the moto lock and returns a JSON-able body (HTTP 200); it raises ValueError or
-TypeError for a bad request (400) and LookupError for an unknown resource (404).
+runs under the moto lock and returns a JSON-able body (HTTP 200); a JSON-object payload has the
+query parameters merged in (a GET carries its arguments there). It raises ValueError, TypeError
+or KeyError for a bad request (400) and LookupError for an unknown resource (404).
 """
 
 import json
 from collections.abc import Callable
+from urllib.parse import parse_qs
 
 from . import clock, faults, principals, transitions
 
@@ -81,11 +85,14 @@ def handle(environ, start_response, body: bytes, reset_all: Callable[[], None], 
             if method in ("GET", "POST"):
                 return _json(start_response, 200, {"transitions": transitions.settings()})
         if name in _extensions:
+            if isinstance(payload, dict):
+                query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+                payload = {**query, **payload}
             if lock is None:
                 return _json(start_response, 200, _extensions[name](method, payload))
             with lock:
                 return _json(start_response, 200, _extensions[name](method, payload))
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, KeyError) as e:
         return _json(start_response, 400, {"error": str(e)})
     except LookupError as e:
         return _json(start_response, 404, {"error": str(e.args[0] if e.args else e)})

@@ -12,7 +12,7 @@ rule's skip).
 
 The `error` kind answers with a chosen AWS error instead of a transport fault, for terminal
 errors a test needs on demand: `{"action": "AttachVolume", "fault": "error", "code":
-"IncorrectState", "status": 400, "message": "..."}` (`status` defaults to 400, `message` to "").
+"IncorrectState", "status": 400, "message": "..."}` (`status` defaults to 400, `message` to the code).
 The request is not applied.
 """
 
@@ -60,7 +60,8 @@ def parse_rule(body: dict) -> Rule:
         delay_ms=int(body.get("delay_ms", 2000)),
         code=str(body.get("code", "")),
         status=int(body.get("status", 400)),
-        message=str(body.get("message", "")),
+        # The code doubles as the message when none is given.
+        message=str(body.get("message", body.get("code", ""))),
     )
     if rule.count < 1 or rule.skip < 0 or rule.delay_ms < 0:
         raise ValueError("'count' must be >= 1, 'skip' and 'delay_ms' >= 0")

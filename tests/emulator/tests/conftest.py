@@ -18,7 +18,7 @@ from botocore.config import Config
 
 EMULATOR_DIR = Path(__file__).resolve().parents[1]
 INSTANT = {k: 0 for k in ("volume-create", "volume-attach", "volume-detach", "volume-delete",
-                          "volume-modify", "volume-optimize")}
+                          "volume-modify", "volume-optimize", "instance-stop", "instance-start")}
 
 
 def start_emulator(tmp: Path) -> tuple[subprocess.Popen, int]:

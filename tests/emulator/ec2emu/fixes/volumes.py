@@ -19,10 +19,11 @@ Amazon EBS User Guide):
     AWS returns where known; messages marked "approximate" are close paraphrases.
     Unknown Availability Zone -> InvalidZone.NotFound "The zone 'x' does not exist." (what
     CreateVolume returns, hashicorp/terraform#6110). Unknown SnapshotId ->
-    InvalidSnapshot.NotFound. KmsKeyId that is not an enabled key: AWS "authenticates the KMS
-    key asynchronously" (CreateVolume API reference, KmsKeyId): the call succeeds with
-    `creating`, then the volume disappears (DescribeVolumes -> InvalidVolume.NotFound;
-    aws/aws-sdk-ruby#1222, kubernetes/kubernetes#48438), and replaying its ClientToken gives
+    InvalidSnapshot.NotFound. A KMS key that is not enabled (KmsKeyId, the snapshot's key or
+    the default key): AWS "authenticates the KMS key asynchronously" (CreateVolume API
+    reference, KmsKeyId): the call succeeds with `creating`, then the volume disappears
+    (DescribeVolumes -> InvalidVolume.NotFound; aws/aws-sdk-ruby#1222,
+    kubernetes/kubernetes#48438), and replaying its ClientToken gives
     IdempotentParameterMismatch (kubernetes-sigs/aws-ebs-csi-driver#3010).
     ModifyVolume (EBS guide "Requirements for EBS volume modifications", "Modify a volume"):
     size only grows; one modification at a time until `completed` (IncorrectModificationState
@@ -48,7 +49,9 @@ Amazon EBS User Guide):
     checked before a resource is created from TagSpecifications.
  7. Encryption by default (EBS guide "Enable Amazon EBS encryption by default"): new volumes
     are encrypted with the default EBS KMS key; volumes from an encrypted snapshot keep the
-    snapshot's key unless KmsKeyId is given (EBS guide "Encryption rules").
+    snapshot's key unless KmsKeyId is given (EBS guide "Encryption rules"). Without Size, a
+    volume from a snapshot has the snapshot's size (CreateVolume API reference, Size: "The default
+    is the snapshot size"; moto took the source volume's current size).
 """
 
 from __future__ import annotations
@@ -393,11 +396,12 @@ def create_volume(self: EBSBackend, size: int, zone_name: str, snapshot_id: str 
     """Encryption by default and snapshot encryption (rule 7), then moto's create_volume."""
     if getattr(self, "ebs_encryption_by_default", False):
         encrypted = True
-    if snapshot_id and not kms_key_id:
-        snapshot = self.snapshots.get(snapshot_id)
-        if snapshot is not None and snapshot.encrypted:
-            encrypted = True
-            kms_key_id = snapshot.kms_key_id
+    snapshot = self.snapshots.get(snapshot_id) if snapshot_id else None
+    if snapshot is not None and size is None:
+        size = snapshot.volume_size  # "The default is the snapshot size" (moto: the live volume's)
+    if snapshot is not None and not kms_key_id and snapshot.encrypted:
+        encrypted = True
+        kms_key_id = snapshot.kms_key_id
     if encrypted and not kms_key_id:
         kms_key_id = _default_kms_key(self)
     if kwargs.get("volume_type") == "gp3" and not kwargs.get("throughput"):
@@ -636,7 +640,9 @@ def _create_volume_response(self: Any) -> ActionResult:
     result = _orig["create_volume_response"](self)
     volume = result.result
     volume.__dict__["_ec2r_created_at"] = clock.now()
-    if kms_key_id and not _key_usable(backend, kms_key_id):
+    # The key actually used, whether given, inherited from the snapshot or the default key
+    # (rule 3d also for a snapshot whose key has since been disabled).
+    if volume.encrypted and not _key_usable(backend, volume.kms_key_id or kms_key_id):
         # AWS accepts the call and fails the creation asynchronously: the volume vanishes.
         volume.__dict__["_ec2r_doomed"] = True
         _pending_set(backend).add(volume.id)
