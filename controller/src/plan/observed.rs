@@ -3,7 +3,7 @@
 //! The `aws` layer turns SDK responses into these; the planner reads them. Nothing here
 //! depends on the AWS SDK, so planner tests build them by hand.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
@@ -201,4 +201,115 @@ pub struct ObservedInstance {
     pub state: Option<String>,
     /// Its tags: the administrator's grant tag among them.
     pub tags: BTreeMap<String, String>,
+}
+
+/// An AMI's state as DescribeImages reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageState {
+    Pending,
+    Available,
+    Invalid,
+    Deregistered,
+    Transient,
+    Failed,
+    Error,
+    Disabled,
+}
+
+impl ImageState {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "available" => Self::Available,
+            "invalid" => Self::Invalid,
+            "deregistered" => Self::Deregistered,
+            "transient" => Self::Transient,
+            "failed" => Self::Failed,
+            "error" => Self::Error,
+            "disabled" => Self::Disabled,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Available => "available",
+            Self::Invalid => "invalid",
+            Self::Deregistered => "deregistered",
+            Self::Transient => "transient",
+            Self::Failed => "failed",
+            Self::Error => "error",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// One block device of an AMI as AWS reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObservedImageMapping {
+    pub device_name: String,
+    /// `ephemeralN` for an instance store volume.
+    pub virtual_name: Option<String>,
+    pub snapshot_id: Option<String>,
+    pub size_gib: Option<i64>,
+    pub volume_type: Option<VolumeType>,
+    pub encrypted: Option<bool>,
+    pub kms_key_id: Option<String>,
+    pub delete_on_termination: Option<bool>,
+}
+
+/// One AMI as AWS reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObservedImage {
+    pub image_id: String,
+    pub name: String,
+    /// `None` when AWS reported a state this controller does not know.
+    pub state: Option<ImageState>,
+    /// Why a `failed` (or `error`) image failed, in AWS's words.
+    pub state_reason: Option<String>,
+    pub owner_id: String,
+    /// Launchable by everyone.
+    pub public: bool,
+    pub description: Option<String>,
+    /// `ebs` or `instance-store`.
+    pub root_device_type: Option<String>,
+    pub root_device_name: Option<String>,
+    /// `hvm` or `paravirtual`.
+    pub virtualization_type: Option<String>,
+    /// `i386`, `x86_64`, `arm64`, `x86_64_mac`, `arm64_mac`.
+    pub architecture: Option<String>,
+    pub creation_date: Option<DateTime<Utc>>,
+    pub deprecation_time: Option<DateTime<Utc>>,
+    pub block_device_mappings: Vec<ObservedImageMapping>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ObservedImage {
+    /// The snapshots its EBS mappings use.
+    pub fn snapshot_ids(&self) -> Vec<String> {
+        self.block_device_mappings
+            .iter()
+            .filter_map(|m| m.snapshot_id.clone())
+            .collect()
+    }
+}
+
+/// Who may launch an AMI, as its `launchPermission` attribute lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LaunchPermissionSet {
+    pub account_ids: BTreeSet<String>,
+    pub organization_arns: BTreeSet<String>,
+    pub organizational_unit_arns: BTreeSet<String>,
+    /// The `all` group.
+    pub public: bool,
+}
+
+impl LaunchPermissionSet {
+    pub fn is_empty(&self) -> bool {
+        self.account_ids.is_empty()
+            && self.organization_arns.is_empty()
+            && self.organizational_unit_arns.is_empty()
+            && !self.public
+    }
 }
