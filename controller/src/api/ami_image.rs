@@ -404,6 +404,13 @@ pub struct AmiImageStatus {
     /// The image a `copy.sourceImageSelector` resolved to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_image_id: Option<String>,
+    /// When AWS deprecates the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecation_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Tag keys the controller manages on the image (the spec's, and those it must still
+    /// remove after the spec dropped them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_tag_keys: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plan: Vec<String>,
     /// Calls the controller is about to make or made without seeing their result yet.

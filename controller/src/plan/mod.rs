@@ -2,6 +2,7 @@
 //!
 //! No I/O, no async, no clock reads: time comes in as a value. Depends on `api` only.
 
+pub mod ami_image;
 pub mod core;
 pub mod ebs_volume;
 pub mod observed;
