@@ -14,6 +14,8 @@ pub enum AwsAction {
     DescribeSnapshots,
     DescribeInstances,
     DescribeImages,
+    DescribeImageAttribute,
+    GetImageBlockPublicAccessState,
     GetEbsDefaultKmsKeyId,
     CreateVolume,
     ModifyVolume,
@@ -29,6 +31,8 @@ pub enum AwsAction {
     CopyImage,
     DeregisterImage,
     ModifyImageAttribute,
+    EnableImageDeprecation,
+    DisableImageDeprecation,
     CreateTags,
     DeleteTags,
     /// KMS DescribeKey.
@@ -36,12 +40,14 @@ pub enum AwsAction {
 }
 
 impl AwsAction {
-    pub const ALL: [AwsAction; 23] = [
+    pub const ALL: [AwsAction; 27] = [
         AwsAction::DescribeVolumes,
         AwsAction::DescribeVolumesModifications,
         AwsAction::DescribeSnapshots,
         AwsAction::DescribeInstances,
         AwsAction::DescribeImages,
+        AwsAction::DescribeImageAttribute,
+        AwsAction::GetImageBlockPublicAccessState,
         AwsAction::GetEbsDefaultKmsKeyId,
         AwsAction::CreateVolume,
         AwsAction::ModifyVolume,
@@ -57,6 +63,8 @@ impl AwsAction {
         AwsAction::CopyImage,
         AwsAction::DeregisterImage,
         AwsAction::ModifyImageAttribute,
+        AwsAction::EnableImageDeprecation,
+        AwsAction::DisableImageDeprecation,
         AwsAction::CreateTags,
         AwsAction::DeleteTags,
         AwsAction::KmsDescribeKey,
@@ -72,6 +80,8 @@ impl AwsAction {
             AwsAction::DescribeSnapshots => "DescribeSnapshots",
             AwsAction::DescribeInstances => "DescribeInstances",
             AwsAction::DescribeImages => "DescribeImages",
+            AwsAction::DescribeImageAttribute => "DescribeImageAttribute",
+            AwsAction::GetImageBlockPublicAccessState => "GetImageBlockPublicAccessState",
             AwsAction::GetEbsDefaultKmsKeyId => "GetEbsDefaultKmsKeyId",
             AwsAction::CreateVolume => "CreateVolume",
             AwsAction::ModifyVolume => "ModifyVolume",
@@ -87,6 +97,8 @@ impl AwsAction {
             AwsAction::CopyImage => "CopyImage",
             AwsAction::DeregisterImage => "DeregisterImage",
             AwsAction::ModifyImageAttribute => "ModifyImageAttribute",
+            AwsAction::EnableImageDeprecation => "EnableImageDeprecation",
+            AwsAction::DisableImageDeprecation => "DisableImageDeprecation",
             AwsAction::CreateTags => "CreateTags",
             AwsAction::DeleteTags => "DeleteTags",
             AwsAction::KmsDescribeKey => "kms:DescribeKey",

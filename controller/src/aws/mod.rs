@@ -20,4 +20,4 @@ pub use actions::AwsAction;
 pub use client::{AwsClients, Ec2, Ec2Client};
 pub use errors::AwsError;
 pub use metrics::{AwsCallCounter, AwsCallLabels, AwsCallMetrics};
-pub use observer::{ObserverConfig, SnapshotObserver, VolumeEntry, VolumeObserver};
+pub use observer::{ImageObserver, ObserverConfig, SnapshotObserver, VolumeEntry, VolumeObserver};

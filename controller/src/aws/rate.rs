@@ -26,7 +26,7 @@ pub enum ActionClass {
     /// (50, 10/s). We never make such calls on purpose; kept for completeness.
     UnfilteredDescribe,
     /// Mutating actions not listed elsewhere: ModifyVolume, AttachVolume, DetachVolume,
-    /// CopySnapshot, CreateImage, RegisterImage (50, 5/s).
+    /// CopySnapshot, CreateImage, RegisterImage, Enable/DisableImageDeprecation (50, 5/s).
     Mutating,
     /// CreateVolume, CreateSnapshot, DeleteVolume, DeleteSnapshot, DeregisterImage,
     /// ModifyImageAttribute, ModifySnapshotAttribute (100, 5/s).
@@ -78,18 +78,25 @@ impl ActionClass {
             AwsAction::CreateTags | AwsAction::DeleteTags => ActionClass::Tags,
             AwsAction::KmsDescribeKey => ActionClass::Kms,
             // We always filter or paginate these, so they stay out of the unfiltered bucket.
+            // The non-mutating bucket holds every Describe*/Get* action (GetImageBlockPublicAccessState,
+            // DescribeImageAttribute included).
             AwsAction::DescribeVolumes
             | AwsAction::DescribeVolumesModifications
             | AwsAction::DescribeSnapshots
             | AwsAction::DescribeInstances
             | AwsAction::DescribeImages
+            | AwsAction::DescribeImageAttribute
+            | AwsAction::GetImageBlockPublicAccessState
             | AwsAction::GetEbsDefaultKmsKeyId => ActionClass::Describe,
+            // Enable/DisableImageDeprecation are not listed in AWS's table: default mutating.
             AwsAction::ModifyVolume
             | AwsAction::AttachVolume
             | AwsAction::DetachVolume
             | AwsAction::CopySnapshot
             | AwsAction::CreateImage
-            | AwsAction::RegisterImage => ActionClass::Mutating,
+            | AwsAction::RegisterImage
+            | AwsAction::EnableImageDeprecation
+            | AwsAction::DisableImageDeprecation => ActionClass::Mutating,
         }
     }
 }
@@ -446,6 +453,22 @@ mod tests {
             ActionClass::CopyImage
         );
         assert_eq!(ActionClass::of(AwsAction::CreateTags), ActionClass::Tags);
+        for (action, class) in [
+            (AwsAction::DescribeImages, ActionClass::Describe),
+            (AwsAction::DescribeImageAttribute, ActionClass::Describe),
+            (
+                AwsAction::GetImageBlockPublicAccessState,
+                ActionClass::Describe,
+            ),
+            (AwsAction::CreateImage, ActionClass::Mutating),
+            (AwsAction::RegisterImage, ActionClass::Mutating),
+            (AwsAction::EnableImageDeprecation, ActionClass::Mutating),
+            (AwsAction::DisableImageDeprecation, ActionClass::Mutating),
+            (AwsAction::DeregisterImage, ActionClass::CreateDelete),
+            (AwsAction::ModifyImageAttribute, ActionClass::CreateDelete),
+        ] {
+            assert_eq!(ActionClass::of(action), class, "{action}");
+        }
         assert_eq!(ActionClass::of(AwsAction::KmsDescribeKey), ActionClass::Kms);
     }
 

@@ -376,6 +376,14 @@ impl Emulator {
             .map(drop)
     }
 
+    /// Seeds an `available` image of another account (`POST /_emulator/images`, see the
+    /// emulator README for the fields; only `name` is required); returns its `image_id`,
+    /// `snapshot_id`, `owner_id` and `region`.
+    pub async fn seed_image(&self, image: Value) -> Result<Value> {
+        self.control(reqwest::Method::POST, "images", Some(&image))
+            .await
+    }
+
     /// Sets pending-state durations (`{"volume-create": 0.5, ...}`); returns all settings.
     pub async fn set_transitions(&self, settings: Value) -> Result<Value> {
         let value = self

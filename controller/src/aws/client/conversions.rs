@@ -1,7 +1,8 @@
 //! SDK answers as our own types (`plan::observed`, [`ObservedInstance`], [`KmsKey`]), so no
 //! SDK type leaves the client. Listed items without an id (and volumes or modifications in a
 //! state we do not know) are dropped: the plan cannot act on them, and an unknown state must
-//! not be mistaken for a known one.
+//! not be mistaken for a known one. Images in a state we do not know are kept with
+//! `state: None` (their type says so): an existing image must not look deleted.
 
 use aws_sdk_ec2::operation::create_snapshot::CreateSnapshotOutput;
 use aws_sdk_ec2::operation::create_volume::CreateVolumeOutput;
@@ -13,8 +14,9 @@ use super::kms::KmsKey;
 use crate::api::VolumeType;
 use crate::aws::tags::from_sdk_tags;
 use crate::plan::observed::{
-    AttachmentState, ModificationState, ObservedAttachment, ObservedModification, ObservedSnapshot,
-    ObservedVolume, VolumeState,
+    AttachmentState, ImageState, LaunchPermissionSet, ModificationState, ObservedAttachment,
+    ObservedImage, ObservedImageMapping, ObservedModification, ObservedSnapshot, ObservedVolume,
+    VolumeState,
 };
 
 fn to_chrono(t: &aws_sdk_ec2::primitives::DateTime) -> Option<DateTime<Utc>> {
@@ -138,6 +140,88 @@ pub(super) fn snapshot_from_create(out: &CreateSnapshotOutput) -> ObservedSnapsh
     }
 }
 
+/// An RFC 3339 time as AWS writes it in image attributes (`2026-12-02T10:11:12.000Z`);
+/// `None` when absent or unparsable.
+fn parse_rfc3339(s: Option<&str>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s?.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A DescribeImages item as an [`ObservedImage`] (`None` without an id). A state this
+/// controller does not know is kept as `state: None`, not dropped: the image exists.
+pub fn image_from_sdk(i: &ec2t::Image) -> Option<ObservedImage> {
+    Some(ObservedImage {
+        image_id: i.image_id()?.to_owned(),
+        name: i.name().unwrap_or_default().to_owned(),
+        state: i.state().and_then(|s| ImageState::parse(s.as_str())),
+        state_reason: i
+            .state_reason()
+            .and_then(|r| r.message().or(r.code()))
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned),
+        owner_id: i.owner_id().unwrap_or_default().to_owned(),
+        public: i.public().unwrap_or(false),
+        description: i.description().map(str::to_owned),
+        root_device_type: i.root_device_type().map(|t| t.as_str().to_owned()),
+        root_device_name: i.root_device_name().map(str::to_owned),
+        virtualization_type: i.virtualization_type().map(|t| t.as_str().to_owned()),
+        architecture: i.architecture().map(|a| a.as_str().to_owned()),
+        creation_date: parse_rfc3339(i.creation_date()),
+        deprecation_time: parse_rfc3339(i.deprecation_time()),
+        block_device_mappings: i
+            .block_device_mappings()
+            .iter()
+            .filter_map(image_mapping_from_sdk)
+            .collect(),
+        tags: from_sdk_tags(i.tags()),
+    })
+}
+
+/// One mapping of an image (`None` without a device name, or for a `NoDevice` entry, which
+/// removes a device rather than maps one).
+fn image_mapping_from_sdk(m: &ec2t::BlockDeviceMapping) -> Option<ObservedImageMapping> {
+    if m.no_device().is_some() {
+        return None;
+    }
+    let ebs = m.ebs();
+    Some(ObservedImageMapping {
+        device_name: m.device_name()?.to_owned(),
+        virtual_name: m.virtual_name().map(str::to_owned),
+        snapshot_id: ebs
+            .and_then(|e| e.snapshot_id())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        size_gib: ebs.and_then(|e| e.volume_size()).map(i64::from),
+        volume_type: ebs
+            .and_then(|e| e.volume_type())
+            .and_then(|t| VolumeType::parse(t.as_str())),
+        encrypted: ebs.and_then(|e| e.encrypted()),
+        kms_key_id: ebs.and_then(|e| e.kms_key_id()).map(str::to_owned),
+        delete_on_termination: ebs.and_then(|e| e.delete_on_termination()),
+    })
+}
+
+/// DescribeImageAttribute's `launchPermission` list as a [`LaunchPermissionSet`].
+pub fn launch_permissions_from_sdk(grants: &[ec2t::LaunchPermission]) -> LaunchPermissionSet {
+    let mut set = LaunchPermissionSet::default();
+    for g in grants {
+        if let Some(id) = g.user_id() {
+            set.account_ids.insert(id.to_owned());
+        }
+        if let Some(arn) = g.organization_arn() {
+            set.organization_arns.insert(arn.to_owned());
+        }
+        if let Some(arn) = g.organizational_unit_arn() {
+            set.organizational_unit_arns.insert(arn.to_owned());
+        }
+        if g.group() == Some(&ec2t::PermissionGroup::All) {
+            set.public = true;
+        }
+    }
+    set
+}
+
 /// The instances of DescribeInstances' reservations (those without an id are dropped).
 pub(super) fn instances_from_sdk(reservations: &[ec2t::Reservation]) -> Vec<ObservedInstance> {
     reservations
@@ -236,6 +320,118 @@ mod tests {
         assert_eq!(o.state, "pending");
         assert_eq!(o.progress, Some(42));
         assert_eq!(o.volume_size_gib, Some(8));
+    }
+
+    #[test]
+    fn sdk_images_convert_with_their_mappings_dates_and_reason() {
+        let i = ec2t::Image::builder()
+            .image_id("ami-1")
+            .name("web-1")
+            .state(ec2t::ImageState::Failed)
+            .state_reason(
+                ec2t::StateReason::builder()
+                    .code("Server.InternalError")
+                    .message("Server.InternalError: copy failed")
+                    .build(),
+            )
+            .owner_id("123456789012")
+            .public(true)
+            .root_device_type(ec2t::DeviceType::Ebs)
+            .root_device_name("/dev/xvda")
+            .virtualization_type(ec2t::VirtualizationType::Hvm)
+            .architecture(ec2t::ArchitectureValues::Arm64)
+            .creation_date("2026-12-02T10:11:12.000Z")
+            .deprecation_time("not a time")
+            .block_device_mappings(
+                ec2t::BlockDeviceMapping::builder()
+                    .device_name("/dev/xvda")
+                    .ebs(
+                        ec2t::EbsBlockDevice::builder()
+                            .snapshot_id("snap-1")
+                            .volume_size(12)
+                            .volume_type(ec2t::VolumeType::Gp3)
+                            .encrypted(true)
+                            .kms_key_id("arn:aws:kms:us-east-1:123456789012:key/k")
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .block_device_mappings(
+                ec2t::BlockDeviceMapping::builder()
+                    .device_name("/dev/sdb")
+                    .virtual_name("ephemeral0")
+                    .build(),
+            )
+            .block_device_mappings(
+                ec2t::BlockDeviceMapping::builder()
+                    .device_name("/dev/sdc")
+                    .no_device("")
+                    .build(),
+            )
+            .tags(ec2t::Tag::builder().key("team").value("a").build())
+            .build();
+        let o = image_from_sdk(&i).unwrap_or_else(|| unreachable!());
+        assert_eq!((o.image_id.as_str(), o.name.as_str()), ("ami-1", "web-1"));
+        assert_eq!(o.state, Some(ImageState::Failed));
+        assert_eq!(
+            o.state_reason.as_deref(),
+            Some("Server.InternalError: copy failed")
+        );
+        assert!(o.public);
+        assert_eq!(o.owner_id, "123456789012");
+        assert_eq!(o.root_device_type.as_deref(), Some("ebs"));
+        assert_eq!(o.virtualization_type.as_deref(), Some("hvm"));
+        assert_eq!(o.architecture.as_deref(), Some("arm64"));
+        assert_eq!(
+            o.creation_date.map(|t| t.to_rfc3339()),
+            Some("2026-12-02T10:11:12+00:00".to_owned())
+        );
+        assert_eq!(o.deprecation_time, None, "unparsable is None");
+        assert_eq!(o.block_device_mappings.len(), 2, "NoDevice is no mapping");
+        let root = &o.block_device_mappings[0];
+        assert_eq!(root.snapshot_id.as_deref(), Some("snap-1"));
+        assert_eq!(
+            (root.size_gib, root.volume_type, root.encrypted),
+            (Some(12), Some(VolumeType::Gp3), Some(true))
+        );
+        assert_eq!(root.delete_on_termination, Some(true));
+        let store = &o.block_device_mappings[1];
+        assert_eq!(store.virtual_name.as_deref(), Some("ephemeral0"));
+        assert_eq!(store.snapshot_id, None);
+        assert_eq!(o.snapshot_ids(), vec!["snap-1".to_owned()]);
+        assert_eq!(o.tags.get("team").map(String::as_str), Some("a"));
+
+        let unknown = ec2t::Image::builder()
+            .image_id("ami-2")
+            .state(ec2t::ImageState::from("frozen"))
+            .build();
+        let o = image_from_sdk(&unknown).unwrap_or_else(|| unreachable!());
+        assert_eq!(o.state, None, "an unknown state is kept as None");
+        assert!(image_from_sdk(&ec2t::Image::builder().build()).is_none());
+    }
+
+    #[test]
+    fn launch_permissions_convert() {
+        let set = launch_permissions_from_sdk(&[
+            ec2t::LaunchPermission::builder()
+                .user_id("111122223333")
+                .build(),
+            ec2t::LaunchPermission::builder()
+                .group(ec2t::PermissionGroup::All)
+                .build(),
+            ec2t::LaunchPermission::builder()
+                .organization_arn("arn:aws:organizations::1:organization/o-1")
+                .build(),
+            ec2t::LaunchPermission::builder()
+                .organizational_unit_arn("arn:aws:organizations::1:ou/o-1/ou-1")
+                .build(),
+        ]);
+        assert!(set.public);
+        assert_eq!(set.account_ids.len(), 1);
+        assert_eq!(set.organization_arns.len(), 1);
+        assert_eq!(set.organizational_unit_arns.len(), 1);
+        assert!(launch_permissions_from_sdk(&[]).is_empty());
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub const MAX_FILTER_VALUES: usize = 200;
 pub const MAX_VOLUME_PAGE: i32 = 500;
 /// Largest DescribeSnapshots page.
 pub const MAX_SNAPSHOT_PAGE: i32 = 1000;
+/// Largest DescribeImages page.
+pub const MAX_IMAGE_PAGE: i32 = 1000;
 /// Largest DescribeInstances page.
 pub const MAX_INSTANCE_PAGE: i32 = 1000;
 

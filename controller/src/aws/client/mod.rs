@@ -7,13 +7,14 @@
 //! `aws_call_duration_seconds{action}` once per request sent. Responses are converted into
 //! the plain `plan::observed` types.
 //!
-//! One file per resource ([`volumes`], [`snapshots`], [`instances`], [`kms`], plus
+//! One file per resource ([`volumes`], [`snapshots`], [`images`], [`instances`], [`kms`], plus
 //! [`tagging`] for the tag calls every resource shares); [`describe`] holds what every
 //! Describe shares (filters, pages, the pagination loops), [`conversions`] the SDK ->
 //! observed mappings, and [`sdk`] the client itself and its one call wrapper.
 
 pub mod conversions;
 pub mod describe;
+pub mod images;
 pub mod instances;
 pub mod kms;
 pub mod sdk;
@@ -23,18 +24,24 @@ pub mod volumes;
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
 use super::errors::AwsError;
 use crate::plan::observed::{
-    AttachmentState, ObservedModification, ObservedSnapshot, ObservedVolume,
+    AttachmentState, LaunchPermissionSet, ObservedImage, ObservedModification, ObservedSnapshot,
+    ObservedVolume,
 };
 
-pub use conversions::{modification_from_sdk, snapshot_from_sdk, volume_from_sdk};
-pub use describe::{
-    Filter, MAX_FILTER_VALUES, MAX_INSTANCE_PAGE, MAX_SNAPSHOT_PAGE, MAX_VOLUME_PAGE, Page,
-    all_pages, all_pages_by_ids,
+pub use conversions::{
+    image_from_sdk, launch_permissions_from_sdk, modification_from_sdk, snapshot_from_sdk,
+    volume_from_sdk,
 };
+pub use describe::{
+    Filter, MAX_FILTER_VALUES, MAX_IMAGE_PAGE, MAX_INSTANCE_PAGE, MAX_SNAPSHOT_PAGE,
+    MAX_VOLUME_PAGE, Page, all_pages, all_pages_by_ids,
+};
+pub use images::{CopyImageRequest, CreateImageRequest, ImageMappingRequest, RegisterImageRequest};
 pub use instances::ObservedInstance;
 pub use kms::KmsKey;
 pub use sdk::{AwsClients, ClientTimeouts, Ec2Client};
@@ -145,6 +152,93 @@ pub trait Ec2: Send + Sync {
         &self,
         ids: Vec<String>,
     ) -> BoxFuture<'_, Result<Vec<ObservedInstance>, AwsError>>;
+
+    /// One page of DescribeImages (`max_results` 5..=1000): of `owners` (`self`, account
+    /// ids, `amazon`, ...; empty: every image this account can launch, its own, shared and
+    /// public ones). Deprecated and disabled images are included (`deprecation_time` and
+    /// `state` tell them apart).
+    fn describe_images_page(
+        &self,
+        owners: Vec<String>,
+        filters: Vec<Filter>,
+        max_results: i32,
+        next_token: Option<String>,
+    ) -> BoxFuture<'_, Result<Page<ObservedImage>, AwsError>>;
+
+    /// The images among `ids` this account can see (its own, shared or public: no Owners),
+    /// filtered by `image-id` so a missing id is simply absent; one call per 200 ids.
+    ///
+    /// Provided on top of [`Ec2::describe_images_page`], like
+    /// [`Ec2::describe_snapshots_by_ids`].
+    fn describe_images_by_ids(
+        &self,
+        ids: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<ObservedImage>, AwsError>> {
+        Box::pin(async move {
+            all_pages_by_ids(&ids, "image-id", |filters, token| {
+                self.describe_images_page(Vec::new(), filters, MAX_IMAGE_PAGE, token)
+            })
+            .await
+        })
+    }
+
+    /// CreateImage with TagSpecifications (image and snapshots); the new image's id. No
+    /// ClientToken exists: the name is the key, a repeat is `AwsError::Client` with code
+    /// `InvalidAMIName.Duplicate`. Not retried after a 5xx or transport error.
+    fn create_image(&self, request: CreateImageRequest) -> BoxFuture<'_, Result<String, AwsError>>;
+
+    /// RegisterImage with TagSpecifications (image); the new image's id. No ClientToken exists
+    /// (the name is the key, as for CreateImage). Not retried after a 5xx or transport error.
+    fn register_image(
+        &self,
+        request: RegisterImageRequest,
+    ) -> BoxFuture<'_, Result<String, AwsError>>;
+
+    /// CopyImage, on the DESTINATION Region's client, with a ClientToken and
+    /// TagSpecifications (image and snapshots); the copy's id.
+    fn copy_image(&self, request: CopyImageRequest) -> BoxFuture<'_, Result<String, AwsError>>;
+
+    /// DeregisterImage, optionally deleting its snapshots (AWS keeps those another image uses).
+    fn deregister_image(
+        &self,
+        image_id: String,
+        delete_associated_snapshots: bool,
+    ) -> BoxFuture<'_, Result<(), AwsError>>;
+
+    /// DescribeImageAttribute `launchPermission`.
+    fn describe_launch_permissions(
+        &self,
+        image_id: String,
+    ) -> BoxFuture<'_, Result<LaunchPermissionSet, AwsError>>;
+
+    /// One ModifyImageAttribute adding `add` and removing `remove` (nothing sent when both
+    /// are empty).
+    fn modify_launch_permissions(
+        &self,
+        image_id: String,
+        add: LaunchPermissionSet,
+        remove: LaunchPermissionSet,
+    ) -> BoxFuture<'_, Result<(), AwsError>>;
+
+    /// ModifyImageAttribute `Description`.
+    fn modify_image_description(
+        &self,
+        image_id: String,
+        description: String,
+    ) -> BoxFuture<'_, Result<(), AwsError>>;
+
+    /// EnableImageDeprecation at `at` (AWS rounds it to the minute).
+    fn enable_image_deprecation(
+        &self,
+        image_id: String,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<(), AwsError>>;
+
+    fn disable_image_deprecation(&self, image_id: String) -> BoxFuture<'_, Result<(), AwsError>>;
+
+    /// GetImageBlockPublicAccessState: `true` while images cannot be made public
+    /// (`block-new-sharing`), `false` when `unblocked`.
+    fn image_block_public_access_blocked(&self) -> BoxFuture<'_, Result<bool, AwsError>>;
 
     /// KMS DescribeKey: resolves an id, ARN, alias name or alias ARN. A key that does not
     /// exist is `AwsError::NotFound`.

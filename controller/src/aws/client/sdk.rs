@@ -17,9 +17,10 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::{
-    AttachVolumeRequest, CreateSnapshotRequest, CreateVolumeRequest, DetachVolumeRequest, Ec2,
-    Filter, KmsKey, ModifyVolumeRequest, ObservedInstance, Page, instances, kms, snapshots,
-    tagging, volumes,
+    AttachVolumeRequest, CopyImageRequest, CreateImageRequest, CreateSnapshotRequest,
+    CreateVolumeRequest, DetachVolumeRequest, Ec2, Filter, KmsKey, ModifyVolumeRequest,
+    ObservedInstance, Page, RegisterImageRequest, images, instances, kms, snapshots, tagging,
+    volumes,
 };
 use crate::aws::actions::AwsAction;
 use crate::aws::errors::AwsError;
@@ -27,7 +28,8 @@ use crate::aws::identity::{AssumedRole, Scope};
 use crate::aws::metrics::AwsCallMetrics;
 use crate::aws::rate::{ActionClass, Idempotency, RateConfig, RateLimiter};
 use crate::plan::observed::{
-    AttachmentState, ObservedModification, ObservedSnapshot, ObservedVolume,
+    AttachmentState, LaunchPermissionSet, ObservedImage, ObservedModification, ObservedSnapshot,
+    ObservedVolume,
 };
 
 /// Timeouts for one request.
@@ -294,6 +296,91 @@ impl Ec2 for Ec2Client {
         ids: Vec<String>,
     ) -> BoxFuture<'_, Result<Vec<ObservedInstance>, AwsError>> {
         Box::pin(instances::describe_by_ids(self, ids))
+    }
+
+    fn describe_images_page(
+        &self,
+        owners: Vec<String>,
+        filters: Vec<Filter>,
+        max_results: i32,
+        next_token: Option<String>,
+    ) -> BoxFuture<'_, Result<Page<ObservedImage>, AwsError>> {
+        Box::pin(images::describe_page(
+            self,
+            owners,
+            filters,
+            max_results,
+            next_token,
+        ))
+    }
+
+    fn create_image(&self, request: CreateImageRequest) -> BoxFuture<'_, Result<String, AwsError>> {
+        Box::pin(images::create(self, request))
+    }
+
+    fn register_image(
+        &self,
+        request: RegisterImageRequest,
+    ) -> BoxFuture<'_, Result<String, AwsError>> {
+        Box::pin(images::register(self, request))
+    }
+
+    fn copy_image(&self, request: CopyImageRequest) -> BoxFuture<'_, Result<String, AwsError>> {
+        Box::pin(images::copy(self, request))
+    }
+
+    fn deregister_image(
+        &self,
+        image_id: String,
+        delete_associated_snapshots: bool,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(images::deregister(
+            self,
+            image_id,
+            delete_associated_snapshots,
+        ))
+    }
+
+    fn describe_launch_permissions(
+        &self,
+        image_id: String,
+    ) -> BoxFuture<'_, Result<LaunchPermissionSet, AwsError>> {
+        Box::pin(images::describe_launch_permissions(self, image_id))
+    }
+
+    fn modify_launch_permissions(
+        &self,
+        image_id: String,
+        add: LaunchPermissionSet,
+        remove: LaunchPermissionSet,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(images::modify_launch_permissions(
+            self, image_id, add, remove,
+        ))
+    }
+
+    fn modify_image_description(
+        &self,
+        image_id: String,
+        description: String,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(images::modify_description(self, image_id, description))
+    }
+
+    fn enable_image_deprecation(
+        &self,
+        image_id: String,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(images::enable_deprecation(self, image_id, at))
+    }
+
+    fn disable_image_deprecation(&self, image_id: String) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(images::disable_deprecation(self, image_id))
+    }
+
+    fn image_block_public_access_blocked(&self) -> BoxFuture<'_, Result<bool, AwsError>> {
+        Box::pin(images::block_public_access_blocked(self))
     }
 
     fn describe_key(&self, key: String) -> BoxFuture<'_, Result<KmsKey, AwsError>> {

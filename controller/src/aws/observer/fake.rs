@@ -1,7 +1,8 @@
 //! An in-memory [`Ec2`] for the observers' unit tests: it serves volumes, modifications,
-//! snapshots and instances, and counts the calls that reach it. Snapshots by id come from
-//! the trait's provided `describe_snapshots_by_ids`, so the observer tests exercise its
-//! chunking through this fake's pages.
+//! snapshots, images and instances, and counts the calls that reach it. Snapshots and images
+//! by id come from the trait's provided `describe_snapshots_by_ids` /
+//! `describe_images_by_ids`, so the observer tests exercise their chunking through this
+//! fake's pages.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -15,8 +16,12 @@ use crate::aws::errors::AwsError;
 use crate::aws::observer::volumes::MODIFICATION_BATCH;
 use crate::aws::tags::CLUSTER_TAG;
 use crate::plan::observed::{
-    ModificationState, ObservedModification, ObservedSnapshot, ObservedVolume,
+    ImageState, LaunchPermissionSet, ModificationState, ObservedImage, ObservedModification,
+    ObservedSnapshot, ObservedVolume,
 };
+
+/// The account the fake answers as (`self` in an owners list).
+pub const FAKE_ACCOUNT: &str = "123456789012";
 
 #[derive(Default)]
 pub struct Fake {
@@ -31,6 +36,9 @@ pub struct Fake {
     pub throttled: AtomicBool,
     pub snapshots: Vec<ObservedSnapshot>,
     pub snapshot_calls: AtomicU32,
+    /// Every image the account can see: its own (owner [`FAKE_ACCOUNT`]) and others'.
+    pub images: Vec<ObservedImage>,
+    pub image_calls: AtomicU32,
     pub instances: Vec<ObservedInstance>,
     pub instance_calls: AtomicU32,
     /// A DescribeVolumes page reads the volumes when it is requested and answers this much
@@ -177,6 +185,86 @@ impl Ec2 for Fake {
             .collect();
         Box::pin(async move { Ok(page_of(matching, max_results, next_token)) })
     }
+    fn describe_images_page(
+        &self,
+        owners: Vec<String>,
+        filters: Vec<Filter>,
+        max_results: i32,
+        next_token: Option<String>,
+    ) -> BoxFuture<'_, Result<Page<ObservedImage>, AwsError>> {
+        self.image_calls.fetch_add(1, Ordering::SeqCst);
+        assert!(filters.iter().all(|f| f.values.len() <= MAX_FILTER_VALUES));
+        let cluster_filter = format!("tag:{CLUSTER_TAG}");
+        let matching: Vec<_> = self
+            .images
+            .iter()
+            .filter(|image| {
+                owners.is_empty()
+                    || owners.iter().any(|o| {
+                        *o == image.owner_id || (o == "self" && image.owner_id == FAKE_ACCOUNT)
+                    })
+            })
+            .filter(|image| {
+                filters.iter().all(|f| match f.name.as_str() {
+                    "image-id" => f.values.contains(&image.image_id),
+                    "name" => f.values.contains(&image.name),
+                    name if name == cluster_filter => image
+                        .tags
+                        .get(CLUSTER_TAG)
+                        .is_some_and(|v| f.values.contains(v)),
+                    _ => false,
+                })
+            })
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(page_of(matching, max_results, next_token)) })
+    }
+    fn create_image(&self, _: CreateImageRequest) -> BoxFuture<'_, Result<String, AwsError>> {
+        unsupported()
+    }
+    fn register_image(&self, _: RegisterImageRequest) -> BoxFuture<'_, Result<String, AwsError>> {
+        unsupported()
+    }
+    fn copy_image(&self, _: CopyImageRequest) -> BoxFuture<'_, Result<String, AwsError>> {
+        unsupported()
+    }
+    fn deregister_image(&self, _: String, _: bool) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
+    fn describe_launch_permissions(
+        &self,
+        _: String,
+    ) -> BoxFuture<'_, Result<LaunchPermissionSet, AwsError>> {
+        unsupported()
+    }
+    fn modify_launch_permissions(
+        &self,
+        _: String,
+        _: LaunchPermissionSet,
+        _: LaunchPermissionSet,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
+    fn modify_image_description(
+        &self,
+        _: String,
+        _: String,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
+    fn enable_image_deprecation(
+        &self,
+        _: String,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
+    fn disable_image_deprecation(&self, _: String) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
+    fn image_block_public_access_blocked(&self) -> BoxFuture<'_, Result<bool, AwsError>> {
+        unsupported()
+    }
     fn create_volume(
         &self,
         _: CreateVolumeRequest,
@@ -267,6 +355,28 @@ pub fn snapshot(n: usize, cluster: &str) -> ObservedSnapshot {
         volume_size_gib: Some(1),
         tags: BTreeMap::from([(CLUSTER_TAG.to_owned(), cluster.to_owned())]),
         start_time: None,
+    }
+}
+
+/// An `available` image of this account ([`FAKE_ACCOUNT`]) tagged for `cluster`.
+pub fn image(n: usize, cluster: &str) -> ObservedImage {
+    ObservedImage {
+        image_id: format!("ami-{n:017x}"),
+        name: format!("image-{n}"),
+        state: Some(ImageState::Available),
+        owner_id: FAKE_ACCOUNT.to_owned(),
+        root_device_type: Some("ebs".to_owned()),
+        root_device_name: Some("/dev/xvda".to_owned()),
+        virtualization_type: Some("hvm".to_owned()),
+        architecture: Some("x86_64".to_owned()),
+        block_device_mappings: vec![crate::plan::observed::ObservedImageMapping {
+            device_name: "/dev/xvda".to_owned(),
+            snapshot_id: Some(format!("snap-{n:017x}")),
+            size_gib: Some(8),
+            ..Default::default()
+        }],
+        tags: BTreeMap::from([(CLUSTER_TAG.to_owned(), cluster.to_owned())]),
+        ..ObservedImage::default()
     }
 }
 

@@ -19,10 +19,11 @@
 //!   write the read follows.
 //!
 //! What is swept, and how, is a [`Source`]: [`volumes`] (with their modifications),
-//! [`snapshots`], and [`instances`] (read by id only: they carry no tag of ours).
+//! [`snapshots`], [`images`], and [`instances`] (read by id only: they carry no tag of ours).
 
 #[cfg(test)]
 mod fake;
+pub mod images;
 pub mod instances;
 pub mod snapshots;
 pub mod volumes;
@@ -39,6 +40,7 @@ use tokio::time::Instant;
 use super::client::Ec2;
 use super::errors::AwsError;
 
+pub use images::{ImageObserver, ImageSource};
 pub use instances::{InstanceObserver, InstanceSource};
 pub use snapshots::{SnapshotObserver, SnapshotSource};
 pub use volumes::{VolumeEntry, VolumeObserver, VolumeSource};

@@ -1,5 +1,5 @@
 //! The `aws` layer against the AWS emulator: batched observation, retries and their metrics,
-//! ClientToken idempotency and KMS key resolution.
+//! ClientToken idempotency, KMS key resolution, and the AMI calls.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,14 +10,18 @@ use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use e2e::bed::ZONE;
 use e2e::{Bed, Fault};
 use ec2_reconciler::api::VolumeType;
-use ec2_reconciler::aws::client::{ClientTimeouts, CreateVolumeRequest, Ec2};
+use ec2_reconciler::aws::client::{
+    ClientTimeouts, CopyImageRequest, CreateImageRequest, CreateVolumeRequest, Ec2, Filter,
+    ImageMappingRequest, RegisterImageRequest,
+};
 use ec2_reconciler::aws::rate::RateConfig;
 use ec2_reconciler::aws::tags::{CLUSTER_TAG, Owner, UID_TAG, creation_tags};
 use ec2_reconciler::aws::tokens::client_token;
 use ec2_reconciler::aws::{
-    AwsCallCounter, AwsCallLabels, AwsClients, AwsError, ObserverConfig, SnapshotObserver,
-    VolumeObserver,
+    AwsCallCounter, AwsCallLabels, AwsClients, AwsError, ImageObserver, ObserverConfig,
+    SnapshotObserver, VolumeObserver,
 };
+use ec2_reconciler::plan::observed::{ImageState, LaunchPermissionSet, ObservedImage};
 use serde_json::json;
 
 const REGION: &str = "us-east-1";
@@ -34,6 +38,10 @@ impl Layer {
         self.clients.ec2(REGION)
     }
 
+    fn ec2_in(&self, region: &str) -> Arc<dyn Ec2> {
+        self.clients.ec2(region)
+    }
+
     fn count(&self, action: &'static str, outcome: &'static str) -> u64 {
         self.calls
             .get_or_create(&AwsCallLabels { action, outcome })
@@ -43,10 +51,12 @@ impl Layer {
 
 /// An emulator only (volumes instant, optimizing held) and the layer on it.
 async fn start() -> Result<(Bed, Layer)> {
-    let bed = Bed::aws_only()
-        .transitions(json!({"volume-create": 0, "volume-modify": 0, "volume-optimize": 1000}))
-        .start()
-        .await?;
+    start_with(json!({"volume-create": 0, "volume-modify": 0, "volume-optimize": 1000})).await
+}
+
+/// An emulator with these pending-state durations and the layer on it.
+async fn start_with(transitions: serde_json::Value) -> Result<(Bed, Layer)> {
+    let bed = Bed::aws_only().transitions(transitions).start().await?;
     let calls = AwsCallCounter::default();
     let rate = RateConfig {
         base_backoff: Duration::from_millis(20),
@@ -356,5 +366,554 @@ async fn kms_keys_resolve_to_their_arn_by_id_arn_alias_and_alias_arn() -> Result
         other => bail!("expected not found, got {other:?}"),
     }
     ensure!(layer.count("kms:DescribeKey", "success") == 5);
+    Ok(())
+}
+
+// ---- AMIs --------------------------------------------------------------------------------
+
+const OTHER_REGION: &str = "us-west-2";
+
+/// An emulator whose images, copies and snapshots finish at once.
+async fn start_images() -> Result<(Bed, Layer)> {
+    start_with(json!({
+        "volume-create": 0,
+        "snapshot": 0,
+        "image": 0,
+        "copy-image": 0,
+        "deregister": 0,
+    }))
+    .await
+}
+
+fn image_owner(name: &str, uid: &str) -> Owner {
+    Owner {
+        kind: "AmiImage".to_owned(),
+        name: name.to_owned(),
+        ..owner(uid)
+    }
+}
+
+fn image_tags(uid: &str, cluster: &str) -> BTreeMap<String, String> {
+    let mut tags = creation_tags(
+        &image_owner("web", uid),
+        None,
+        &BTreeMap::from([("team".to_owned(), "a".to_owned())]),
+    );
+    tags.insert(CLUSTER_TAG.to_owned(), cluster.to_owned());
+    tags
+}
+
+/// An image of a fresh instance, made through the layer, tagged for `cluster`.
+async fn image_of_new_instance(
+    bed: &Bed,
+    layer: &Layer,
+    name: &str,
+    cluster: &str,
+) -> Result<String> {
+    let instance = bed.run_instances(ZONE, 1).await?;
+    let id = layer
+        .ec2()
+        .create_image(CreateImageRequest {
+            instance_id: instance[0].clone(),
+            name: name.to_owned(),
+            description: Some(format!("{name} for the aws layer tests")),
+            no_reboot: true,
+            tags: image_tags(&format!("uid-{name}"), cluster),
+        })
+        .await
+        .with_context(|| format!("CreateImage {name}"))?;
+    ensure!(id.starts_with("ami-"), "{id}");
+    Ok(id)
+}
+
+/// The one image `id` as the layer reads it by id in `ec2`'s Region.
+async fn image_by_id(ec2: &dyn Ec2, id: &str) -> Result<ObservedImage> {
+    let found = ec2.describe_images_by_ids(vec![id.to_owned()]).await?;
+    ensure!(found.len() == 1, "{id}: {found:?}");
+    found.into_iter().next().context("no image")
+}
+
+/// Snapshots `ids` as the test's own client reads them in `region`.
+async fn sdk_snapshots(
+    bed: &Bed,
+    region: &str,
+    ids: &[String],
+) -> Result<Vec<aws_sdk_ec2::types::Snapshot>> {
+    let out = bed
+        .ec2_in(region)
+        .await
+        .describe_snapshots()
+        .set_snapshot_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .context("DescribeSnapshots")?;
+    Ok(out.snapshots().to_vec())
+}
+
+/// The tags of snapshots `ids`, read with the test's own client in `region`.
+async fn snapshot_tags(
+    bed: &Bed,
+    region: &str,
+    ids: &[String],
+) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    Ok(sdk_snapshots(bed, region, ids)
+        .await?
+        .iter()
+        .filter_map(|s| Some((s.snapshot_id()?.to_owned(), e2e::bed::tags_of(s.tags()))))
+        .collect())
+}
+
+fn client_error_code<T: std::fmt::Debug>(result: Result<T, AwsError>) -> Result<String> {
+    match result {
+        Err(AwsError::Client { code, .. }) => Ok(code),
+        other => bail!("expected an AwsError::Client, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn create_image_tags_image_and_snapshots_and_is_found_by_tag_and_by_id() -> Result<()> {
+    let (bed, layer) = start_images().await?;
+    let ec2 = layer.ec2();
+    let id = image_of_new_instance(&bed, &layer, "c1-web-1", "c1").await?;
+    let other_cluster = image_of_new_instance(&bed, &layer, "c2-web-1", "c2").await?;
+    let expected = image_tags("uid-c1-web-1", "c1");
+
+    // The test's own view: the image and every snapshot it made carry every tag.
+    let out = bed
+        .ec2()
+        .describe_images()
+        .image_ids(&id)
+        .send()
+        .await
+        .context("DescribeImages")?;
+    let sdk_image = out.images().first().context("image not found")?;
+    ensure!(
+        e2e::bed::tags_of(sdk_image.tags()) == expected,
+        "{sdk_image:?}"
+    );
+    let snapshots: Vec<String> = sdk_image
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs()?.snapshot_id().map(str::to_owned))
+        .collect();
+    ensure!(!snapshots.is_empty(), "{sdk_image:?}");
+    let tags = snapshot_tags(&bed, REGION, &snapshots).await?;
+    ensure!(tags.len() == snapshots.len(), "{tags:?}");
+    for (snapshot, t) in &tags {
+        ensure!(*t == expected, "{snapshot}: {t:?}");
+    }
+
+    // The name is CreateImage's idempotency key.
+    let instance = bed.run_instances(ZONE, 1).await?;
+    let again = ec2
+        .create_image(CreateImageRequest {
+            instance_id: instance[0].clone(),
+            name: "c1-web-1".to_owned(),
+            tags: expected.clone(),
+            ..CreateImageRequest::default()
+        })
+        .await;
+    let code = client_error_code(again)?;
+    ensure!(code == "InvalidAMIName.Duplicate", "{code}");
+
+    // Our cluster's own images, by tag, in pages of the smallest size.
+    let page = ec2
+        .describe_images_page(
+            vec!["self".to_owned()],
+            vec![Filter::tag(CLUSTER_TAG, "c1")],
+            5,
+            None,
+        )
+        .await?;
+    let listed: Vec<&str> = page.items.iter().map(|i| i.image_id.as_str()).collect();
+    ensure!(listed == [id.as_str()], "{listed:?}");
+    ensure!(page.next_token.is_none(), "{page:?}");
+
+    // By id: ours, a public image of another account, and one that does not exist.
+    let public = bed
+        .emu()
+        .seed_image(json!({"owner": "amazon", "name": "al2023-x86_64", "region": REGION}))
+        .await?;
+    let public_id = public["image_id"]
+        .as_str()
+        .context("seeded image id")?
+        .to_owned();
+    let missing = "ami-0123456789abcdef0".to_owned();
+    let mut found = ec2
+        .describe_images_by_ids(vec![id.clone(), public_id.clone(), missing])
+        .await?;
+    found.sort_by(|a, b| a.image_id.cmp(&b.image_id));
+    let mut found_ids: Vec<&str> = found.iter().map(|i| i.image_id.as_str()).collect();
+    found_ids.sort_unstable();
+    let mut expected_ids = vec![id.as_str(), public_id.as_str()];
+    expected_ids.sort_unstable();
+    ensure!(found_ids == expected_ids, "{found:?}");
+    let ours = found
+        .iter()
+        .find(|i| i.image_id == id)
+        .context("ours missing")?;
+    ensure!(ours.name == "c1-web-1", "{ours:?}");
+    ensure!(ours.state == Some(ImageState::Available), "{ours:?}");
+    ensure!(!ours.public && !ours.owner_id.is_empty(), "{ours:?}");
+    ensure!(ours.root_device_type.as_deref() == Some("ebs"), "{ours:?}");
+    ensure!(ours.creation_date.is_some(), "{ours:?}");
+    ensure!(ours.deprecation_time.is_none(), "{ours:?}");
+    ensure!(ours.tags == expected, "{ours:?}");
+    let mut observed_snapshots = ours.snapshot_ids();
+    observed_snapshots.sort();
+    let mut sdk_snapshots = snapshots.clone();
+    sdk_snapshots.sort();
+    ensure!(observed_snapshots == sdk_snapshots, "{ours:?}");
+    let theirs = found
+        .iter()
+        .find(|i| i.image_id == public_id)
+        .context("public missing")?;
+    ensure!(
+        theirs.public && theirs.owner_id != ours.owner_id,
+        "{theirs:?}"
+    );
+
+    // The observer sweeps our cluster's images only (not the other cluster's, not the
+    // public one).
+    let observer = ImageObserver::new(ec2.clone(), "c1", ObserverConfig::default());
+    let sweep = observer.sweep().await?;
+    let swept: Vec<&String> = sweep.entries.keys().collect();
+    ensure!(swept == [&id], "{swept:?} (other cluster: {other_cluster})");
+    ensure!(observer.refresh(&public_id).await?.is_some());
+    ensure!(layer.count("CreateImage", "client_error") == 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn copy_image_is_idempotent_by_token_encrypts_and_deregister_removes_its_snapshots()
+-> Result<()> {
+    let (bed, layer) = start_images().await?;
+    let source = image_of_new_instance(&bed, &layer, "c1-src", "c1").await?;
+
+    // A customer key in the destination Region.
+    let kms = aws_sdk_kms::Client::new(&bed.emu().sdk_config(OTHER_REGION).await);
+    let key = kms.create_key().send().await.context("CreateKey")?;
+    let key_arn = key
+        .key_metadata()
+        .and_then(|m| m.arn())
+        .context("no key arn")?
+        .to_owned();
+
+    let dest = layer.ec2_in(OTHER_REGION);
+    let tags = image_tags("uid-copy", "c1");
+    let request = CopyImageRequest {
+        source_image_id: source.clone(),
+        source_region: REGION.to_owned(),
+        name: "c1-copy".to_owned(),
+        description: Some("an encrypted copy".to_owned()),
+        encrypted: true,
+        kms_key_id: Some(key_arn.clone()),
+        copy_image_tags: false,
+        client_token: client_token("uid-copy", "copy", 0),
+        tags: tags.clone(),
+    };
+    let first = dest.copy_image(request.clone()).await?;
+    let second = dest.copy_image(request.clone()).await?;
+    ensure!(
+        first == second,
+        "same token, same copy: {first} vs {second}"
+    );
+    let mut other = request.clone();
+    other.name = "c1-copy-2".to_owned();
+    match dest.copy_image(other).await {
+        Err(AwsError::IdempotentParameterMismatch { .. }) => {}
+        other => bail!("expected IdempotentParameterMismatch, got {other:?}"),
+    }
+    ensure!(layer.count("CopyImage", "success") == 2);
+
+    let copy = image_by_id(dest.as_ref(), &first).await?;
+    ensure!(copy.state == Some(ImageState::Available), "{copy:?}");
+    ensure!(copy.tags == tags, "{copy:?}");
+    ensure!(!copy.block_device_mappings.is_empty(), "{copy:?}");
+    for m in copy
+        .block_device_mappings
+        .iter()
+        .filter(|m| m.snapshot_id.is_some())
+    {
+        ensure!(m.encrypted == Some(true), "{m:?}");
+    }
+    // DescribeImages does not name a mapping's key (EbsBlockDevice.KmsKeyId is only for
+    // launches): the snapshots do.
+    let snapshots = copy.snapshot_ids();
+    let copies = sdk_snapshots(&bed, OTHER_REGION, &snapshots).await?;
+    ensure!(copies.len() == snapshots.len(), "{copies:?}");
+    for snapshot in &copies {
+        ensure!(snapshot.encrypted() == Some(true), "{snapshot:?}");
+        ensure!(
+            snapshot.kms_key_id() == Some(key_arn.as_str()),
+            "{snapshot:?}"
+        );
+        ensure!(e2e::bed::tags_of(snapshot.tags()) == tags, "{snapshot:?}");
+    }
+    // Not in the source Region.
+    ensure!(
+        layer
+            .ec2()
+            .describe_images_by_ids(vec![first.clone()])
+            .await?
+            .is_empty()
+    );
+
+    dest.deregister_image(first.clone(), true).await?;
+    let left = bed
+        .ec2_in(OTHER_REGION)
+        .await
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("snapshot-id")
+                .set_values(Some(snapshots.clone()))
+                .build(),
+        )
+        .send()
+        .await
+        .context("DescribeSnapshots")?;
+    ensure!(left.snapshots().is_empty(), "{left:?}");
+    let after = dest.describe_images_by_ids(vec![first.clone()]).await?;
+    ensure!(
+        after
+            .iter()
+            .all(|i| i.state == Some(ImageState::Deregistered)),
+        "{after:?}"
+    );
+    // The source and its snapshots are untouched.
+    let source_image = image_by_id(layer.ec2().as_ref(), &source).await?;
+    ensure!(source_image.state == Some(ImageState::Available));
+    Ok(())
+}
+
+#[tokio::test]
+async fn launch_permissions_are_added_and_removed_and_public_is_refused_while_blocked() -> Result<()>
+{
+    let (bed, layer) = start_images().await?;
+    let ec2 = layer.ec2();
+    let id = image_of_new_instance(&bed, &layer, "c1-shared", "c1").await?;
+    ensure!(
+        ec2.describe_launch_permissions(id.clone())
+            .await?
+            .is_empty()
+    );
+
+    let accounts = |ids: &[&str]| LaunchPermissionSet {
+        account_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        ..LaunchPermissionSet::default()
+    };
+    let org = "arn:aws:organizations::123456789012:organization/o-abcdefghij";
+    let mut first = accounts(&["111122223333"]);
+    first.organization_arns.insert(org.to_owned());
+    ec2.modify_launch_permissions(id.clone(), first.clone(), LaunchPermissionSet::default())
+        .await?;
+    ensure!(ec2.describe_launch_permissions(id.clone()).await? == first);
+
+    // One call adds one account and removes another.
+    ec2.modify_launch_permissions(
+        id.clone(),
+        accounts(&["444455556666"]),
+        accounts(&["111122223333"]),
+    )
+    .await?;
+    let mut second = accounts(&["444455556666"]);
+    second.organization_arns.insert(org.to_owned());
+    ensure!(ec2.describe_launch_permissions(id.clone()).await? == second);
+
+    // Nothing to change sends nothing.
+    bed.emu().clear_calls().await?;
+    ec2.modify_launch_permissions(
+        id.clone(),
+        LaunchPermissionSet::default(),
+        LaunchPermissionSet::default(),
+    )
+    .await?;
+    ensure!(bed.emu().calls().await?.count("ModifyImageAttribute") == 0);
+
+    // Public is refused while image block public access is on (the default).
+    ensure!(ec2.image_block_public_access_blocked().await?);
+    let public = LaunchPermissionSet {
+        public: true,
+        ..LaunchPermissionSet::default()
+    };
+    let code = client_error_code(
+        ec2.modify_launch_permissions(id.clone(), public.clone(), LaunchPermissionSet::default())
+            .await,
+    )?;
+    ensure!(code == "OperationNotPermitted", "{code}");
+    ensure!(!image_by_id(ec2.as_ref(), &id).await?.public);
+
+    // ... and granted once it is off.
+    bed.ec2()
+        .disable_image_block_public_access()
+        .send()
+        .await
+        .context("DisableImageBlockPublicAccess")?;
+    ensure!(!ec2.image_block_public_access_blocked().await?);
+    ec2.modify_launch_permissions(id.clone(), public.clone(), LaunchPermissionSet::default())
+        .await?;
+    ensure!(ec2.describe_launch_permissions(id.clone()).await?.public);
+    ensure!(image_by_id(ec2.as_ref(), &id).await?.public);
+
+    ec2.modify_launch_permissions(id.clone(), LaunchPermissionSet::default(), {
+        let mut all = second.clone();
+        all.public = true;
+        all
+    })
+    .await?;
+    ensure!(
+        ec2.describe_launch_permissions(id.clone())
+            .await?
+            .is_empty()
+    );
+    ensure!(layer.count("ModifyImageAttribute", "client_error") == 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn description_and_deprecation_are_set_and_cleared() -> Result<()> {
+    let (bed, layer) = start_images().await?;
+    let ec2 = layer.ec2();
+    let id = image_of_new_instance(&bed, &layer, "c1-old", "c1").await?;
+
+    ec2.modify_image_description(id.clone(), "superseded".to_owned())
+        .await?;
+    let image = image_by_id(ec2.as_ref(), &id).await?;
+    ensure!(
+        image.description.as_deref() == Some("superseded"),
+        "{image:?}"
+    );
+
+    // 30 days and 30 seconds after its creation: AWS rounds to the minute.
+    let created = image.creation_date.context("no creation date")?;
+    let at = created + Duration::from_secs(30 * 86_400 + 30);
+    ec2.enable_image_deprecation(id.clone(), at).await?;
+    let image = image_by_id(ec2.as_ref(), &id).await?;
+    let deprecation = image.deprecation_time.context("no deprecation time")?;
+    let off = (deprecation - at).num_seconds().abs();
+    ensure!(off <= 60, "deprecation {deprecation} for {at}");
+
+    ec2.disable_image_deprecation(id.clone()).await?;
+    let image = image_by_id(ec2.as_ref(), &id).await?;
+    ensure!(image.deprecation_time.is_none(), "{image:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn register_image_from_a_completed_snapshot() -> Result<()> {
+    let (bed, layer) = start_images().await?;
+    let ec2 = layer.ec2();
+    let volume = bed.outside_volume(4, &[("purpose", "register")]).await?;
+    let snapshot = bed
+        .ec2()
+        .create_snapshot()
+        .volume_id(&volume)
+        .send()
+        .await
+        .context("CreateSnapshot")?
+        .snapshot_id()
+        .context("no snapshot id")?
+        .to_owned();
+    bed.wait_until("the snapshot completes", || async {
+        let out = bed
+            .ec2()
+            .describe_snapshots()
+            .snapshot_ids(&snapshot)
+            .send()
+            .await?;
+        Ok(out
+            .snapshots()
+            .iter()
+            .any(|s| s.state() == Some(&aws_sdk_ec2::types::SnapshotState::Completed))
+            .then_some(()))
+    })
+    .await?;
+
+    let tags = image_tags("uid-register", "c1");
+    let root = ImageMappingRequest {
+        device_name: "/dev/xvda".to_owned(),
+        snapshot_id: Some(snapshot.clone()),
+        volume_type: Some(VolumeType::Gp3),
+        size_gib: Some(8),
+        iops: Some(3000),
+        throughput_mibps: Some(125),
+        delete_on_termination: true,
+        ..ImageMappingRequest::default()
+    };
+    let request = RegisterImageRequest {
+        name: "c1-registered".to_owned(),
+        description: Some("from a snapshot".to_owned()),
+        architecture: "x86_64".to_owned(),
+        virtualization_type: "hvm".to_owned(),
+        boot_mode: Some("uefi".to_owned()),
+        ena_support: true,
+        root_device_name: Some("/dev/xvda".to_owned()),
+        mappings: vec![
+            root.clone(),
+            ImageMappingRequest {
+                device_name: "/dev/sdf".to_owned(),
+                volume_type: Some(VolumeType::Gp3),
+                size_gib: Some(20),
+                ..ImageMappingRequest::default()
+            },
+        ],
+        image_location: None,
+        tags: tags.clone(),
+    };
+    let id = ec2.register_image(request.clone()).await?;
+    let image = image_by_id(ec2.as_ref(), &id).await?;
+    ensure!(image.name == "c1-registered", "{image:?}");
+    ensure!(image.state == Some(ImageState::Available), "{image:?}");
+    ensure!(image.architecture.as_deref() == Some("x86_64"), "{image:?}");
+    ensure!(
+        image.virtualization_type.as_deref() == Some("hvm"),
+        "{image:?}"
+    );
+    ensure!(
+        image.root_device_name.as_deref() == Some("/dev/xvda"),
+        "{image:?}"
+    );
+    ensure!(image.tags == tags, "{image:?}");
+    let mapped = image
+        .block_device_mappings
+        .iter()
+        .find(|m| m.device_name == "/dev/xvda")
+        .context("no root mapping")?;
+    ensure!(
+        mapped.snapshot_id.as_deref() == Some(snapshot.as_str()),
+        "{mapped:?}"
+    );
+    ensure!(
+        (
+            mapped.size_gib,
+            mapped.volume_type,
+            mapped.delete_on_termination
+        ) == (Some(8), Some(VolumeType::Gp3), Some(true)),
+        "{mapped:?}"
+    );
+    let data = image
+        .block_device_mappings
+        .iter()
+        .find(|m| m.device_name == "/dev/sdf")
+        .context("no data mapping")?;
+    ensure!(
+        data.snapshot_id.is_none() && data.size_gib == Some(20),
+        "{data:?}"
+    );
+
+    // AWS refuses `Encrypted` on a mapping from a snapshot: the error surfaces as is.
+    let mut encrypted = request.clone();
+    encrypted.name = "c1-registered-encrypted".to_owned();
+    encrypted.mappings = vec![ImageMappingRequest {
+        encrypted: Some(true),
+        ..root
+    }];
+    let code = client_error_code(ec2.register_image(encrypted).await)?;
+    ensure!(
+        code == "InvalidBlockDeviceMapping" || code == "InvalidParameterCombination",
+        "{code}"
+    );
     Ok(())
 }
