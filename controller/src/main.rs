@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ec2_reconciler::api::{chart_crd_yaml, crd_yaml, crds};
+use ec2_reconciler::plan::ami_image::SharingPolicy;
 use ec2_reconciler::reconcile::tenancy::TenancySettings;
 use ec2_reconciler::runtime::leader::LeaderConfig;
 use ec2_reconciler::runtime::preview;
@@ -102,6 +103,21 @@ struct RunArgs {
     /// Refuse ObserveOnly adoption of resources no object owns (allowed by default: a read).
     #[arg(long, env = "EC2R_DENY_OBSERVE_UNOWNED")]
     deny_observe_unowned: bool,
+    /// Accounts AMIs may be shared with (comma-separated; none by default).
+    #[arg(long, env = "EC2R_SHARE_ALLOW_ACCOUNTS", value_delimiter = ',')]
+    share_allow_accounts: Vec<String>,
+    /// Organization ARNs AMIs may be shared with (comma-separated; none by default).
+    #[arg(long, env = "EC2R_SHARE_ALLOW_ORGANIZATIONS", value_delimiter = ',')]
+    share_allow_organizations: Vec<String>,
+    /// Organizational unit ARNs AMIs may be shared with (comma-separated; none by default).
+    #[arg(long, env = "EC2R_SHARE_ALLOW_OUS", value_delimiter = ',')]
+    share_allow_ous: Vec<String>,
+    /// Let AMIs be shared with any account, organization or OU (no allowlist).
+    #[arg(long, env = "EC2R_SHARE_ALLOW_ANY")]
+    share_allow_any: bool,
+    /// Let AMIs be made public (launchable by every AWS account).
+    #[arg(long, env = "EC2R_ALLOW_PUBLIC_IMAGES")]
+    allow_public_images: bool,
 }
 
 /// Host name and process id: unique enough outside a pod.
@@ -141,6 +157,13 @@ async fn main() -> anyhow::Result<()> {
                 tenancy: TenancySettings {
                     single_tenant: args.single_tenant,
                     observe_unowned: !args.deny_observe_unowned,
+                },
+                sharing: SharingPolicy {
+                    accounts: args.share_allow_accounts.into_iter().collect(),
+                    organizations: args.share_allow_organizations.into_iter().collect(),
+                    organizational_units: args.share_allow_ous.into_iter().collect(),
+                    any: args.share_allow_any,
+                    public: args.allow_public_images,
                 },
                 leader_election: args.leader_elect.then(|| {
                     let identity = args.identity.clone().unwrap_or_else(default_identity);

@@ -16,7 +16,7 @@
 mod create;
 mod delete;
 mod existing;
-mod share;
+pub mod share;
 #[cfg(test)]
 #[allow(clippy::panic)] // tests fail by panicking
 mod tests;

@@ -10,7 +10,8 @@ use crate::aws::client::{AwsClients, Ec2, KmsKey};
 use crate::aws::errors::AwsError;
 use crate::aws::identity::Scope;
 use crate::aws::observer::{
-    InstanceObserver, Observer, ObserverConfig, SnapshotObserver, Source, VolumeObserver,
+    ImageObserver, InstanceObserver, Observer, ObserverConfig, SnapshotObserver, Source,
+    VolumeObserver,
 };
 
 /// How long a resolved KMS key is trusted before it is looked up again.
@@ -26,6 +27,7 @@ pub struct AwsState {
     volume_observers: Observers<VolumeObserver>,
     snapshot_observers: Observers<SnapshotObserver>,
     instance_observers: Observers<InstanceObserver>,
+    image_observers: Observers<ImageObserver>,
     kms_keys: Mutex<HashMap<(Scope, String), (Instant, KmsKey)>>,
 }
 
@@ -42,6 +44,7 @@ impl AwsState {
             volume_observers: Mutex::default(),
             snapshot_observers: Mutex::default(),
             instance_observers: Mutex::default(),
+            image_observers: Mutex::default(),
             kms_keys: Mutex::default(),
         }
     }
@@ -68,6 +71,11 @@ impl AwsState {
     /// The scope's instance reader: reads by id, merged across objects.
     pub fn instances(&self, scope: &Scope) -> Arc<InstanceObserver> {
         self.observer(&self.instance_observers, scope)
+    }
+
+    /// The scope's image observer, shared by every AmiImage in it.
+    pub fn images(&self, scope: &Scope) -> Arc<ImageObserver> {
+        self.observer(&self.image_observers, scope)
     }
 
     fn observer<S: Source + Default>(

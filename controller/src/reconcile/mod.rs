@@ -1,5 +1,6 @@
 //! One reconcile pipeline for every kind ([`pipeline`]), and per kind only what differs.
 
+pub mod ami_image;
 pub mod aws_errors;
 pub mod aws_state;
 pub mod backoff;

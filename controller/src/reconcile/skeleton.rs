@@ -1,11 +1,11 @@
-//! The kinds whose AWS behaviour is not built yet go through the same pipeline: they hold
+//! A kind whose AWS behaviour is not built yet goes through the same pipeline: they hold
 //! the finalizer so that deletes pass through the controller, plan nothing, and report
 //! honestly that they acted on nothing.
 
 use super::error::Result;
 use super::pipeline::{Pass, Reconciler};
 use super::status::StatusWriter;
-use crate::api::{AmiImage, EncryptedVolumeMigration};
+use crate::api::EncryptedVolumeMigration;
 use crate::plan::core::{NoAction, NoWait, Plan, not_implemented};
 
 macro_rules! not_built_yet {
@@ -39,5 +39,4 @@ macro_rules! not_built_yet {
     };
 }
 
-not_built_yet!(AmiImage);
 not_built_yet!(EncryptedVolumeMigration);

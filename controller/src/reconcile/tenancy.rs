@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::aws::identity::NamespaceRole;
+use crate::plan::ami_image::SharingPolicy;
 use crate::plan::tenancy::{Grants, TRUSTED_LABEL};
 
 /// The Namespace annotation naming the IAM role the controller assumes (with the namespace
@@ -40,6 +41,8 @@ pub struct Tenancy {
     /// The cluster's Namespaces (their labels); `None` when none are watched, and then no
     /// namespace is trusted by label.
     pub namespaces: Option<Store<Namespace>>,
+    /// Where images may be shared outside the account.
+    pub sharing: SharingPolicy,
 }
 
 impl Tenancy {
@@ -126,6 +129,7 @@ mod tests {
         let tenancy = Tenancy {
             settings: TenancySettings::default(),
             namespaces: Some(store),
+            sharing: SharingPolicy::default(),
         };
         assert!(tenancy.grants("trusted").trusted);
         assert!(!tenancy.grants("said-no").trusted);
@@ -142,6 +146,7 @@ mod tests {
                 observe_unowned: false,
             },
             namespaces: None,
+            sharing: SharingPolicy::default(),
         };
         assert_eq!(
             tenancy.grants("any"),
@@ -166,6 +171,7 @@ mod tests {
         let tenancy = Tenancy {
             settings: TenancySettings::default(),
             namespaces: Some(store),
+            sharing: SharingPolicy::default(),
         };
         assert_eq!(
             tenancy.role("team-a"),

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::leader::LeaderConfig;
+use crate::plan::ami_image::SharingPolicy;
 use crate::reconcile::tenancy::TenancySettings;
 
 /// Everything `ec2-reconciler run` was configured with.
@@ -29,6 +30,8 @@ pub struct Config {
     pub aws_rate_fraction: f64,
     /// Who may act on what they do not own (see `plan::tenancy`).
     pub tenancy: TenancySettings,
+    /// Where images may be shared outside the account.
+    pub sharing: SharingPolicy,
     /// Run only while holding this Lease (several replicas); `None` runs at once.
     pub leader_election: Option<LeaderConfig>,
 }
@@ -47,6 +50,7 @@ impl Config {
             leader_election: None,
             aws_rate_fraction: 0.5,
             tenancy: TenancySettings::default(),
+            sharing: SharingPolicy::default(),
         }
     }
 }

@@ -59,6 +59,7 @@ pub async fn context(config: &Config, client: Client, metrics: &Metrics) -> Cont
         tenancy: Tenancy {
             settings: config.tenancy,
             namespaces: None,
+            sharing: config.sharing.clone(),
         },
     }
 }

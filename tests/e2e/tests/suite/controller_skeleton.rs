@@ -4,15 +4,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use e2e::{
-    ControlPlane, ControlPlaneOptions, ControllerProcess, Emulator, eventually, new_namespace,
-    shared,
-};
-use ec2_reconciler::api::conditions::{ConditionStatus, SYNCED, find};
-use ec2_reconciler::api::{AmiImage, EncryptedVolumeMigration};
+use e2e::bed::has_condition;
+use e2e::{Bed, ControlPlane, ControlPlaneOptions, ControllerProcess, Emulator, eventually};
+use ec2_reconciler::api::EncryptedVolumeMigration;
+use ec2_reconciler::api::conditions::{ConditionStatus, SYNCED};
 use ec2_reconciler::reconcile::{FINALIZER, ManagedKind};
-use kube::api::{DeleteParams, PostParams};
-use kube::{Api, ResourceExt};
+use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -59,123 +56,49 @@ async fn readiness_waits_for_the_crds_and_the_process_does_not_exit() -> Result<
     Ok(())
 }
 
-/// Creates the object, waits for the finalizer and the conditions, checks that no AWS call
-/// was made and that the status stays still, then deletes it.
-async fn lifecycle<K: ManagedKind>(
-    api: &Api<K>,
-    object: K,
-    emu: &Emulator,
-    controller: &ControllerProcess,
-) -> Result<()> {
-    let name = object.name_any();
-    api.create(&PostParams::default(), &object).await?;
-    let settled = eventually(
-        &format!("{} {name} to be reconciled", K::KIND),
-        WAIT,
-        || async {
-            let current = api.get(&name).await?;
-            let has_finalizer = current.finalizers().iter().any(|f| f == FINALIZER);
-            let synced = find(current.conditions(), SYNCED).cloned();
-            Ok(match synced {
-                Some(c)
-                    if has_finalizer
-                        && current.observed_generation() == current.meta().generation =>
-                {
-                    Some((current, c))
-                }
-                _ => None,
-            })
-        },
+/// EncryptedVolumeMigration has no AWS behaviour yet: it must say so and act on nothing.
+/// (EbsVolume's and AmiImage's lifecycles have their own tests.)
+#[tokio::test]
+async fn the_kind_not_built_yet_gets_a_finalizer_and_honest_conditions_and_deletes_cleanly()
+-> Result<()> {
+    let bed = Bed::start("skeleton", &[]).await?;
+    bed.create::<EncryptedVolumeMigration>(
+        "encrypt",
+        json!({ "source": { "volumeRef": { "name": "data" } } }),
     )
-    .await
-    .with_context(|| controller.log())?;
-    let (current, synced) = settled;
-    ensure!(
-        synced.status == ConditionStatus::False && synced.reason == "NotImplemented",
-        "{synced:?}"
-    );
-    ensure!(
-        synced.observed_generation == current.meta().generation,
-        "{synced:?}"
-    );
+    .await?;
+    let current = bed
+        .wait_for::<EncryptedVolumeMigration>("encrypt", "Synced=False NotImplemented", |m| {
+            m.finalizers().iter().any(|f| f == FINALIZER)
+                && m.observed_generation() == m.meta().generation
+                && has_condition(m, SYNCED, ConditionStatus::False, "NotImplemented")
+        })
+        .await?;
 
     // Steady state: nothing more is written (no hot loop through our own status writes).
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let later = api.get(&name).await?;
+    let later = bed.get::<EncryptedVolumeMigration>("encrypt").await?;
     ensure!(
         later.resource_version() == current.resource_version(),
-        "{} {name} kept changing: {:?} -> {:?}",
-        K::KIND,
+        "kept changing: {:?} -> {:?}",
         current.resource_version(),
         later.resource_version()
     );
 
-    api.delete(&name, &DeleteParams::default()).await?;
-    eventually(
-        &format!("{} {name} to be deleted", K::KIND),
-        WAIT,
-        || async { Ok(api.get_opt(&name).await?.is_none().then_some(())) },
-    )
-    .await
-    .with_context(|| controller.log())?;
+    bed.delete::<EncryptedVolumeMigration>("encrypt").await?;
+    bed.wait_gone::<EncryptedVolumeMigration>("encrypt").await?;
     ensure!(
-        emu.calls().await?.total() == 0,
+        bed.calls().await?.total() == 0,
         "AWS was called: {:?}",
-        emu.calls().await?
+        bed.calls().await?
     );
-    Ok(())
-}
 
-fn from_json<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<K> {
-    Ok(serde_json::from_value(value)?)
-}
-
-/// AmiImage and EncryptedVolumeMigration have no AWS behaviour yet: they must say so and
-/// act on nothing. (EbsVolume's lifecycle has its own tests.)
-#[tokio::test]
-async fn kinds_not_built_yet_get_a_finalizer_and_honest_conditions_and_delete_cleanly() -> Result<()>
-{
-    let cp = shared()?;
-    let client = cp.client().await?;
-    let ns = new_namespace(&client, "skeleton").await?;
-    let emu = Emulator::start().await?;
-    let controller = ControllerProcess::spawn(cp, &emu, &["--namespace", &ns])?;
-
-    let meta = |name: &str| json!({ "name": name, "namespace": ns });
-    let image: AmiImage = from_json(json!({
-        "apiVersion": "ec2.reconciler.dev/v1alpha1", "kind": "AmiImage", "metadata": meta("web"),
-        "spec": { "name": "web-1", "source": { "instance": { "instanceId": "i-0123456789abcdef0" } } }
-    }))?;
-    let migration: EncryptedVolumeMigration = from_json(json!({
-        "apiVersion": "ec2.reconciler.dev/v1alpha1", "kind": "EncryptedVolumeMigration", "metadata": meta("encrypt"),
-        "spec": { "source": { "volumeRef": { "name": "data" } } }
-    }))?;
-
-    lifecycle(
-        &Api::namespaced(client.clone(), &ns),
-        image,
-        &emu,
-        &controller,
-    )
-    .await?;
-    lifecycle(
-        &Api::namespaced(client.clone(), &ns),
-        migration,
-        &emu,
-        &controller,
-    )
-    .await?;
-
-    let (code, metrics) = controller.get("/metrics").await?;
-    ensure!(code == 200, "metrics answered {code}");
-    for kind in ["AmiImage", "EncryptedVolumeMigration"] {
-        let line = format!(r#"ec2_reconciler_reconciles_total{{kind="{kind}",outcome="success"}}"#);
-        ensure!(metrics.contains(&line), "no {line} in\n{metrics}");
-        let gauge = format!(r#"ec2_reconciler_objects{{kind="{kind}",ready="False"}}"#);
-        ensure!(metrics.contains(&gauge), "no {gauge} in\n{metrics}");
-    }
+    let metrics = bed.metrics().await?;
+    let kind = "EncryptedVolumeMigration";
+    let line = format!(r#"ec2_reconciler_reconciles_total{{kind="{kind}",outcome="success"}}"#);
+    ensure!(metrics.contains(&line), "no {line} in\n{metrics}");
     ensure!(
-        !metrics.contains("data") && !metrics.contains(&ns),
+        !metrics.contains("encrypt\"") && !metrics.contains(bed.namespace()?),
         "metrics carry object names:\n{metrics}"
     );
     Ok(())

@@ -6,6 +6,7 @@
 //! with its own AWS emulator and controller process.
 
 mod admission;
+mod ami_image;
 mod aws_layer;
 mod chart_rbac;
 mod controller_skeleton;

@@ -1,0 +1,73 @@
+//! AmiImage: what the pipeline needs from this kind (observe, plan, record, execute).
+
+mod execute;
+mod observe;
+mod status;
+
+use std::collections::BTreeSet;
+
+use super::error::Result;
+use super::pipeline::{Pass, Reconciler};
+use super::status::StatusWriter;
+use crate::api::ami_image::{AmiImage, AmiImageStatus};
+use crate::plan::ami_image::{ImageAction, ImageInput, ImagePlan, ImageWait, plan_image};
+
+pub use observe::Observation;
+
+impl Reconciler for AmiImage {
+    type Observation = Observation;
+    type Action = ImageAction;
+    type Wait = ImageWait;
+    type Plan = ImagePlan;
+
+    fn observe(pass: &Pass<'_, Self>) -> impl Future<Output = Result<Observation>> + Send {
+        observe::observe(pass)
+    }
+
+    fn plan(
+        pass: &Pass<'_, Self>,
+        observation: &Observation,
+        status: &AmiImageStatus,
+    ) -> ImagePlan {
+        let managed_tag_keys: BTreeSet<String> = status.managed_tag_keys.iter().cloned().collect();
+        plan_image(&ImageInput {
+            spec: &pass.obj.spec,
+            status,
+            owner: &pass.owner,
+            grants: pass.grants,
+            sharing: &pass.ctx.tenancy.sharing,
+            observed: observation.image.as_ref(),
+            source_instance: observation.source_instance.as_ref(),
+            source_image: observation.source_image.as_ref(),
+            source_snapshots: observation.source_snapshots.as_ref(),
+            launch_permissions: observation.launch_permissions.as_ref(),
+            public_access_blocked: observation.public_access_blocked,
+            managed_tag_keys: &managed_tag_keys,
+            deleting: pass.deleting,
+            now: pass.now,
+        })
+    }
+
+    fn record(status: &mut AmiImageStatus, observation: &Observation, plan: &ImagePlan) {
+        if !plan.image_hidden {
+            status::record_observation(status, observation);
+        }
+        status.managed_tag_keys = plan.managed_tag_keys.iter().cloned().collect();
+    }
+
+    fn execute(
+        pass: &Pass<'_, Self>,
+        action: &ImageAction,
+        status: &mut AmiImageStatus,
+        writer: &mut StatusWriter<'_, Self>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        execute::run(pass, action, status, writer)
+    }
+
+    async fn after_changes(pass: &Pass<'_, Self>, status: &AmiImageStatus) {
+        if let Some(image_id) = &status.image_id {
+            // Read it again (merged with other objects' reads) so the next pass sees it.
+            let _ = pass.ctx.aws.images(&pass.scope).refresh(image_id).await;
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Everything the AmiImage planner needs from AWS, read through the batched observers: the
+//! image (sweep, or on demand while AWS works on it), the source while there is no image
+//! yet, and the launch permissions only after the spec changed.
+
+use std::collections::BTreeMap;
+
+use crate::api::ami_image::{AmiImage, LaunchPermissions};
+use crate::api::intent::find_intent;
+use crate::aws::identity::Scope;
+use crate::plan::ami_image::CREATE_STEP;
+use crate::plan::ami_image::share::desired;
+use crate::plan::observed::{
+    ImageState, LaunchPermissionSet, ObservedImage, ObservedInstance, ObservedSnapshot,
+};
+use crate::plan::tenancy::{self, Standing};
+use crate::reconcile::aws_errors::from_aws;
+use crate::reconcile::error::Result;
+use crate::reconcile::pipeline::Pass;
+use crate::reconcile::rechecks::Cause;
+
+/// How old a sweep may be when looking for a requested image by its tags.
+const REQUESTED_LOOKUP_AGE: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+pub struct Observation {
+    pub image: Option<ObservedImage>,
+    pub source_instance: Option<ObservedInstance>,
+    pub source_image: Option<ObservedImage>,
+    pub source_snapshots: Option<BTreeMap<String, ObservedSnapshot>>,
+    /// Read this pass, or as the status last recorded it.
+    pub launch_permissions: Option<LaunchPermissionSet>,
+    /// Whether `launch_permissions` was read from AWS this pass (then it goes to status).
+    pub launch_permissions_read: bool,
+    pub public_access_blocked: Option<bool>,
+}
+
+pub async fn observe(pass: &Pass<'_, AmiImage>) -> Result<Observation> {
+    let mut observation = Observation {
+        image: tracked_image(pass).await?,
+        ..Observation::default()
+    };
+    if observation.image.is_none() && !pass.deleting {
+        source(pass, &mut observation).await?;
+    }
+    launch_permissions(pass, &mut observation).await?;
+    Ok(observation)
+}
+
+/// The image this object tracks: by the id it recorded or adopts, or, after a create whose
+/// answer was lost, by its tags in the Region's sweep.
+async fn tracked_image(pass: &Pass<'_, AmiImage>) -> Result<Option<ObservedImage>> {
+    let images = pass.ctx.aws.images(&pass.scope);
+    let status = pass.obj.status.as_ref();
+    let id = status
+        .and_then(|s| s.image_id.clone())
+        .or_else(|| pass.obj.spec.image_id.clone());
+    if let Some(id) = id {
+        let pending = status.and_then(|s| s.state.as_deref()) == Some(ImageState::Pending.as_str());
+        let requested = status.is_some_and(|s| find_intent(&s.intents, CREATE_STEP).is_some());
+        // While AWS works on it, read it afresh each pass (merged with other objects').
+        let image = if pending || requested {
+            images.refresh(&id).await
+        } else {
+            images.get(&id).await
+        };
+        return image.map_err(|e| from_aws("DescribeImages", e));
+    }
+    if status.is_some_and(|s| find_intent(&s.intents, CREATE_STEP).is_some()) {
+        let found = images
+            .owned_by_recently(&pass.owner.uid, REQUESTED_LOOKUP_AGE)
+            .await
+            .map_err(|e| from_aws("DescribeImages", e))?;
+        return Ok(found.into_iter().next());
+    }
+    Ok(None)
+}
+
+/// What the image is to be made from, read only while there is no image.
+async fn source(pass: &Pass<'_, AmiImage>, observation: &mut Observation) -> Result<()> {
+    let Some(source) = &pass.obj.spec.source else {
+        return Ok(());
+    };
+    if let Some(instance) = &source.instance {
+        let found = pass
+            .ctx
+            .aws
+            .instances(&pass.scope)
+            .get_recent(&instance.instance_id, pass.ctx.settings.resync_interval)
+            .await
+            .map_err(|e| from_aws("DescribeInstances", e))?;
+        if found.is_none() {
+            pass.recheck_when(Cause::InstanceMissing {
+                scope: pass.scope.clone(),
+                instance_id: instance.instance_id.clone(),
+            });
+        }
+        observation.source_instance = found;
+    }
+    if let Some(snapshots) = &source.snapshots {
+        let reader = pass.ctx.aws.snapshots(&pass.scope);
+        let mut found = BTreeMap::new();
+        for id in snapshots
+            .block_device_mappings
+            .iter()
+            .filter_map(|m| m.snapshot_id.as_ref())
+        {
+            match reader
+                .get(id)
+                .await
+                .map_err(|e| from_aws("DescribeSnapshots", e))?
+            {
+                Some(snapshot) => {
+                    found.insert(id.clone(), snapshot);
+                }
+                None => pass.recheck_when(Cause::SnapshotMissing {
+                    scope: pass.scope.clone(),
+                    snapshot_id: id.clone(),
+                }),
+            }
+        }
+        observation.source_snapshots = Some(found);
+    }
+    if let Some(copy) = &source.copy
+        && let Some(id) = &copy.source_image_id
+    {
+        // The source lives in its own Region, read as the same identity.
+        let source_scope = Scope {
+            region: copy.source_region.clone(),
+            role: pass.scope.role.clone(),
+        };
+        observation.source_image = pass
+            .ctx
+            .aws
+            .images(&source_scope)
+            .get(id)
+            .await
+            .map_err(|e| from_aws("DescribeImages", e))?;
+    }
+    if wants_public(pass) {
+        observation.public_access_blocked = Some(
+            pass.ec2()
+                .image_block_public_access_blocked()
+                .await
+                .map_err(|e| from_aws("GetImageBlockPublicAccessState", e))?,
+        );
+    }
+    Ok(())
+}
+
+fn wants_public(pass: &Pass<'_, AmiImage>) -> bool {
+    pass.obj
+        .spec
+        .launch_permissions
+        .as_ref()
+        .is_some_and(|l| l.public)
+}
+
+/// The image's launch permissions: read from AWS (DescribeImageAttribute) only when the
+/// spec changed since the last complete pass or nothing is recorded yet; otherwise as the
+/// status recorded them after the controller's own last change.
+async fn launch_permissions(
+    pass: &Pass<'_, AmiImage>,
+    observation: &mut Observation,
+) -> Result<()> {
+    let Some(image) = &observation.image else {
+        return Ok(());
+    };
+    if pass.obj.spec.launch_permissions.is_none()
+        || image.state != Some(ImageState::Available)
+        || tenancy::standing(&pass.owner, &image.tags) != Standing::Ours
+    {
+        return Ok(());
+    }
+    let status = pass.obj.status.as_ref();
+    let recorded = status.and_then(|s| s.launch_permissions.as_ref());
+    let spec_changed = status.and_then(|s| s.observed_generation) != pass.obj.metadata.generation;
+    if let Some(recorded) = recorded
+        && !spec_changed
+    {
+        observation.launch_permissions = Some(desired(recorded));
+        return Ok(());
+    }
+    let read = pass
+        .ec2()
+        .describe_launch_permissions(image.image_id.clone())
+        .await
+        .map_err(|e| from_aws("DescribeImageAttribute", e))?;
+    observation.launch_permissions = Some(read);
+    observation.launch_permissions_read = true;
+    if wants_public(pass) {
+        observation.public_access_blocked = Some(
+            pass.ec2()
+                .image_block_public_access_blocked()
+                .await
+                .map_err(|e| from_aws("GetImageBlockPublicAccessState", e))?,
+        );
+    }
+    Ok(())
+}
+
+/// A launch permission set as the status (and spec) write it.
+pub fn as_spec(set: &LaunchPermissionSet) -> LaunchPermissions {
+    use crate::api::ami_image::{AccountId, Arn};
+    LaunchPermissions {
+        account_ids: set.account_ids.iter().cloned().map(AccountId).collect(),
+        organization_arns: set.organization_arns.iter().cloned().map(Arn).collect(),
+        organizational_unit_arns: set
+            .organizational_unit_arns
+            .iter()
+            .cloned()
+            .map(Arn)
+            .collect(),
+        public: set.public,
+    }
+}

@@ -1,0 +1,44 @@
+//! What of AWS's view of the image its status shows.
+
+use super::observe::{Observation, as_spec};
+use crate::api::ami_image::{AmiImageStatus, BlockDeviceMappingStatus};
+use crate::api::intent::drop_intent;
+use crate::plan::ami_image::CREATE_STEP;
+
+/// Copies what AWS reports into the status.
+pub fn record_observation(status: &mut AmiImageStatus, observation: &Observation) {
+    if observation.launch_permissions_read
+        && let Some(read) = &observation.launch_permissions
+    {
+        status.launch_permissions = Some(as_spec(read));
+    }
+    let Some(image) = &observation.image else {
+        status.state = status.image_id.as_ref().map(|_| "NotFound".to_owned());
+        return;
+    };
+    status.image_id = Some(image.image_id.clone());
+    status.state = image.state.map(|s| s.as_str().to_owned());
+    status.root_device_type = image.root_device_type.clone();
+    status.root_device_name = image.root_device_name.clone();
+    status.virtualization_type = image.virtualization_type.as_deref().and_then(parse);
+    status.architecture = image.architecture.as_deref().and_then(parse);
+    status.deprecation_time = image.deprecation_time;
+    status.block_device_mappings = image
+        .block_device_mappings
+        .iter()
+        .map(|m| BlockDeviceMappingStatus {
+            device_name: m.device_name.clone(),
+            snapshot_id: m.snapshot_id.clone(),
+            size_gib: m.size_gib,
+            encrypted: m.encrypted,
+            kms_key_id: m.kms_key_id.clone(),
+        })
+        .collect();
+    // Once AWS shows the image, the create is done.
+    drop_intent(&mut status.intents, CREATE_STEP);
+}
+
+/// An enum from its wire word (`hvm`, `x86_64`); `None` for a word this version does not know.
+fn parse<T: serde::de::DeserializeOwned>(word: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(word.to_owned())).ok()
+}
