@@ -165,7 +165,8 @@ fn owner_schema(schema: &mut Schema) {
     schema.insert("maxLength".into(), 16.into());
     schema.insert(
         "pattern".into(),
-        "^([0-9]{12}|self|amazon|aws-marketplace)$".into(),
+        // DescribeImages' Owners: account ids and every documented alias.
+        "^([0-9]{12}|self|amazon|aws-marketplace|aws-backup-vault)$".into(),
     );
 }
 
@@ -221,17 +222,33 @@ pub struct AmiSource {
     pub copy: Option<CopySource>,
 }
 
-/// An organization or organizational unit ARN.
+/// An organization's ARN: `arn:<partition>:organizations::<management account>:organization/o-<id>`
+/// (the id is 10 to 32 lowercase letters or digits).
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[schemars(transform = arn_schema)]
-pub struct Arn(pub String);
+#[schemars(transform = organization_arn_schema)]
+pub struct OrganizationArn(pub String);
 
-fn arn_schema(schema: &mut Schema) {
+/// The pattern of [`OrganizationArn`].
+pub const ORGANIZATION_ARN_PATTERN: &str =
+    "^arn:aws(-[a-z]+)*:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}$";
+
+fn organization_arn_schema(schema: &mut Schema) {
     schema.insert("maxLength".into(), 256.into());
-    schema.insert(
-        "pattern".into(),
-        "^arn:aws[a-z-]*:organizations::[0-9]{12}:(organization|ou)/.+$".into(),
-    );
+    schema.insert("pattern".into(), ORGANIZATION_ARN_PATTERN.into());
+}
+
+/// An organizational unit's ARN:
+/// `arn:<partition>:organizations::<management account>:ou/o-<org id>/ou-<root id>-<ou id>`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[schemars(transform = organizational_unit_arn_schema)]
+pub struct OrganizationalUnitArn(pub String);
+
+/// The pattern of [`OrganizationalUnitArn`].
+pub const ORGANIZATIONAL_UNIT_ARN_PATTERN: &str = "^arn:aws(-[a-z]+)*:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$";
+
+fn organizational_unit_arn_schema(schema: &mut Schema) {
+    schema.insert("maxLength".into(), 256.into());
+    schema.insert("pattern".into(), ORGANIZATIONAL_UNIT_ARN_PATTERN.into());
 }
 
 /// An account id.
@@ -253,10 +270,10 @@ pub struct LaunchPermissions {
     pub account_ids: Vec<AccountId>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = MAX_LAUNCH_PERMISSION_ENTRIES), extend("x-kubernetes-list-type" = "set"))]
-    pub organization_arns: Vec<Arn>,
+    pub organization_arns: Vec<OrganizationArn>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = MAX_LAUNCH_PERMISSION_ENTRIES), extend("x-kubernetes-list-type" = "set"))]
-    pub organizational_unit_arns: Vec<Arn>,
+    pub organizational_unit_arns: Vec<OrganizationalUnitArn>,
     /// Share with everyone.
     #[serde(default)]
     pub public: bool,
@@ -300,12 +317,14 @@ pub struct AmiImageSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "region_schema")]
     pub region: Option<String>,
-    /// The AMI name, unique in the account and Region. Immutable.
+    /// The AMI name, unique in the account and Region. Immutable. Not needed to adopt an
+    /// image by `imageId` (the name is the image's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 3, max = 128),
         regex(pattern = r"^[a-zA-Z0-9()\[\] ./'@_-]+$")
     )]
-    pub name: String,
+    pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 255))]
     pub description: Option<String>,
@@ -349,9 +368,9 @@ pub fn ami_image_rules() -> Vec<Rule> {
         ),
         Rule::new("self.managementPolicy != 'ObserveOnly' || has(self.imageId)")
             .message("managementPolicy ObserveOnly needs imageId: it observes an existing AMI and creates nothing"),
-        Rule::new("self.name == oldSelf.name")
-            .message("name cannot change after creation: AMI names are fixed; create a new AmiImage")
-            .field_path(".name"),
+        Rule::new("has(self.imageId) || has(self.name)")
+            .message("name is required to make an image (only adopting one by imageId goes without)"),
+        immutable("name", "AMI names are fixed; create a new AmiImage"),
         immutable("source", "an AMI cannot be rebuilt in place; create a new AmiImage"),
         immutable("region", "create a new AmiImage, with source.copy to copy it there"),
         immutable("imageId", "create a new AmiImage to adopt another AMI"),

@@ -323,6 +323,11 @@ pub mod reason {
     pub const NOT_IMPLEMENTED: &str = "NotImplemented";
 }
 
+/// The name of the image to make (the schema requires one unless `imageId` adopts).
+pub fn image_name(spec: &AmiImageSpec) -> String {
+    spec.name.clone().unwrap_or_default()
+}
+
 /// Plans one AmiImage. See the module documentation for the caller's side of the contract.
 pub fn plan_image(input: &ImageInput<'_>) -> ImagePlan {
     let mut b = Builder {

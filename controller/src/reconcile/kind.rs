@@ -35,6 +35,10 @@ pub trait ManagedKind:
     /// The Region the spec names, if any (the controller's default otherwise).
     fn spec_region(&self) -> Option<&str>;
 
+    /// `live` (its identity and recorded state) with this object's spec: what applying
+    /// this manifest to the stored object would give.
+    fn applied_to(self, live: Self) -> Self;
+
     /// The conditions currently in status.
     fn conditions(&self) -> &[Condition] {
         self.status()
@@ -60,6 +64,13 @@ macro_rules! managed_kind {
 
             fn spec_region(&self) -> Option<&str> {
                 self.spec.region.as_deref()
+            }
+
+            fn applied_to(self, live: Self) -> Self {
+                Self {
+                    spec: self.spec,
+                    ..live
+                }
             }
         }
     };

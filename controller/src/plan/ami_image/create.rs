@@ -27,7 +27,7 @@ pub(super) fn plan_missing(input: &ImageInput<'_>, b: &mut Builder) {
         // Requested before (its answer may have been lost): found by its id or its tags
         // once AWS shows it, never requested twice.
         b.wait(ImageWait::Requested {
-            name: spec.name.clone(),
+            name: super::image_name(spec),
         });
         return;
     }
@@ -100,7 +100,7 @@ fn from_instance(
     }
     Some(ImageAction::CreateFromInstance {
         instance_id: instance.instance_id.clone(),
-        name: input.spec.name.clone(),
+        name: super::image_name(input.spec),
         description: input.spec.description.clone(),
         no_reboot: source.no_reboot,
         tags: new_image_tags(input),
@@ -166,7 +166,7 @@ fn from_snapshots(
         })
         .collect();
     Some(ImageAction::Register(Box::new(Registration {
-        name: input.spec.name.clone(),
+        name: super::image_name(input.spec),
         description: input.spec.description.clone(),
         architecture: word(&source.architecture),
         virtualization_type: word(&source.virtualization_type),
@@ -181,7 +181,7 @@ fn from_snapshots(
 
 fn from_manifest(input: &ImageInput<'_>, source: &ManifestSource) -> ImageAction {
     ImageAction::Register(Box::new(Registration {
-        name: input.spec.name.clone(),
+        name: super::image_name(input.spec),
         description: input.spec.description.clone(),
         architecture: word(&source.architecture),
         virtualization_type: word(&source.virtualization_type),
@@ -229,7 +229,7 @@ fn copied(input: &ImageInput<'_>, source: &CopySource, b: &mut Builder) -> Optio
     Some(ImageAction::Copy {
         source_image_id: source_id.clone(),
         source_region: source.source_region.clone(),
-        name: input.spec.name.clone(),
+        name: super::image_name(input.spec),
         description: input.spec.description.clone(),
         encrypted: source.encrypted,
         kms_key_id: source.kms_key_id.clone(),

@@ -20,7 +20,7 @@ pub(super) fn plan(input: &ImageInput<'_>, image: Option<&ObservedImage>, b: &mu
             && find_intent(&input.status.intents, CREATE_STEP).is_some()
         {
             b.wait(ImageWait::Requested {
-                name: spec.name.clone(),
+                name: super::image_name(spec),
             });
         } else {
             b.finished = true;

@@ -33,7 +33,7 @@ fn now() -> DateTime<Utc> {
 fn from_instance() -> AmiImageSpec {
     AmiImageSpec {
         region: None,
-        name: "web-1".into(),
+        name: Some("web-1".into()),
         description: None,
         source: Some(AmiSource {
             instance: Some(InstanceSource {

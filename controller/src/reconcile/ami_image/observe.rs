@@ -200,15 +200,20 @@ async fn launch_permissions(
 
 /// A launch permission set as the status (and spec) write it.
 pub fn as_spec(set: &LaunchPermissionSet) -> LaunchPermissions {
-    use crate::api::ami_image::{AccountId, Arn};
+    use crate::api::ami_image::{AccountId, OrganizationArn, OrganizationalUnitArn};
     LaunchPermissions {
         account_ids: set.account_ids.iter().cloned().map(AccountId).collect(),
-        organization_arns: set.organization_arns.iter().cloned().map(Arn).collect(),
+        organization_arns: set
+            .organization_arns
+            .iter()
+            .cloned()
+            .map(OrganizationArn)
+            .collect(),
         organizational_unit_arns: set
             .organizational_unit_arns
             .iter()
             .cloned()
-            .map(Arn)
+            .map(OrganizationalUnitArn)
             .collect(),
         public: set.public,
     }

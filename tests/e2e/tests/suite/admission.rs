@@ -477,6 +477,103 @@ fn a_root_device_missing_from_the_mappings_is_rejected() -> Result<()> {
     )
 }
 
+#[test]
+fn adopting_an_ami_by_id_needs_no_name_but_making_one_does() -> Result<()> {
+    let ns = namespace("ami-adopt")?;
+    assert_accepted(
+        &ns,
+        &manifest("AmiImage", "adopted", "imageId: ami-0123456789abcdef0"),
+    )?;
+    rejected_on_create(
+        "AmiImage",
+        "source:\n  instance:\n    instanceId: i-0123456789abcdef0",
+        "name is required to make an image",
+    )
+}
+
+fn ami_selector(owner: &str) -> String {
+    format!(
+        "name: web-2026-11\nsource:\n  copy:\n    sourceRegion: eu-west-1\n    sourceImageSelector:\n      owners: [{}]\n      namePattern: web-*",
+        quoted(owner)
+    )
+}
+
+#[test]
+fn every_owners_alias_of_describe_images_is_accepted_and_nothing_else() -> Result<()> {
+    let owners = [
+        "self",
+        "amazon",
+        "aws-marketplace",
+        "aws-backup-vault",
+        "123456789012",
+    ]
+    .map(ami_selector);
+    accepted_all("AmiImage", &owners)?;
+    let bad = [
+        "aws",
+        "amazon-linux",
+        "12345678901",
+        "1234567890123",
+        "Self",
+    ]
+    .map(|o| {
+        (
+            ami_selector(o),
+            pattern_mismatch("spec.source.copy.sourceImageSelector.owners[0]", o),
+        )
+    });
+    rejected_each("AmiImage", &bad)
+}
+
+const ORGANIZATION_ARN: &str = "arn:aws:organizations::123456789012:organization/o-exampleorgid";
+const OU_ARN: &str =
+    "arn:aws-us-gov:organizations::123456789012:ou/o-exampleorgid/ou-ab12-cdefgh34";
+
+fn ami_shared(field: &str, arn: &str) -> String {
+    format!(
+        "{FROM_INSTANCE}\nlaunchPermissions:\n  {field}: [{}]",
+        quoted(arn)
+    )
+}
+
+#[test]
+fn organization_and_ou_arns_each_accept_only_their_own_form() -> Result<()> {
+    accepted_all(
+        "AmiImage",
+        &[
+            ami_shared("organizationArns", ORGANIZATION_ARN),
+            ami_shared("organizationalUnitArns", OU_ARN),
+            ami_shared(
+                "organizationArns",
+                "arn:aws-cn:organizations::123456789012:organization/o-a1b2c3d4e5",
+            ),
+        ],
+    )?;
+    let bad = [
+        ("organizationArns", OU_ARN),
+        ("organizationalUnitArns", ORGANIZATION_ARN),
+        (
+            "organizationArns",
+            "arn:aws:organizations::123456789012:organization/o-short",
+        ),
+        (
+            "organizationalUnitArns",
+            "arn:aws:organizations::123456789012:ou/o-exampleorgid/r-ab12",
+        ),
+        (
+            "organizationArns",
+            "arn:aws:iam::123456789012:organization/o-exampleorgid",
+        ),
+    ]
+    .map(|(field, arn)| {
+        (
+            ami_shared(field, arn),
+            pattern_mismatch(&format!("spec.launchPermissions.{field}[0]"), arn),
+        )
+    });
+    rejected_each("AmiImage", &bad)
+}
+
 // --- EncryptedVolumeMigration ----------------------------------------------------------------
 
 const BY_REF: &str = "source:\n  volumeRef:\n    name: data";

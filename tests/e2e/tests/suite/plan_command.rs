@@ -84,3 +84,47 @@ async fn plan_shows_a_create_and_then_a_modify_without_changing_anything() -> Re
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn plan_shows_an_amis_create_and_its_refusals_without_calling_aws() -> Result<()> {
+    let cp = shared()?;
+    let mut bed = Bed::start("plan-ami", &[]).await?;
+    let ns = bed.namespace()?.to_owned();
+    let instance = bed
+        .run_instances(ZONE, 1)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("RunInstances returned no instance"))?;
+    // The plan alone: no controller acts on the namespace meanwhile.
+    bed.kill_controller()?;
+    bed.clear_calls().await?;
+    let manifest = |permissions: &str| {
+        format!(
+            "apiVersion: ec2.reconciler.dev/v1alpha1\nkind: AmiImage\nmetadata:\n  name: web\nspec:\n  name: web-1\n  source:\n    instance:\n      instanceId: {instance}\n{permissions}"
+        )
+    };
+    let create = plan(cp, bed.emu(), &ns, &manifest(""))?;
+    ensure!(
+        create.contains(&format!("AmiImage {ns}/web:"))
+            && create.contains(&format!("+ create image web-1 from instance {instance}")),
+        "{create}"
+    );
+    // The plan command runs with the default settings: no sharing allowed.
+    let shared = plan(
+        cp,
+        bed.emu(),
+        &ns,
+        &manifest("  launchPermissions:\n    accountIds: [\"111122223333\"]\n"),
+    )?;
+    ensure!(
+        shared.contains("! SharingNotAllowed") && !shared.contains("+ create image"),
+        "{shared}"
+    );
+    ensure!(
+        bed.calls().await?.mutating().is_empty(),
+        "plan called AWS: {:?}",
+        bed.calls().await?
+    );
+    Ok(())
+}
