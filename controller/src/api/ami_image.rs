@@ -420,9 +420,13 @@ pub struct AmiImageStatus {
     pub block_device_mappings: Vec<BlockDeviceMappingStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_permissions: Option<LaunchPermissions>,
-    /// The image a `copy.sourceImageSelector` resolved to.
+    /// The image a `copy.sourceImageSelector` resolved to, pinned when the copy was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_image_id: Option<String>,
+    /// A newer image matching the selector than the one copied: reported, never acted on
+    /// (a new AmiImage copies it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newer_source_image_id: Option<String>,
     /// When AWS deprecates the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deprecation_time: Option<chrono::DateTime<chrono::Utc>>,

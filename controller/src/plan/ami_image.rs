@@ -53,8 +53,11 @@ pub struct ImageInput<'a> {
     pub observed: Option<&'a ObservedImage>,
     /// The instance of `source.instance`, when an image is still to be created from it.
     pub source_instance: Option<&'a ObservedInstance>,
-    /// The image of `source.copy.sourceImageId`, when a copy is still to be made.
+    /// The image to copy (`sourceImageId`, or the selector's pinned or newest match), when
+    /// a copy is still to be made.
     pub source_image: Option<&'a ObservedImage>,
+    /// The newest image matching `source.copy.sourceImageSelector`, when there is one.
+    pub newest_match: Option<&'a ObservedImage>,
     /// The snapshots of `source.snapshots` that exist, by id, when the image is still to be
     /// registered.
     pub source_snapshots: Option<&'a BTreeMap<String, ObservedSnapshot>>,
@@ -289,6 +292,8 @@ pub(crate) struct Builder {
     image_hidden: bool,
     /// The image is available and as specified: what Ready says.
     converged: Option<ImageState>,
+    /// A newer image matches the copy's selector than the one copied.
+    newer_source: Option<String>,
 }
 
 impl std::ops::Deref for Builder {
@@ -320,7 +325,6 @@ pub mod reason {
     pub const SHARING_NOT_ALLOWED: &str = "SharingNotAllowed";
     pub const PUBLIC_SHARING_REFUSED: &str = "PublicSharingRefused";
     pub const LAUNCH_PERMISSIONS_DIFFER: &str = "LaunchPermissionsDiffer";
-    pub const NOT_IMPLEMENTED: &str = "NotImplemented";
 }
 
 /// The name of the image to make (the schema requires one unless `imageId` adopts).
@@ -335,6 +339,7 @@ pub fn plan_image(input: &ImageInput<'_>) -> ImagePlan {
         managed_tag_keys: input.managed_tag_keys.clone(),
         image_hidden: false,
         converged: None,
+        newer_source: None,
     };
     // An image AWS reports as deregistered is gone as far as planning goes.
     let image = input
@@ -352,10 +357,16 @@ pub fn plan_image(input: &ImageInput<'_>) -> ImagePlan {
 }
 
 fn finish(input: &ImageInput<'_>, b: Builder) -> ImagePlan {
-    let converged = match b.converged {
-        Some(ImageState::Available) => {
+    let converged = match (b.converged, &b.newer_source) {
+        (Some(ImageState::Available), None) => {
             Summary::yes("Available", "the image is available as specified")
         }
+        (Some(ImageState::Available), Some(newer)) => Summary::yes(
+            "Available",
+            format!(
+                "the image is available as specified; {newer} is a newer match of the selector (a new AmiImage copies it)"
+            ),
+        ),
         _ => Summary::no("Pending", ""),
     };
     let plan = b.core.finish(Finish {

@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::aws::client::{AwsClients, Ec2, KmsKey};
+use crate::aws::client::{AwsClients, Ec2, Filter, KmsKey, MAX_IMAGE_PAGE, all_pages};
 use crate::aws::errors::AwsError;
 use crate::aws::identity::Scope;
 use crate::aws::observer::{
     ImageObserver, InstanceObserver, Observer, ObserverConfig, SnapshotObserver, Source,
     VolumeObserver,
 };
+use crate::plan::observed::{ImageState, ObservedImage};
 
 /// How long a resolved KMS key is trusted before it is looked up again.
 const KMS_KEY_TTL: Duration = Duration::from_secs(600);
@@ -29,6 +30,16 @@ pub struct AwsState {
     instance_observers: Observers<InstanceObserver>,
     image_observers: Observers<ImageObserver>,
     kms_keys: Mutex<HashMap<(Scope, String), (Instant, KmsKey)>>,
+    newest_images: Mutex<HashMap<ImageQuery, (Instant, Option<ObservedImage>)>>,
+}
+
+/// An image selector as DescribeImages takes it: where, whose, which names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ImageQuery {
+    pub scope: Scope,
+    /// Sorted, so two specs listing the same owners share one answer.
+    pub owners: Vec<String>,
+    pub name_pattern: String,
 }
 
 impl AwsState {
@@ -46,6 +57,7 @@ impl AwsState {
             instance_observers: Mutex::default(),
             image_observers: Mutex::default(),
             kms_keys: Mutex::default(),
+            newest_images: Mutex::default(),
         }
     }
 
@@ -114,5 +126,34 @@ impl AwsState {
             keys.insert(cache_key, (Instant::now(), resolved.clone()));
         }
         Ok(resolved)
+    }
+
+    /// The newest image (by creation date) matching `query`, asked of AWS at most once per
+    /// resync interval for every object that names the same selector.
+    pub async fn newest_image(
+        &self,
+        query: &ImageQuery,
+    ) -> Result<Option<ObservedImage>, AwsError> {
+        let max_age = self.observer_config.resync_interval;
+        if let Ok(cache) = self.newest_images.lock()
+            && let Some((at, newest)) = cache.get(query)
+            && at.elapsed() < max_age
+        {
+            return Ok(newest.clone());
+        }
+        let ec2 = self.ec2(&query.scope);
+        let filters = vec![Filter::new("name", [query.name_pattern.clone()])];
+        let images = all_pages(|token| {
+            ec2.describe_images_page(query.owners.clone(), filters.clone(), MAX_IMAGE_PAGE, token)
+        })
+        .await?;
+        let newest = images
+            .into_iter()
+            .filter(|i| i.state == Some(ImageState::Available))
+            .max_by(|a, b| (a.creation_date, &a.image_id).cmp(&(b.creation_date, &b.image_id)));
+        if let Ok(mut cache) = self.newest_images.lock() {
+            cache.insert(query.clone(), (Instant::now(), newest.clone()));
+        }
+        Ok(newest)
     }
 }

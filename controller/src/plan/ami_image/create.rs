@@ -195,21 +195,25 @@ fn from_manifest(input: &ImageInput<'_>, source: &ManifestSource) -> ImageAction
 }
 
 fn copied(input: &ImageInput<'_>, source: &CopySource, b: &mut Builder) -> Option<ImageAction> {
-    let Some(source_id) = &source.source_image_id else {
-        b.problem(
-            reason::NOT_IMPLEMENTED,
-            "copying by sourceImageSelector is not built yet: name the image with sourceImageId"
-                .to_owned(),
-        );
-        return None;
-    };
     let Some(image) = input.source_image else {
-        b.problem(
-            reason::SOURCE_IMAGE_NOT_FOUND,
-            format!(
-                "{source_id} does not exist in {} or is not visible to this account",
+        let what = match (&source.source_image_id, &source.source_image_selector) {
+            (Some(id), _) => format!("{id} does not exist in {}", source.source_region),
+            (None, Some(selector)) => format!(
+                "no available image named like {} of {} in {}",
+                selector.name_pattern,
+                selector
+                    .owners
+                    .iter()
+                    .map(|o| o.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 source.source_region
             ),
+            (None, None) => "no source image is named".to_owned(),
+        };
+        b.problem(
+            reason::SOURCE_IMAGE_NOT_FOUND,
+            format!("{what}, or is not visible to this account"),
         );
         return None;
     };
@@ -227,7 +231,7 @@ fn copied(input: &ImageInput<'_>, source: &CopySource, b: &mut Builder) -> Optio
         }
     }
     Some(ImageAction::Copy {
-        source_image_id: source_id.clone(),
+        source_image_id: image.image_id.clone(),
         source_region: source.source_region.clone(),
         name: super::image_name(input.spec),
         description: input.spec.description.clone(),

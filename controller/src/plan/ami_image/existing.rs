@@ -46,6 +46,10 @@ pub(super) fn plan(input: &ImageInput<'_>, image: &ObservedImage, b: &mut Builde
         }
     }
     b.converged = Some(ImageState::Available);
+    b.newer_source = input
+        .newest_match
+        .filter(|newest| input.status.source_image_id.as_ref() != Some(&newest.image_id))
+        .map(|newest| newest.image_id.clone());
     if input.spec.management_policy == ManagementPolicy::Manage {
         repair_ownership(input, image, b);
         tags(input, image, b);

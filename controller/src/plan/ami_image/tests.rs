@@ -85,6 +85,7 @@ struct Case {
     observed: Option<ObservedImage>,
     source_instance: Option<ObservedInstance>,
     source_image: Option<ObservedImage>,
+    newest_match: Option<ObservedImage>,
     launch_permissions: Option<LaunchPermissionSet>,
     public_access_blocked: Option<bool>,
     deleting: bool,
@@ -100,6 +101,7 @@ impl Case {
             observed: None,
             source_instance: Some(instance(&[])),
             source_image: None,
+            newest_match: None,
             launch_permissions: None,
             public_access_blocked: None,
             deleting: false,
@@ -127,6 +129,7 @@ impl Case {
             observed: self.observed.as_ref(),
             source_instance: self.source_instance.as_ref(),
             source_image: self.source_image.as_ref(),
+            newest_match: self.newest_match.as_ref(),
             source_snapshots: None,
             launch_permissions: self.launch_permissions.as_ref(),
             public_access_blocked: self.public_access_blocked,
@@ -507,5 +510,61 @@ fn a_private_image_of_the_account_is_copied_only_when_granted() {
         "{:?} {:?}",
         public.actions,
         public.problems
+    );
+}
+
+#[test]
+fn a_selectors_newest_match_is_copied_and_a_newer_one_only_reported() {
+    use crate::api::ami_image::{ImageSelector, Owner as ImageOwner};
+    let by_selector = AmiImageSpec {
+        source: Some(AmiSource {
+            copy: Some(CopySource {
+                source_image_id: None,
+                source_image_selector: Some(ImageSelector {
+                    owners: vec![ImageOwner("amazon".into())],
+                    name_pattern: "base-*".into(),
+                }),
+                source_region: "eu-west-1".into(),
+                encrypted: false,
+                kms_key_id: None,
+                copy_image_tags: false,
+            }),
+            ..AmiSource::default()
+        }),
+        ..from_instance()
+    };
+    let newest = ObservedImage {
+        image_id: "ami-0000000000000newe".into(),
+        public: true,
+        tags: BTreeMap::new(),
+        ..ours(ImageState::Available)
+    };
+    let copy = Case {
+        source_image: Some(newest.clone()),
+        newest_match: Some(newest.clone()),
+        ..Case::new(by_selector.clone())
+    }
+    .plan();
+    assert!(
+        matches!(copy.actions.first(), Some(ImageAction::Copy { source_image_id, .. }) if *source_image_id == newest.image_id),
+        "{:?}",
+        copy.actions
+    );
+
+    let mut copied = Case::existing(ImageState::Available);
+    copied.spec = by_selector;
+    copied.status.source_image_id = Some("ami-00000000000older".into());
+    copied.newest_match = Some(newest.clone());
+    let plan = copied.plan();
+    assert!(
+        plan.actions.is_empty(),
+        "never acted on: {:?}",
+        plan.actions
+    );
+    assert!(plan.ready.status);
+    assert!(
+        plan.ready.message.contains(&newest.image_id),
+        "{}",
+        plan.ready.message
     );
 }

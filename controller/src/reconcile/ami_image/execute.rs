@@ -88,6 +88,9 @@ pub async fn run(
             copy_image_tags,
             tags,
         } => {
+            // The source is pinned with the intent: a selector's newer match later never
+            // changes what this object copies.
+            status.source_image_id = Some(source_image_id.clone());
             let token = client_token(&pass.owner.uid, CREATE_STEP, 0);
             let token = record_create(pass, status, writer, Some(token), tags)
                 .await?

@@ -39,6 +39,7 @@ impl Reconciler for AmiImage {
             observed: observation.image.as_ref(),
             source_instance: observation.source_instance.as_ref(),
             source_image: observation.source_image.as_ref(),
+            newest_match: observation.newest_match.as_ref(),
             source_snapshots: observation.source_snapshots.as_ref(),
             launch_permissions: observation.launch_permissions.as_ref(),
             public_access_blocked: observation.public_access_blocked,

@@ -14,6 +14,7 @@ use crate::plan::observed::{
 };
 use crate::plan::tenancy::{self, Standing};
 use crate::reconcile::aws_errors::from_aws;
+use crate::reconcile::aws_state::ImageQuery;
 use crate::reconcile::error::Result;
 use crate::reconcile::pipeline::Pass;
 use crate::reconcile::rechecks::Cause;
@@ -26,6 +27,8 @@ pub struct Observation {
     pub image: Option<ObservedImage>,
     pub source_instance: Option<ObservedInstance>,
     pub source_image: Option<ObservedImage>,
+    /// The newest image matching the copy's selector.
+    pub newest_match: Option<ObservedImage>,
     pub source_snapshots: Option<BTreeMap<String, ObservedSnapshot>>,
     /// Read this pass, or as the status last recorded it.
     pub launch_permissions: Option<LaunchPermissionSet>,
@@ -39,6 +42,9 @@ pub async fn observe(pass: &Pass<'_, AmiImage>) -> Result<Observation> {
         image: tracked_image(pass).await?,
         ..Observation::default()
     };
+    if !pass.deleting {
+        observation.newest_match = newest_match(pass).await?;
+    }
     if observation.image.is_none() && !pass.deleting {
         source(pass, &mut observation).await?;
     }
@@ -120,21 +126,22 @@ async fn source(pass: &Pass<'_, AmiImage>, observation: &mut Observation) -> Res
         }
         observation.source_snapshots = Some(found);
     }
-    if let Some(copy) = &source.copy
-        && let Some(id) = &copy.source_image_id
-    {
-        // The source lives in its own Region, read as the same identity.
-        let source_scope = Scope {
-            region: copy.source_region.clone(),
-            role: pass.scope.role.clone(),
+    if let Some(copy) = &source.copy {
+        // The image named, or the one the selector was pinned to, or its newest match.
+        let named = copy
+            .source_image_id
+            .clone()
+            .or_else(|| pass.obj.status.as_ref()?.source_image_id.clone());
+        observation.source_image = match named {
+            Some(id) => pass
+                .ctx
+                .aws
+                .images(&source_scope(pass, &copy.source_region))
+                .get(&id)
+                .await
+                .map_err(|e| from_aws("DescribeImages", e))?,
+            None => observation.newest_match.clone(),
         };
-        observation.source_image = pass
-            .ctx
-            .aws
-            .images(&source_scope)
-            .get(id)
-            .await
-            .map_err(|e| from_aws("DescribeImages", e))?;
     }
     if wants_public(pass) {
         observation.public_access_blocked = Some(
@@ -145,6 +152,38 @@ async fn source(pass: &Pass<'_, AmiImage>, observation: &mut Observation) -> Res
         );
     }
     Ok(())
+}
+
+/// The source Region, read as the object's own identity.
+fn source_scope(pass: &Pass<'_, AmiImage>, region: &str) -> Scope {
+    Scope {
+        region: region.to_owned(),
+        role: pass.scope.role.clone(),
+    }
+}
+
+/// The newest available image the copy's selector matches, shared by every object naming
+/// the same selector and read at most once per resync.
+async fn newest_match(pass: &Pass<'_, AmiImage>) -> Result<Option<ObservedImage>> {
+    let Some(copy) = pass.obj.spec.source.as_ref().and_then(|s| s.copy.as_ref()) else {
+        return Ok(None);
+    };
+    let Some(selector) = &copy.source_image_selector else {
+        return Ok(None);
+    };
+    let mut owners: Vec<String> = selector.owners.iter().map(|o| o.0.clone()).collect();
+    owners.sort();
+    owners.dedup();
+    let query = ImageQuery {
+        scope: source_scope(pass, &copy.source_region),
+        owners,
+        name_pattern: selector.name_pattern.clone(),
+    };
+    pass.ctx
+        .aws
+        .newest_image(&query)
+        .await
+        .map_err(|e| from_aws("DescribeImages", e))
 }
 
 fn wants_public(pass: &Pass<'_, AmiImage>) -> bool {

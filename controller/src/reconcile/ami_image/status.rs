@@ -12,6 +12,16 @@ pub fn record_observation(status: &mut AmiImageStatus, observation: &Observation
     {
         status.launch_permissions = Some(as_spec(read));
     }
+    status.newer_source_image_id = observation
+        .newest_match
+        .as_ref()
+        .map(|newest| newest.image_id.clone())
+        .filter(|newest| {
+            status
+                .source_image_id
+                .as_ref()
+                .is_some_and(|pinned| pinned != newest)
+        });
     let Some(image) = &observation.image else {
         status.state = status.image_id.as_ref().map(|_| "NotFound".to_owned());
         return;

@@ -349,3 +349,67 @@ async fn another_namespaces_image_cannot_be_adopted_and_survives_the_attempt() -
     ensure!(is_ready(&bed.get::<AmiImage>("golden").await?));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_selector_copies_its_newest_match_once_and_only_reports_a_newer_one() -> Result<()> {
+    let bed = Bed::start("ami-selector", &["--resync-seconds", "4"]).await?;
+    let seed = |name: &str, created: &str| {
+        json!({
+            "owner": "amazon", "name": name, "region": "us-west-2", "creation_date": created,
+        })
+    };
+    bed.emu()
+        .seed_image(seed("base-2026-01", "2026-01-05T00:00:00Z"))
+        .await?;
+    let newest = bed
+        .emu()
+        .seed_image(seed("base-2026-02", "2026-02-05T00:00:00Z"))
+        .await?["image_id"]
+        .as_str()
+        .context("no image_id")?
+        .to_owned();
+    bed.create::<AmiImage>(
+        "base",
+        json!({
+            "name": "base-copy",
+            "source": { "copy": {
+                "sourceRegion": "us-west-2",
+                "sourceImageSelector": { "owners": ["amazon"], "namePattern": "base-*" },
+            } },
+        }),
+    )
+    .await?;
+    let ready = bed.wait_ready::<AmiImage>("base").await?;
+    let status = ready.status.as_ref().context("no status")?;
+    ensure!(
+        status.source_image_id.as_deref() == Some(newest.as_str()),
+        "pinned {:?}, the newest is {newest}",
+        status.source_image_id
+    );
+
+    // A newer match appears: reported at the next look, never copied by itself.
+    let newer = bed
+        .emu()
+        .seed_image(seed("base-2026-03", "2026-03-05T00:00:00Z"))
+        .await?["image_id"]
+        .as_str()
+        .context("no image_id")?
+        .to_owned();
+    let reported = bed
+        .wait_for::<AmiImage>("base", "the newer match to be reported", |i| {
+            i.status
+                .as_ref()
+                .is_some_and(|s| s.newer_source_image_id.as_deref() == Some(newer.as_str()))
+        })
+        .await?;
+    ensure!(is_ready(&reported));
+    ensure!(
+        reported
+            .status
+            .as_ref()
+            .and_then(|s| s.source_image_id.as_deref())
+            == Some(newest.as_str())
+    );
+    ensure!(bed.calls().await?.count("CopyImage") == 1);
+    Ok(())
+}
