@@ -336,6 +336,12 @@ pub struct AmiImageSpec {
     #[serde(default, skip_serializing_if = "Tags::is_empty")]
     #[schemars(schema_with = "tags_schema")]
     pub tags: Tags,
+    /// Tags for every snapshot the controller makes for the image (CreateImage, CopyImage),
+    /// on top of `tags` and the ownership tags; snapshots a user registers from are left as
+    /// they are.
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    #[schemars(schema_with = "tags_schema")]
+    pub snapshot_tags: Tags,
     /// When the AMI is deprecated (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deprecation_time: Option<chrono::DateTime<chrono::Utc>>,

@@ -81,6 +81,7 @@ pub enum ImageAction {
         description: Option<String>,
         no_reboot: bool,
         tags: BTreeMap<String, String>,
+        snapshot_tags: BTreeMap<String, String>,
     },
     /// RegisterImage from snapshots or an S3 manifest.
     Register(Box<Registration>),
@@ -94,6 +95,7 @@ pub enum ImageAction {
         kms_key_id: Option<String>,
         copy_image_tags: bool,
         tags: BTreeMap<String, String>,
+        snapshot_tags: BTreeMap<String, String>,
     },
     SetTags {
         image_id: String,

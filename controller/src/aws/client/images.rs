@@ -26,8 +26,11 @@ pub struct CreateImageRequest {
     pub name: String,
     pub description: Option<String>,
     pub no_reboot: bool,
-    /// On the image and every snapshot it creates (TagSpecifications image + snapshot).
+    /// On the image (TagSpecifications image); on its snapshots too when `snapshot_tags`
+    /// is empty.
     pub tags: BTreeMap<String, String>,
+    /// On every snapshot it creates (TagSpecifications snapshot).
+    pub snapshot_tags: BTreeMap<String, String>,
 }
 
 /// One block device mapping of a RegisterImage request: an instance store volume
@@ -84,8 +87,34 @@ pub struct CopyImageRequest {
     pub copy_image_tags: bool,
     /// From `tokens::client_token`.
     pub client_token: String,
-    /// On the copy and its snapshots (TagSpecifications image + snapshot).
+    /// On the copy (TagSpecifications image); on its snapshots too when `snapshot_tags` is
+    /// empty.
     pub tags: BTreeMap<String, String>,
+    /// On every snapshot of the copy (TagSpecifications snapshot).
+    pub snapshot_tags: BTreeMap<String, String>,
+}
+
+/// The image's and its snapshots' TagSpecifications: the snapshots' own tags when given,
+/// the image's otherwise.
+fn image_and_snapshot_specs(
+    image_tags: &BTreeMap<String, String>,
+    snapshot_tags: &BTreeMap<String, String>,
+) -> Option<Vec<ec2t::TagSpecification>> {
+    if snapshot_tags.is_empty() {
+        return tag_specifications(
+            &[ec2t::ResourceType::Image, ec2t::ResourceType::Snapshot],
+            image_tags,
+        );
+    }
+    let specs: Vec<ec2t::TagSpecification> = [
+        tag_specifications(&[ec2t::ResourceType::Image], image_tags),
+        tag_specifications(&[ec2t::ResourceType::Snapshot], snapshot_tags),
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .collect();
+    Some(specs)
 }
 
 /// TagSpecifications for `types`, none at all without tags (AWS refuses an empty list).
@@ -139,10 +168,7 @@ pub(super) async fn describe_page(
 }
 
 pub(super) async fn create(client: &Ec2Client, r: CreateImageRequest) -> Result<String, AwsError> {
-    let specs = tag_specifications(
-        &[ec2t::ResourceType::Image, ec2t::ResourceType::Snapshot],
-        &r.tags,
-    );
+    let specs = image_and_snapshot_specs(&r.tags, &r.snapshot_tags);
     let out = client
         // No token: after a 5xx or a transport error the caller looks for the name first.
         .call(AwsAction::CreateImage, Idempotency::Unsafe, || {
@@ -216,10 +242,7 @@ pub(super) async fn register(
 }
 
 pub(super) async fn copy(client: &Ec2Client, r: CopyImageRequest) -> Result<String, AwsError> {
-    let specs = tag_specifications(
-        &[ec2t::ResourceType::Image, ec2t::ResourceType::Snapshot],
-        &r.tags,
-    );
+    let specs = image_and_snapshot_specs(&r.tags, &r.snapshot_tags);
     let out = client
         .call(AwsAction::CopyImage, Idempotency::Safe, || {
             client

@@ -60,9 +60,17 @@ pub(super) fn plan_missing(input: &ImageInput<'_>, b: &mut Builder) {
     }
 }
 
-/// Our ownership tags plus the user's, on the image (and the snapshots AWS makes for it).
+/// Our ownership tags plus the user's, on the image.
 fn new_image_tags(input: &ImageInput<'_>) -> BTreeMap<String, String> {
     creation_tags(input.owner, None, &input.spec.tags)
+}
+
+/// The snapshots AWS makes for the image: its tags, then `snapshotTags` (which win), then
+/// our ownership tags (which always win).
+fn new_snapshot_tags(input: &ImageInput<'_>) -> BTreeMap<String, String> {
+    let mut user = input.spec.tags.clone();
+    user.extend(input.spec.snapshot_tags.clone());
+    creation_tags(input.owner, None, &user)
 }
 
 fn from_instance(
@@ -104,6 +112,7 @@ fn from_instance(
         description: input.spec.description.clone(),
         no_reboot: source.no_reboot,
         tags: new_image_tags(input),
+        snapshot_tags: new_snapshot_tags(input),
     })
 }
 
@@ -239,6 +248,7 @@ fn copied(input: &ImageInput<'_>, source: &CopySource, b: &mut Builder) -> Optio
         kms_key_id: source.kms_key_id.clone(),
         copy_image_tags: source.copy_image_tags,
         tags: new_image_tags(input),
+        snapshot_tags: new_snapshot_tags(input),
     })
 }
 

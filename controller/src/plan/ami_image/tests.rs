@@ -44,6 +44,7 @@ fn from_instance() -> AmiImageSpec {
         }),
         launch_permissions: None,
         tags: BTreeMap::from([("team".to_owned(), "web".to_owned())]),
+        snapshot_tags: BTreeMap::new(),
         deprecation_time: None,
         image_id: None,
         management_policy: ManagementPolicy::Manage,

@@ -39,6 +39,7 @@ pub async fn run(
             description,
             no_reboot,
             tags,
+            snapshot_tags,
         } => {
             record_create(pass, status, writer, None, tags).await?;
             let request = CreateImageRequest {
@@ -47,6 +48,7 @@ pub async fn run(
                 description: description.clone(),
                 no_reboot: *no_reboot,
                 tags: tags.clone(),
+                snapshot_tags: snapshot_tags.clone(),
             };
             let created = ec2.create_image(request).await;
             if let Err(e) = &created
@@ -87,6 +89,7 @@ pub async fn run(
             kms_key_id,
             copy_image_tags,
             tags,
+            snapshot_tags,
         } => {
             // The source is pinned with the intent: a selector's newer match later never
             // changes what this object copies.
@@ -105,6 +108,7 @@ pub async fn run(
                 copy_image_tags: *copy_image_tags,
                 client_token: token,
                 tags: tags.clone(),
+                snapshot_tags: snapshot_tags.clone(),
             };
             let copied = ec2.copy_image(request).await;
             created_image(status, writer, "CopyImage", copied).await

@@ -74,6 +74,7 @@ async fn an_image_of_an_instance_is_made_once_tagged_with_its_snapshots_and_dere
             "description": "web server",
             "source": { "instance": { "instanceId": instance, "noReboot": true } },
             "tags": { "team": "web" },
+            "snapshotTags": { "cost-center": "42" },
         }),
     )
     .await?;
@@ -109,7 +110,9 @@ async fn an_image_of_an_instance_is_made_once_tagged_with_its_snapshots_and_dere
         .context("the image is not visible")?;
     let tags = tags_of(image.tags());
     ensure!(
-        tags.get(UID_TAG) == Some(&uid) && tags.get("team").map(String::as_str) == Some("web"),
+        tags.get(UID_TAG) == Some(&uid)
+            && tags.get("team").map(String::as_str) == Some("web")
+            && !tags.contains_key("cost-center"),
         "{tags:?}"
     );
     let snapshots = snapshots_of(&bed, &uid).await?;
@@ -124,7 +127,8 @@ async fn an_image_of_an_instance_is_made_once_tagged_with_its_snapshots_and_dere
             .get(snapshot)
             .with_context(|| format!("{snapshot} is not tagged as ours: {snapshots:?}"))?;
         ensure!(
-            tags.get("team").map(String::as_str) == Some("web"),
+            tags.get("team").map(String::as_str) == Some("web")
+                && tags.get("cost-center").map(String::as_str) == Some("42"),
             "{tags:?}"
         );
     }

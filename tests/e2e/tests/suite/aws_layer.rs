@@ -419,6 +419,7 @@ async fn image_of_new_instance(
             description: Some(format!("{name} for the aws layer tests")),
             no_reboot: true,
             tags: image_tags(&format!("uid-{name}"), cluster),
+            snapshot_tags: BTreeMap::new(),
         })
         .await
         .with_context(|| format!("CreateImage {name}"))?;
@@ -611,6 +612,7 @@ async fn copy_image_is_idempotent_by_token_encrypts_and_deregister_removes_its_s
         copy_image_tags: false,
         client_token: client_token("uid-copy", "copy", 0),
         tags: tags.clone(),
+        snapshot_tags: BTreeMap::new(),
     };
     let first = dest.copy_image(request.clone()).await?;
     let second = dest.copy_image(request.clone()).await?;
