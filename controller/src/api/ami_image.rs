@@ -261,6 +261,16 @@ fn account_id_schema(schema: &mut Schema) {
     schema.insert("maxLength".into(), 12.into());
 }
 
+/// Protection of the AMI against deregistration (by anyone, the controller included).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeregistrationProtection {
+    pub enabled: bool,
+    /// Once disabled, the image stays protected for 24 more hours.
+    #[serde(default)]
+    pub with_cooldown: bool,
+}
+
 /// Who may launch instances from the AMI.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -345,6 +355,10 @@ pub struct AmiImageSpec {
     /// When the AMI is deprecated (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deprecation_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Protect the AMI from deregistration; omitted: not managed. The controller never
+    /// lifts it by itself, not even to delete the AMI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deregistration_protection: Option<DeregistrationProtection>,
     /// Adopt this existing AMI instead of creating one. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^ami-[0-9a-f]{8,17}$"), length(max = 32))]
@@ -436,6 +450,10 @@ pub struct AmiImageStatus {
     /// When AWS deprecates the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deprecation_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// `disabled`, `enabled-with-cooldown`, `enabled-without-cooldown` or
+    /// `disabled-until <time>`, as AWS reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deregistration_protection: Option<String>,
     /// Tag keys the controller manages on the image (the spec's, and those it must still
     /// remove after the spec dropped them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -33,6 +33,8 @@ pub enum AwsAction {
     ModifyImageAttribute,
     EnableImageDeprecation,
     DisableImageDeprecation,
+    EnableImageDeregistrationProtection,
+    DisableImageDeregistrationProtection,
     CreateTags,
     DeleteTags,
     /// KMS DescribeKey.
@@ -40,7 +42,7 @@ pub enum AwsAction {
 }
 
 impl AwsAction {
-    pub const ALL: [AwsAction; 27] = [
+    pub const ALL: [AwsAction; 29] = [
         AwsAction::DescribeVolumes,
         AwsAction::DescribeVolumesModifications,
         AwsAction::DescribeSnapshots,
@@ -65,6 +67,8 @@ impl AwsAction {
         AwsAction::ModifyImageAttribute,
         AwsAction::EnableImageDeprecation,
         AwsAction::DisableImageDeprecation,
+        AwsAction::EnableImageDeregistrationProtection,
+        AwsAction::DisableImageDeregistrationProtection,
         AwsAction::CreateTags,
         AwsAction::DeleteTags,
         AwsAction::KmsDescribeKey,
@@ -99,6 +103,10 @@ impl AwsAction {
             AwsAction::ModifyImageAttribute => "ModifyImageAttribute",
             AwsAction::EnableImageDeprecation => "EnableImageDeprecation",
             AwsAction::DisableImageDeprecation => "DisableImageDeprecation",
+            AwsAction::EnableImageDeregistrationProtection => "EnableImageDeregistrationProtection",
+            AwsAction::DisableImageDeregistrationProtection => {
+                "DisableImageDeregistrationProtection"
+            }
             AwsAction::CreateTags => "CreateTags",
             AwsAction::DeleteTags => "DeleteTags",
             AwsAction::KmsDescribeKey => "kms:DescribeKey",

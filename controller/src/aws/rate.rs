@@ -88,7 +88,8 @@ impl ActionClass {
             | AwsAction::DescribeImageAttribute
             | AwsAction::GetImageBlockPublicAccessState
             | AwsAction::GetEbsDefaultKmsKeyId => ActionClass::Describe,
-            // Enable/DisableImageDeprecation are not listed in AWS's table: default mutating.
+            // Image deprecation and deregistration protection are not listed in AWS's table:
+            // default mutating.
             AwsAction::ModifyVolume
             | AwsAction::AttachVolume
             | AwsAction::DetachVolume
@@ -96,7 +97,9 @@ impl ActionClass {
             | AwsAction::CreateImage
             | AwsAction::RegisterImage
             | AwsAction::EnableImageDeprecation
-            | AwsAction::DisableImageDeprecation => ActionClass::Mutating,
+            | AwsAction::DisableImageDeprecation
+            | AwsAction::EnableImageDeregistrationProtection
+            | AwsAction::DisableImageDeregistrationProtection => ActionClass::Mutating,
         }
     }
 }

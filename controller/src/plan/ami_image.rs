@@ -116,6 +116,12 @@ pub enum ImageAction {
     DisableDeprecation {
         image_id: String,
     },
+    /// Enable or DisableImageDeregistrationProtection.
+    SetDeregistrationProtection {
+        image_id: String,
+        enabled: bool,
+        with_cooldown: bool,
+    },
     /// One ModifyImageAttribute: grants added and removed so the set matches the spec.
     ChangeLaunchPermissions {
         image_id: String,
@@ -218,6 +224,15 @@ impl PlannedAction for ImageAction {
             ImageAction::DisableDeprecation { image_id } => {
                 format!("cancel the deprecation of {image_id}")
             }
+            ImageAction::SetDeregistrationProtection {
+                image_id,
+                enabled,
+                with_cooldown,
+            } => match (enabled, with_cooldown) {
+                (true, true) => format!("protect {image_id} from deregistration (with cooldown)"),
+                (true, false) => format!("protect {image_id} from deregistration"),
+                (false, _) => format!("lift the deregistration protection of {image_id}"),
+            },
             ImageAction::ChangeLaunchPermissions {
                 image_id,
                 add,
@@ -248,6 +263,7 @@ impl PlannedAction for ImageAction {
                 "ChangedImageDeprecation"
             }
             ImageAction::ChangeLaunchPermissions { .. } => "SharedImage",
+            ImageAction::SetDeregistrationProtection { .. } => "ChangedImageProtection",
             ImageAction::Deregister { .. } => "DeregisteredImage",
         }
     }
@@ -327,6 +343,7 @@ pub mod reason {
     pub const SHARING_NOT_ALLOWED: &str = "SharingNotAllowed";
     pub const PUBLIC_SHARING_REFUSED: &str = "PublicSharingRefused";
     pub const LAUNCH_PERMISSIONS_DIFFER: &str = "LaunchPermissionsDiffer";
+    pub const DEREGISTRATION_PROTECTED: &str = "DeregistrationProtected";
 }
 
 /// The name of the image to make (the schema requires one unless `imageId` adopts).

@@ -281,6 +281,9 @@ pub struct ObservedImage {
     pub architecture: Option<String>,
     pub creation_date: Option<DateTime<Utc>>,
     pub deprecation_time: Option<DateTime<Utc>>,
+    /// `disabled`, `enabled-with-cooldown`, `enabled-without-cooldown`, or
+    /// `disabled-until <time>` (a cooldown running); `None` when AWS did not say.
+    pub deregistration_protection: Option<String>,
     pub block_device_mappings: Vec<ObservedImageMapping>,
     pub tags: BTreeMap<String, String>,
 }

@@ -169,6 +169,7 @@ pub fn image_from_sdk(i: &ec2t::Image) -> Option<ObservedImage> {
         architecture: i.architecture().map(|a| a.as_str().to_owned()),
         creation_date: parse_rfc3339(i.creation_date()),
         deprecation_time: parse_rfc3339(i.deprecation_time()),
+        deregistration_protection: i.deregistration_protection().map(str::to_owned),
         block_device_mappings: i
             .block_device_mappings()
             .iter()

@@ -415,6 +415,48 @@ pub(super) async fn disable_deprecation(
         .map(drop)
 }
 
+pub(super) async fn enable_protection(
+    client: &Ec2Client,
+    image_id: String,
+    with_cooldown: bool,
+) -> Result<(), AwsError> {
+    client
+        .call(
+            AwsAction::EnableImageDeregistrationProtection,
+            Idempotency::Safe,
+            || {
+                client
+                    .ec2
+                    .enable_image_deregistration_protection()
+                    .image_id(&image_id)
+                    .with_cooldown(with_cooldown)
+                    .send()
+            },
+        )
+        .await
+        .map(drop)
+}
+
+pub(super) async fn disable_protection(
+    client: &Ec2Client,
+    image_id: String,
+) -> Result<(), AwsError> {
+    client
+        .call(
+            AwsAction::DisableImageDeregistrationProtection,
+            Idempotency::Safe,
+            || {
+                client
+                    .ec2
+                    .disable_image_deregistration_protection()
+                    .image_id(&image_id)
+                    .send()
+            },
+        )
+        .await
+        .map(drop)
+}
+
 /// Whether making an image public is blocked in this Region: anything but `unblocked`
 /// (`block-new-sharing` today; a state added later, or none, is taken as blocked, so the
 /// controller refuses to publish rather than fails against AWS).

@@ -236,6 +236,18 @@ pub trait Ec2: Send + Sync {
 
     fn disable_image_deprecation(&self, image_id: String) -> BoxFuture<'_, Result<(), AwsError>>;
 
+    /// EnableImageDeregistrationProtection (with the 24-hour cooldown on disabling, or not).
+    fn enable_image_deregistration_protection(
+        &self,
+        image_id: String,
+        with_cooldown: bool,
+    ) -> BoxFuture<'_, Result<(), AwsError>>;
+
+    fn disable_image_deregistration_protection(
+        &self,
+        image_id: String,
+    ) -> BoxFuture<'_, Result<(), AwsError>>;
+
     /// GetImageBlockPublicAccessState: `true` while images cannot be made public
     /// (`block-new-sharing`), `false` when `unblocked`.
     fn image_block_public_access_blocked(&self) -> BoxFuture<'_, Result<bool, AwsError>>;

@@ -383,6 +383,21 @@ impl Ec2 for Ec2Client {
         Box::pin(images::block_public_access_blocked(self))
     }
 
+    fn enable_image_deregistration_protection(
+        &self,
+        image_id: String,
+        with_cooldown: bool,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(images::enable_protection(self, image_id, with_cooldown))
+    }
+
+    fn disable_image_deregistration_protection(
+        &self,
+        image_id: String,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(images::disable_protection(self, image_id))
+    }
+
     fn describe_key(&self, key: String) -> BoxFuture<'_, Result<KmsKey, AwsError>> {
         Box::pin(kms::describe_key(self, key))
     }

@@ -265,6 +265,19 @@ impl Ec2 for Fake {
     fn image_block_public_access_blocked(&self) -> BoxFuture<'_, Result<bool, AwsError>> {
         unsupported()
     }
+    fn enable_image_deregistration_protection(
+        &self,
+        _: String,
+        _: bool,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
+    fn disable_image_deregistration_protection(
+        &self,
+        _: String,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
     fn create_volume(
         &self,
         _: CreateVolumeRequest,

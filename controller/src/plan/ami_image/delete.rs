@@ -1,7 +1,7 @@
 //! The object is being deleted: deregister what is this object's (with the snapshots it
 //! made, when asked), release it under `Retain`, and never touch an image that is not ours.
 
-use super::{Builder, CREATE_STEP, ImageAction, ImageInput, ImageWait};
+use super::{Builder, CREATE_STEP, ImageAction, ImageInput, ImageWait, reason};
 use crate::api::common::{DeletionPolicy, ManagementPolicy};
 use crate::api::intent::find_intent;
 use crate::plan::observed::{ImageState, ObservedImage};
@@ -36,6 +36,29 @@ pub(super) fn plan(input: &ImageInput<'_>, image: Option<&ObservedImage>, b: &mu
     if spec.deletion_policy == DeletionPolicy::Retain {
         super::existing::act_on_tags(&image.image_id, release_changes(&image.tags), b);
         b.finished = true;
+        return;
+    }
+    if super::existing::is_protected(image) {
+        // Never lifted by the controller on its own: only a spec that asks for it.
+        let wants_off = spec
+            .deregistration_protection
+            .as_ref()
+            .is_some_and(|p| !p.enabled);
+        let seen = image
+            .deregistration_protection
+            .as_deref()
+            .unwrap_or_default();
+        if wants_off && seen.starts_with("enabled") {
+            super::existing::protection(input, image, b);
+            return;
+        }
+        b.problem(
+            reason::DEREGISTRATION_PROTECTED,
+            format!(
+                "{} is protected from deregistration ({seen}): set deregistrationProtection.enabled to false to let it go (a protection enabled withCooldown then holds 24 more hours), or use deletionPolicy Retain to keep it",
+                image.image_id
+            ),
+        );
         return;
     }
     if image.state == Some(ImageState::Pending) {

@@ -55,6 +55,7 @@ pub(super) fn plan(input: &ImageInput<'_>, image: &ObservedImage, b: &mut Builde
         tags(input, image, b);
         description(input, image, b);
         deprecation(input, image, b);
+        protection(input, image, b);
     }
     super::share::plan(input, image, b);
 }
@@ -133,4 +134,36 @@ fn deprecation(input: &ImageInput<'_>, image: &ObservedImage, b: &mut Builder) {
         }
         (None, _) => {}
     }
+}
+
+/// Deregistration protection as the spec asks, when it asks.
+pub(super) fn protection(input: &ImageInput<'_>, image: &ObservedImage, b: &mut Builder) {
+    let Some(wanted) = &input.spec.deregistration_protection else {
+        return;
+    };
+    let seen = image
+        .deregistration_protection
+        .as_deref()
+        .unwrap_or("disabled");
+    let enabled = seen.starts_with("enabled");
+    let matches = match wanted.enabled {
+        true => enabled && (seen == "enabled-with-cooldown") == wanted.with_cooldown,
+        // A cooldown still running (`disabled-until ...`) is as disabled as it can get.
+        false => !enabled,
+    };
+    if !matches {
+        b.act(ImageAction::SetDeregistrationProtection {
+            image_id: image.image_id.clone(),
+            enabled: wanted.enabled,
+            with_cooldown: wanted.with_cooldown,
+        });
+    }
+}
+
+/// Whether AWS would refuse to deregister the image now.
+pub(super) fn is_protected(image: &ObservedImage) -> bool {
+    image
+        .deregistration_protection
+        .as_deref()
+        .is_some_and(|p| p.starts_with("enabled") || p.starts_with("disabled-until"))
 }

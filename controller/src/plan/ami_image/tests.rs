@@ -46,6 +46,7 @@ fn from_instance() -> AmiImageSpec {
         tags: BTreeMap::from([("team".to_owned(), "web".to_owned())]),
         snapshot_tags: BTreeMap::new(),
         deprecation_time: None,
+        deregistration_protection: None,
         image_id: None,
         management_policy: ManagementPolicy::Manage,
         deletion_policy: DeletionPolicy::Delete,
@@ -568,4 +569,35 @@ fn a_selectors_newest_match_is_copied_and_a_newer_one_only_reported() {
         "{}",
         plan.ready.message
     );
+}
+
+#[test]
+fn a_protected_image_is_never_unprotected_by_a_deletion_alone() {
+    let mut protected = Case {
+        deleting: true,
+        ..Case::existing(ImageState::Available)
+    };
+    if let Some(image) = &mut protected.observed {
+        image.deregistration_protection = Some("enabled-without-cooldown".into());
+    }
+    let plan = protected.plan();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert!(!plan.finished, "the finalizer stays");
+    assert_eq!(reasons(&plan), vec![reason::DEREGISTRATION_PROTECTED]);
+
+    protected.spec.deregistration_protection =
+        Some(crate::api::ami_image::DeregistrationProtection {
+            enabled: false,
+            with_cooldown: false,
+        });
+    let plan = protected.plan();
+    assert_eq!(
+        plan.actions,
+        vec![ImageAction::SetDeregistrationProtection {
+            image_id: IMAGE.into(),
+            enabled: false,
+            with_cooldown: false,
+        }]
+    );
+    assert!(!plan.finished);
 }

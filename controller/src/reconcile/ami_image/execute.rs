@@ -132,6 +132,22 @@ pub async fn run(
             .enable_image_deprecation(image_id.clone(), *at)
             .await
             .map_err(|e| from_aws("EnableImageDeprecation", e)),
+        ImageAction::SetDeregistrationProtection {
+            image_id,
+            enabled: true,
+            with_cooldown,
+        } => ec2
+            .enable_image_deregistration_protection(image_id.clone(), *with_cooldown)
+            .await
+            .map_err(|e| from_aws("EnableImageDeregistrationProtection", e)),
+        ImageAction::SetDeregistrationProtection {
+            image_id,
+            enabled: false,
+            ..
+        } => ec2
+            .disable_image_deregistration_protection(image_id.clone())
+            .await
+            .map_err(|e| from_aws("DisableImageDeregistrationProtection", e)),
         ImageAction::DisableDeprecation { image_id } => ec2
             .disable_image_deprecation(image_id.clone())
             .await

@@ -33,6 +33,7 @@ pub fn record_observation(status: &mut AmiImageStatus, observation: &Observation
     status.virtualization_type = image.virtualization_type.as_deref().and_then(parse);
     status.architecture = image.architecture.as_deref().and_then(parse);
     status.deprecation_time = image.deprecation_time;
+    status.deregistration_protection = image.deregistration_protection.clone();
     status.block_device_mappings = image
         .block_device_mappings
         .iter()

@@ -417,3 +417,66 @@ async fn a_selector_copies_its_newest_match_once_and_only_reports_a_newer_one() 
     ensure!(bed.calls().await?.count("CopyImage") == 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_protected_image_stays_until_the_spec_lifts_the_protection() -> Result<()> {
+    let bed = Bed::start("ami-protected", &[]).await?;
+    let instance = instance(&bed).await?;
+    bed.create::<AmiImage>(
+        "kept",
+        json!({
+            "name": "kept-1",
+            "source": { "instance": { "instanceId": instance } },
+            "deregistrationProtection": { "enabled": true },
+        }),
+    )
+    .await?;
+    let ready = bed
+        .wait_for::<AmiImage>("kept", "Ready and protected", |i| {
+            is_ready(i)
+                && i.status
+                    .as_ref()
+                    .and_then(|s| s.deregistration_protection.as_deref())
+                    == Some("enabled-without-cooldown")
+        })
+        .await?;
+    let id = image_id(&ready)?;
+
+    bed.delete::<AmiImage>("kept").await?;
+    let held = bed
+        .wait_condition::<AmiImage>(
+            "kept",
+            SYNCED,
+            ConditionStatus::False,
+            "DeregistrationProtected",
+        )
+        .await?;
+    ensure!(condition_message(&held, SYNCED).contains("deregistrationProtection.enabled"));
+    ensure!(bed.calls().await?.count("DeregisterImage") == 0);
+    ensure!(
+        bed.calls()
+            .await?
+            .count("DisableImageDeregistrationProtection")
+            == 0
+    );
+
+    bed.edit::<AmiImage>(
+        "kept",
+        json!({ "deregistrationProtection": { "enabled": false } }),
+    )
+    .await?;
+    bed.wait_gone::<AmiImage>("kept").await?;
+    let calls = bed.calls().await?;
+    ensure!(
+        calls.count("DisableImageDeregistrationProtection") == 1
+            && calls.count("DeregisterImage") == 1,
+        "{:?}",
+        calls.mutating()
+    );
+    let left = bed.ec2().describe_images().image_ids(&id).send().await;
+    ensure!(
+        left.map(|out| out.images().is_empty()).unwrap_or(true),
+        "{id} is still registered"
+    );
+    Ok(())
+}
