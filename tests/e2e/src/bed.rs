@@ -640,6 +640,15 @@ impl Bed {
         .await
     }
 
+    /// One instance in `zone`.
+    pub async fn run_instance(&self, zone: &str) -> Result<String> {
+        self.run_instances(zone, 1)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("RunInstances returned no instance"))
+    }
+
     /// `count` instances in `zone`, by one RunInstances.
     pub async fn run_instances(&self, zone: &str, count: i32) -> Result<Vec<String>> {
         let out = self

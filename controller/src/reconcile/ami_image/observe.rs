@@ -143,14 +143,7 @@ async fn source(pass: &Pass<'_, AmiImage>, observation: &mut Observation) -> Res
             None => observation.newest_match.clone(),
         };
     }
-    if wants_public(pass) {
-        observation.public_access_blocked = Some(
-            pass.ec2()
-                .image_block_public_access_blocked()
-                .await
-                .map_err(|e| from_aws("GetImageBlockPublicAccessState", e))?,
-        );
-    }
+    observation.public_access_blocked = public_access_blocked(pass).await?;
     Ok(())
 }
 
@@ -184,6 +177,20 @@ async fn newest_match(pass: &Pass<'_, AmiImage>) -> Result<Option<ObservedImage>
         .newest_image(&query)
         .await
         .map_err(|e| from_aws("DescribeImages", e))
+}
+
+/// Whether the Region's image block public access is on, asked only when the spec wants
+/// the image public.
+async fn public_access_blocked(pass: &Pass<'_, AmiImage>) -> Result<Option<bool>> {
+    if !wants_public(pass) {
+        return Ok(None);
+    }
+    let blocked = pass
+        .ec2()
+        .image_block_public_access_blocked()
+        .await
+        .map_err(|e| from_aws("GetImageBlockPublicAccessState", e))?;
+    Ok(Some(blocked))
 }
 
 fn wants_public(pass: &Pass<'_, AmiImage>) -> bool {
@@ -226,14 +233,7 @@ async fn launch_permissions(
         .map_err(|e| from_aws("DescribeImageAttribute", e))?;
     observation.launch_permissions = Some(read);
     observation.launch_permissions_read = true;
-    if wants_public(pass) {
-        observation.public_access_blocked = Some(
-            pass.ec2()
-                .image_block_public_access_blocked()
-                .await
-                .map_err(|e| from_aws("GetImageBlockPublicAccessState", e))?,
-        );
-    }
+    observation.public_access_blocked = public_access_blocked(pass).await?;
     Ok(())
 }
 

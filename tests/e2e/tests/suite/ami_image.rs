@@ -52,11 +52,7 @@ async fn snapshots_of(bed: &Bed, uid: &str) -> Result<BTreeMap<String, BTreeMap<
 }
 
 async fn instance(bed: &Bed) -> Result<String> {
-    bed.run_instances(ZONE, 1)
-        .await?
-        .into_iter()
-        .next()
-        .context("RunInstances returned no instance")
+    bed.run_instance(ZONE).await
 }
 
 #[tokio::test]

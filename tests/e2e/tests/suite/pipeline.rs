@@ -18,11 +18,8 @@ use ec2_reconciler::reconcile::{Clock, Context, Settings, reconcile};
 use kube::runtime::events::{Recorder, Reporter};
 use serde_json::json;
 
-#[tokio::test]
-async fn a_disabled_key_enabled_outside_heals_within_one_resync_without_a_spec_edit() -> Result<()>
-{
-    const RESYNC: u64 = 8;
-    let bed = Bed::start("heal", &["--resync-seconds", &RESYNC.to_string()]).await?;
+/// A new KMS key, disabled: to be enabled "outside the controller" by the test.
+async fn disabled_key(bed: &Bed) -> Result<String> {
     let key_id = bed
         .kms()
         .create_key()
@@ -33,6 +30,15 @@ async fn a_disabled_key_enabled_outside_heals_within_one_resync_without_a_spec_e
         .map(|m| m.key_id().to_owned())
         .context("CreateKey returned no key")?;
     bed.kms().disable_key().key_id(&key_id).send().await?;
+    Ok(key_id)
+}
+
+#[tokio::test]
+async fn a_disabled_key_enabled_outside_heals_within_one_resync_without_a_spec_edit() -> Result<()>
+{
+    const RESYNC: u64 = 8;
+    let bed = Bed::start("heal", &["--resync-seconds", &RESYNC.to_string()]).await?;
+    let key_id = disabled_key(&bed).await?;
 
     bed.create::<EbsVolume>(
         "healed",
@@ -78,16 +84,7 @@ async fn a_key_enabled_outside_heals_when_the_recheck_sees_it_not_at_the_next_re
         ],
     )
     .await?;
-    let key_id = bed
-        .kms()
-        .create_key()
-        .description("disabled, then enabled outside the controller")
-        .send()
-        .await?
-        .key_metadata()
-        .map(|m| m.key_id().to_owned())
-        .context("CreateKey returned no key")?;
-    bed.kms().disable_key().key_id(&key_id).send().await?;
+    let key_id = disabled_key(&bed).await?;
     bed.create::<EbsVolume>(
         "rechecked",
         json!({ "availabilityZone": ZONE, "sizeGiB": 8, "encrypted": true, "kmsKeyId": key_id }),

@@ -90,12 +90,7 @@ async fn plan_shows_an_amis_create_and_its_refusals_without_calling_aws() -> Res
     let cp = shared()?;
     let mut bed = Bed::start("plan-ami", &[]).await?;
     let ns = bed.namespace()?.to_owned();
-    let instance = bed
-        .run_instances(ZONE, 1)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("RunInstances returned no instance"))?;
+    let instance = bed.run_instance(ZONE).await?;
     // The plan alone: no controller acts on the namespace meanwhile.
     bed.kill_controller()?;
     bed.clear_calls().await?;

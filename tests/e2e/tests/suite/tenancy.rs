@@ -115,12 +115,7 @@ async fn unowned_volumes_and_instances_need_a_grant_and_heal_once_granted() -> R
         .await?;
     let ns = bed.namespace()?.to_owned();
     let outside = bed.outside_volume(8, &[("team", "storage")]).await?;
-    let instance = bed
-        .run_instances(ZONE, 1)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("RunInstances returned no instance"))?;
+    let instance = bed.run_instance(ZONE).await?;
     bed.clear_calls().await?;
 
     bed.create::<EbsVolume>("adopt", json!({ "volumeId": outside }))
