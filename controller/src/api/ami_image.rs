@@ -305,6 +305,12 @@ pub struct LaunchPermissions {
     printcolumn(name = "Image", type_ = "string", json_path = ".status.imageId"),
     printcolumn(name = "Name", type_ = "string", json_path = ".spec.name"),
     printcolumn(name = "State", type_ = "string", json_path = ".status.state"),
+    printcolumn(name = "Root", type_ = "string", json_path = ".status.rootDeviceType"),
+    printcolumn(
+        name = "Virtualization",
+        type_ = "string",
+        json_path = ".status.virtualizationType"
+    ),
     printcolumn(
         name = "Ready",
         type_ = "string",
