@@ -30,6 +30,8 @@ pub enum Cause {
     InstanceMissing { scope: Scope, instance_id: String },
     /// A snapshot the spec names that does not exist (yet).
     SnapshotMissing { scope: Scope, snapshot_id: String },
+    /// An image the spec names (a copy's source) that does not exist or is not visible.
+    ImageMissing { scope: Scope, image_id: String },
     /// A resource the namespace was not granted: an administrator may label the namespace
     /// or tag the resource.
     NotGranted {
@@ -141,6 +143,11 @@ async fn is_gone(ctx: &Context, cause: &Cause, max_age: Duration) -> bool {
         Cause::InstanceMissing { scope, instance_id } => aws
             .instances(scope)
             .get_recent(instance_id, max_age)
+            .await
+            .is_ok_and(|found| found.is_some()),
+        Cause::ImageMissing { scope, image_id } => aws
+            .images(scope)
+            .refresh(image_id)
             .await
             .is_ok_and(|found| found.is_some()),
         Cause::SnapshotMissing { scope, snapshot_id } => aws

@@ -133,13 +133,24 @@ async fn source(pass: &Pass<'_, AmiImage>, observation: &mut Observation) -> Res
             .clone()
             .or_else(|| pass.obj.status.as_ref()?.source_image_id.clone());
         observation.source_image = match named {
-            Some(id) => pass
-                .ctx
-                .aws
-                .images(&source_scope(pass, &copy.source_region))
-                .get(&id)
-                .await
-                .map_err(|e| from_aws("DescribeImages", e))?,
+            Some(id) => {
+                let scope = source_scope(pass, &copy.source_region);
+                let found = pass
+                    .ctx
+                    .aws
+                    .images(&scope)
+                    .get(&id)
+                    .await
+                    .map_err(|e| from_aws("DescribeImages", e))?;
+                if found.is_none() {
+                    // Shared or made later: the copy goes ahead as soon as it is visible.
+                    pass.recheck_when(Cause::ImageMissing {
+                        scope,
+                        image_id: id,
+                    });
+                }
+                found
+            }
             None => observation.newest_match.clone(),
         };
     }

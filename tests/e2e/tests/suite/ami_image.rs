@@ -476,3 +476,106 @@ async fn a_protected_image_stays_until_the_spec_lifts_the_protection() -> Result
     );
     Ok(())
 }
+
+/// The images carrying this object's UID tag.
+async fn images_of(bed: &Bed, uid: &str, region: Option<&str>) -> Result<Vec<String>> {
+    let ec2 = match region {
+        Some(region) => bed.ec2_in(region).await,
+        None => bed.ec2().clone(),
+    };
+    let out = ec2
+        .describe_images()
+        .owners("self")
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{UID_TAG}"))
+                .values(uid)
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(out
+        .images()
+        .iter()
+        .filter_map(|i| i.image_id().map(str::to_owned))
+        .collect())
+}
+
+#[tokio::test]
+async fn lost_register_and_copy_answers_leave_exactly_one_image_each() -> Result<()> {
+    let bed = Bed::start("ami-lost-more", &[]).await?;
+    // A completed snapshot to register from, made outside the controller.
+    let volume = bed.outside_volume(8, &[]).await?;
+    let snapshot = bed
+        .ec2()
+        .create_snapshot()
+        .volume_id(&volume)
+        .send()
+        .await?
+        .snapshot_id()
+        .context("no snapshot id")?
+        .to_owned();
+    bed.wait_until("the snapshot to complete", || async {
+        let out = bed
+            .ec2()
+            .describe_snapshots()
+            .snapshot_ids(&snapshot)
+            .send()
+            .await?;
+        let state = out.snapshots().first().and_then(|s| s.state().cloned());
+        Ok((state == Some(aws_sdk_ec2::types::SnapshotState::Completed)).then_some(()))
+    })
+    .await?;
+    let source = bed
+        .emu()
+        .seed_image(json!({ "owner": "amazon", "name": "base-linux", "region": "us-west-2" }))
+        .await?["image_id"]
+        .as_str()
+        .context("no image_id")?
+        .to_owned();
+
+    // Each call is applied, then its answer is lost.
+    for action in ["RegisterImage", "CopyImage"] {
+        bed.emu()
+            .inject(Fault::new(action, FaultKind::DropAfter))
+            .await?;
+    }
+    bed.create::<AmiImage>(
+        "registered",
+        json!({
+            "name": "registered-1",
+            "source": { "snapshots": {
+                "architecture": "x86_64",
+                "rootDeviceName": "/dev/xvda",
+                "blockDeviceMappings": [{ "deviceName": "/dev/xvda", "snapshotId": snapshot }],
+            } },
+        }),
+    )
+    .await?;
+    bed.create::<AmiImage>(
+        "copied",
+        json!({
+            "name": "copied-1",
+            "source": { "copy": { "sourceImageId": source, "sourceRegion": "us-west-2" } },
+        }),
+    )
+    .await?;
+    for name in ["registered", "copied"] {
+        let ready = bed.wait_ready::<AmiImage>(name).await?;
+        let uid = ready.uid().context("no uid")?;
+        let images = images_of(&bed, &uid, None).await?;
+        ensure!(
+            images == vec![image_id(&ready)?],
+            "{name}: images tagged as its own: {images:?}"
+        );
+    }
+    // RegisterImage has no token: never sent again. CopyImage carries one, so the client's
+    // own retry of the lost call is safe: AWS answers it with the same image (checked above).
+    let calls = bed.calls().await?;
+    ensure!(
+        calls.faulted_count("RegisterImage") == 1 && calls.count("RegisterImage") == 1,
+        "{calls:?}"
+    );
+    ensure!(calls.faulted_count("CopyImage") == 1, "{calls:?}");
+    Ok(())
+}
