@@ -79,6 +79,14 @@ struct RunArgs {
     /// key not enabled, an instance that does not exist yet), while anything is blocked.
     #[arg(long, env = "EC2R_RECHECK_SECONDS", default_value_t = 30)]
     recheck_seconds: u64,
+    /// Seconds between two full reads of an image's launch permissions (one call per
+    /// image; grants removed outside are found at each resync by one call per account).
+    #[arg(
+        long,
+        env = "EC2R_LAUNCH_PERMISSION_READ_SECONDS",
+        default_value_t = 86_400
+    )]
+    launch_permission_read_seconds: u64,
     /// Share of each AWS API rate bucket to use (0 < f <= 1); the account's buckets are
     /// shared with every other tool using it.
     #[arg(long, env = "EC2R_AWS_RATE_FRACTION", default_value_t = 0.5)]
@@ -152,6 +160,9 @@ async fn main() -> anyhow::Result<()> {
                 health_addr: args.health_addr,
                 resync_interval: Duration::from_secs(args.resync_seconds),
                 recheck_interval: Duration::from_secs(args.recheck_seconds.max(1)),
+                launch_permission_read_interval: Duration::from_secs(
+                    args.launch_permission_read_seconds.max(60),
+                ),
                 crd_poll_interval: Duration::from_secs(5),
                 aws_rate_fraction: args.aws_rate_fraction.clamp(0.01, 1.0),
                 tenancy: TenancySettings {

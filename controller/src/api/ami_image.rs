@@ -446,6 +446,9 @@ pub struct AmiImageStatus {
     pub block_device_mappings: Vec<BlockDeviceMappingStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_permissions: Option<LaunchPermissions>,
+    /// When `launchPermissions` was last read from AWS in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_permissions_read_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The image a `copy.sourceImageSelector` resolved to, pinned when the copy was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_image_id: Option<String>,

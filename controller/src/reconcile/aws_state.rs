@@ -2,7 +2,7 @@
 //! identity) and resource kind, and the KMS keys already resolved (so a steady state costs
 //! no DescribeKey per pass).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,10 +13,14 @@ use crate::aws::observer::{
     ImageObserver, InstanceObserver, Observer, ObserverConfig, SnapshotObserver, Source,
     VolumeObserver,
 };
+use crate::aws::tags::CLUSTER_TAG;
 use crate::plan::observed::{ImageState, ObservedImage};
 
 /// How long a resolved KMS key is trusted before it is looked up again.
 const KMS_KEY_TTL: Duration = Duration::from_secs(600);
+
+/// Image ids, shared between the objects that asked for them.
+type ImageIds = Arc<BTreeSet<String>>;
 
 /// One observer per scope: what one identity sees in one Region.
 type Observers<O> = Mutex<HashMap<Scope, Arc<O>>>;
@@ -31,6 +35,7 @@ pub struct AwsState {
     image_observers: Observers<ImageObserver>,
     kms_keys: Mutex<HashMap<(Scope, String), (Instant, KmsKey)>>,
     newest_images: Mutex<HashMap<ImageQuery, (Instant, Option<ObservedImage>)>>,
+    launchable: Mutex<HashMap<(Scope, String), (Instant, ImageIds)>>,
 }
 
 /// An image selector as DescribeImages takes it: where, whose, which names.
@@ -58,6 +63,7 @@ impl AwsState {
             image_observers: Mutex::default(),
             kms_keys: Mutex::default(),
             newest_images: Mutex::default(),
+            launchable: Mutex::default(),
         }
     }
 
@@ -155,5 +161,34 @@ impl AwsState {
             cache.insert(query.clone(), (Instant::now(), newest.clone()));
         }
         Ok(newest)
+    }
+
+    /// The ids of this cluster's images `account` may launch, asked of AWS at most once
+    /// per resync interval for every image shared with that account.
+    pub async fn launchable_by(
+        &self,
+        scope: &Scope,
+        account: &str,
+    ) -> Result<Arc<BTreeSet<String>>, AwsError> {
+        let key = (scope.clone(), account.to_owned());
+        let max_age = self.observer_config.resync_interval;
+        if let Ok(cache) = self.launchable.lock()
+            && let Some((at, ids)) = cache.get(&key)
+            && at.elapsed() < max_age
+        {
+            return Ok(ids.clone());
+        }
+        let filters = vec![Filter::tag(CLUSTER_TAG, self.cluster.clone())];
+        let ids: Arc<BTreeSet<String>> = Arc::new(
+            self.ec2(scope)
+                .images_launchable_by(account.to_owned(), filters)
+                .await?
+                .into_iter()
+                .collect(),
+        );
+        if let Ok(mut cache) = self.launchable.lock() {
+            cache.insert(key, (Instant::now(), ids.clone()));
+        }
+        Ok(ids)
     }
 }

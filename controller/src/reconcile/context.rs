@@ -43,6 +43,9 @@ pub struct Settings {
     /// How often every object is observed again when nothing else happens; also how
     /// often a rejected request is re-checked.
     pub resync_interval: Duration,
+    /// How often an image's whole launch permission attribute is read (one call per image,
+    /// so rarely: removed grants are found sooner by one call per account).
+    pub launch_permission_read_interval: Duration,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

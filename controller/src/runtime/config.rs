@@ -23,6 +23,8 @@ pub struct Config {
     /// How often causes that block objects from outside (a key not enabled, an instance not
     /// there) are looked at again, while any object is blocked.
     pub recheck_interval: Duration,
+    /// How often each image's launch permission attribute is read in full.
+    pub launch_permission_read_interval: Duration,
     /// How long to wait between looks for a CRD that is not installed yet.
     pub crd_poll_interval: Duration,
     /// The share of each AWS API rate bucket this controller allows itself (the account's
@@ -46,6 +48,7 @@ impl Config {
             health_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             resync_interval: Duration::from_secs(600),
             recheck_interval: Duration::from_secs(30),
+            launch_permission_read_interval: Duration::from_secs(86_400),
             crd_poll_interval: Duration::from_secs(5),
             leader_election: None,
             aws_rate_fraction: 0.5,

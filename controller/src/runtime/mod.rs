@@ -49,6 +49,7 @@ pub async fn context(config: &Config, client: Client, metrics: &Metrics) -> Cont
         settings: Settings {
             default_region: config.default_region.clone(),
             resync_interval: config.resync_interval,
+            launch_permission_read_interval: config.launch_permission_read_interval,
         },
         status_writes: metrics.status_writes.clone(),
         clock: Clock::default(),

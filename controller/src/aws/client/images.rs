@@ -8,7 +8,7 @@ use aws_sdk_ec2::types as ec2t;
 use chrono::{DateTime, Utc};
 
 use super::conversions::{image_from_sdk, launch_permissions_from_sdk};
-use super::describe::{MAX_IMAGE_PAGE, sdk_filters};
+use super::describe::{MAX_IMAGE_PAGE, all_pages, sdk_filters};
 use super::sdk::{Ec2Client, i32_param};
 use super::{Filter, Page};
 use crate::api::VolumeType;
@@ -165,6 +165,41 @@ pub(super) async fn describe_page(
         .await?;
     let items = out.images().iter().filter_map(image_from_sdk).collect();
     Ok(Page::new(items, out.next_token()))
+}
+
+pub(super) async fn launchable_by(
+    client: &Ec2Client,
+    account: String,
+    filters: Vec<Filter>,
+) -> Result<Vec<String>, AwsError> {
+    let page = |next_token: Option<String>| {
+        let account = account.clone();
+        let filters = filters.clone();
+        async move {
+            let out = client
+                .call(AwsAction::DescribeImages, Idempotency::Safe, || {
+                    client
+                        .ec2
+                        .describe_images()
+                        .owners("self")
+                        .executable_users(&account)
+                        .set_filters(sdk_filters(&filters))
+                        .include_deprecated(true)
+                        .include_disabled(true)
+                        .max_results(MAX_IMAGE_PAGE)
+                        .set_next_token(next_token.clone())
+                        .send()
+                })
+                .await?;
+            let ids = out
+                .images()
+                .iter()
+                .filter_map(|i| i.image_id().map(str::to_owned))
+                .collect();
+            Ok(Page::new(ids, out.next_token()))
+        }
+    };
+    all_pages(page).await
 }
 
 pub(super) async fn create(client: &Ec2Client, r: CreateImageRequest) -> Result<String, AwsError> {

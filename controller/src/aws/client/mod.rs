@@ -165,6 +165,15 @@ pub trait Ec2: Send + Sync {
         next_token: Option<String>,
     ) -> BoxFuture<'_, Result<Page<ObservedImage>, AwsError>>;
 
+    /// The ids of this account's images (`filters` applied) that `account` may launch
+    /// (DescribeImages with ExecutableUsers, every page): one call per account finds the
+    /// grants removed from any of them.
+    fn images_launchable_by(
+        &self,
+        account: String,
+        filters: Vec<Filter>,
+    ) -> BoxFuture<'_, Result<Vec<String>, AwsError>>;
+
     /// The images among `ids` this account can see (its own, shared or public: no Owners),
     /// filtered by `image-id` so a missing id is simply absent; one call per 200 ids.
     ///

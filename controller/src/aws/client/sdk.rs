@@ -298,6 +298,14 @@ impl Ec2 for Ec2Client {
         Box::pin(instances::describe_by_ids(self, ids))
     }
 
+    fn images_launchable_by(
+        &self,
+        account: String,
+        filters: Vec<Filter>,
+    ) -> BoxFuture<'_, Result<Vec<String>, AwsError>> {
+        Box::pin(images::launchable_by(self, account, filters))
+    }
+
     fn describe_images_page(
         &self,
         owners: Vec<String>,

@@ -185,6 +185,13 @@ impl Ec2 for Fake {
             .collect();
         Box::pin(async move { Ok(page_of(matching, max_results, next_token)) })
     }
+    fn images_launchable_by(
+        &self,
+        _: String,
+        _: Vec<Filter>,
+    ) -> BoxFuture<'_, Result<Vec<String>, AwsError>> {
+        unsupported()
+    }
     fn describe_images_page(
         &self,
         owners: Vec<String>,

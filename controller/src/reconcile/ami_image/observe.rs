@@ -34,6 +34,8 @@ pub struct Observation {
     pub launch_permissions: Option<LaunchPermissionSet>,
     /// Whether `launch_permissions` was read from AWS this pass (then it goes to status).
     pub launch_permissions_read: bool,
+    /// When they were read.
+    pub read_at: Option<chrono::DateTime<chrono::Utc>>,
     pub public_access_blocked: Option<bool>,
 }
 
@@ -231,8 +233,11 @@ async fn launch_permissions(
     let status = pass.obj.status.as_ref();
     let recorded = status.and_then(|s| s.launch_permissions.as_ref());
     let spec_changed = status.and_then(|s| s.observed_generation) != pass.obj.metadata.generation;
+    let read_at = status.and_then(|s| s.launch_permissions_read_at);
     if let Some(recorded) = recorded
         && !spec_changed
+        && !read_is_due(pass, read_at)
+        && !grant_removed(pass, image, recorded).await?
     {
         observation.launch_permissions = Some(desired(recorded));
         return Ok(());
@@ -244,8 +249,49 @@ async fn launch_permissions(
         .map_err(|e| from_aws("DescribeImageAttribute", e))?;
     observation.launch_permissions = Some(read);
     observation.launch_permissions_read = true;
+    observation.read_at = Some(pass.now);
     observation.public_access_blocked = public_access_blocked(pass).await?;
     Ok(())
+}
+
+/// Whether this image's slow, spread-out full read is due: once per
+/// `launch_permission_read_interval`, each image at its own point of the interval (from its
+/// UID) so that images created together are not read together.
+fn read_is_due(pass: &Pass<'_, AmiImage>, read_at: Option<chrono::DateTime<chrono::Utc>>) -> bool {
+    let Some(read_at) = read_at else {
+        return true;
+    };
+    let interval = pass.ctx.settings.launch_permission_read_interval;
+    let spread = pass
+        .owner
+        .uid
+        .bytes()
+        .fold(0_u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    // Between three quarters of the interval and the whole of it.
+    let due_after = interval.mul_f64(0.75 + f64::from(spread % 1000) / 4000.0);
+    let elapsed = (pass.now - read_at).to_std().unwrap_or_default();
+    elapsed >= due_after
+}
+
+/// Whether an account the status records as granted can no longer launch the image: one
+/// DescribeImages (ExecutableUsers) per account per resync for every image shared with it.
+async fn grant_removed(
+    pass: &Pass<'_, AmiImage>,
+    image: &ObservedImage,
+    recorded: &LaunchPermissions,
+) -> Result<bool> {
+    for account in &recorded.account_ids {
+        let launchable = pass
+            .ctx
+            .aws
+            .launchable_by(&pass.scope, &account.0)
+            .await
+            .map_err(|e| from_aws("DescribeImages", e))?;
+        if !launchable.contains(&image.image_id) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// A launch permission set as the status (and spec) write it.

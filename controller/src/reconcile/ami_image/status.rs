@@ -11,6 +11,7 @@ pub fn record_observation(status: &mut AmiImageStatus, observation: &Observation
         && let Some(read) = &observation.launch_permissions
     {
         status.launch_permissions = Some(as_spec(read));
+        status.launch_permissions_read_at = observation.read_at;
     }
     status.newer_source_image_id = observation
         .newest_match

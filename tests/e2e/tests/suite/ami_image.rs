@@ -579,3 +579,73 @@ async fn lost_register_and_copy_answers_leave_exactly_one_image_each() -> Result
     ensure!(calls.faulted_count("CopyImage") == 1, "{calls:?}");
     Ok(())
 }
+
+/// The accounts `id` is shared with, read by the test.
+async fn shared_with(bed: &Bed, id: &str) -> Result<Vec<String>> {
+    let attribute = bed
+        .ec2()
+        .describe_image_attribute()
+        .image_id(id)
+        .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+        .send()
+        .await?;
+    Ok(attribute
+        .launch_permissions()
+        .iter()
+        .filter_map(|p| p.user_id().map(str::to_owned))
+        .collect())
+}
+
+#[tokio::test]
+async fn a_grant_removed_outside_is_found_by_one_call_per_account_and_put_back() -> Result<()> {
+    let bed = Bed::start(
+        "ami-drift",
+        &[
+            "--resync-seconds",
+            "4",
+            "--share-allow-accounts",
+            SHARED_WITH,
+        ],
+    )
+    .await?;
+    let instance = instance(&bed).await?;
+    bed.create::<AmiImage>(
+        "shared",
+        json!({
+            "name": "shared-1",
+            "source": { "instance": { "instanceId": instance } },
+            "launchPermissions": { "accountIds": [SHARED_WITH] },
+        }),
+    )
+    .await?;
+    let id = image_id(&bed.wait_ready::<AmiImage>("shared").await?)?;
+    bed.wait_until("the grant", || async {
+        Ok((shared_with(&bed, &id).await? == vec![SHARED_WITH.to_owned()]).then_some(()))
+    })
+    .await?;
+
+    // Removed outside the controller.
+    bed.ec2()
+        .modify_image_attribute()
+        .image_id(&id)
+        .launch_permission(
+            aws_sdk_ec2::types::LaunchPermissionModifications::builder()
+                .remove(
+                    aws_sdk_ec2::types::LaunchPermission::builder()
+                        .user_id(SHARED_WITH)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await?;
+    bed.clear_calls().await?;
+    bed.wait_until("the grant to be put back", || async {
+        Ok((shared_with(&bed, &id).await? == vec![SHARED_WITH.to_owned()]).then_some(()))
+    })
+    .await?;
+    let calls = bed.calls().await?;
+    // The test's own reads are DescribeImageAttribute too: the controller's are the rest.
+    ensure!(calls.count("ModifyImageAttribute") == 1, "{calls:?}");
+    Ok(())
+}

@@ -169,6 +169,7 @@ async fn context(bed: &Bed) -> Result<Arc<Context>> {
         settings: Settings {
             default_region: "us-east-1".to_owned(),
             resync_interval: Duration::from_secs(600),
+            launch_permission_read_interval: Duration::from_secs(86_400),
         },
         status_writes: Default::default(),
         recorder: Recorder::new(
