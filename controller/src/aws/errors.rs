@@ -49,6 +49,16 @@ const SERVER_CODES: &[&str] = &[
 ];
 
 impl AwsError {
+    /// Whether AWS's answer proves the call did nothing, so its intent can be dropped. After
+    /// a 5xx or a lost response AWS may have acted: the intent stays, and the planner looks
+    /// for the result instead of asking again.
+    pub fn proves_nothing_happened(&self) -> bool {
+        !matches!(
+            self,
+            AwsError::ServerError { .. } | AwsError::Transport { .. }
+        )
+    }
+
     /// Classifies an error response by its code, message and HTTP status.
     pub fn classify(code: Option<&str>, message: Option<&str>, status: Option<u16>) -> Self {
         let message = message.unwrap_or_default().to_owned();

@@ -16,15 +16,6 @@ use crate::reconcile::pipeline::Pass;
 use crate::reconcile::rechecks::Cause;
 use crate::reconcile::status::StatusWriter;
 
-/// Whether AWS's answer proves the call did nothing. After a 5xx or a lost response AWS may
-/// have acted: the intent stays, and the planner looks for the image instead of asking again.
-fn proves_nothing_happened(error: &AwsError) -> bool {
-    !matches!(
-        error,
-        AwsError::ServerError { .. } | AwsError::Transport { .. }
-    )
-}
-
 pub async fn run(
     pass: &Pass<'_, AmiImage>,
     action: &ImageAction,
@@ -226,7 +217,7 @@ async fn created_image(
             writer.write(status).await
         }
         Err(e) => {
-            if proves_nothing_happened(&e) {
+            if e.proves_nothing_happened() {
                 drop_intent(&mut status.intents, CREATE_STEP);
                 writer.write(status).await?;
             }

@@ -17,16 +17,6 @@ use crate::reconcile::pipeline::Pass;
 use crate::reconcile::rechecks::Cause;
 use crate::reconcile::status::StatusWriter;
 
-/// Whether AWS's answer proves the call did nothing, so its intent can be dropped. After a
-/// 5xx or a lost response AWS may have acted: the intent stays, and the planner looks for
-/// the result instead of asking again.
-fn proves_nothing_happened(error: &AwsError) -> bool {
-    !matches!(
-        error,
-        AwsError::ServerError { .. } | AwsError::Transport { .. }
-    )
-}
-
 pub async fn run(
     pass: &Pass<'_, EbsVolume>,
     action: &VolumeAction,
@@ -127,7 +117,7 @@ pub async fn run(
             if let Err(e) = ec2.modify_volume(request).await {
                 // Rejected (or throttled): AWS did not count it. Otherwise the record stays,
                 // and the planner waits for it to show up instead of starting another.
-                if proves_nothing_happened(&e) {
+                if e.proves_nothing_happened() {
                     status.recent_modifications.retain(|t| *t != started);
                     writer.write(status).await?;
                 }
@@ -212,7 +202,7 @@ pub async fn run(
                     writer.write(status).await?;
                 }
                 Err(e) => {
-                    if proves_nothing_happened(&e) {
+                    if e.proves_nothing_happened() {
                         drop_intent(&mut status.intents, FINAL_SNAPSHOT_STEP);
                         writer.write(status).await?;
                     }
