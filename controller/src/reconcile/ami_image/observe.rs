@@ -32,10 +32,9 @@ pub struct Observation {
     pub source_snapshots: Option<BTreeMap<String, ObservedSnapshot>>,
     /// Read this pass, or as the status last recorded it.
     pub launch_permissions: Option<LaunchPermissionSet>,
-    /// Whether `launch_permissions` was read from AWS this pass (then it goes to status).
-    pub launch_permissions_read: bool,
-    /// When they were read.
-    pub read_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When `launch_permissions` was read from AWS, if this pass read them (then they go
+    /// to status); `None` when they come from the status.
+    pub launch_permissions_read_at: Option<chrono::DateTime<chrono::Utc>>,
     pub public_access_blocked: Option<bool>,
 }
 
@@ -248,8 +247,7 @@ async fn launch_permissions(
         .await
         .map_err(|e| from_aws("DescribeImageAttribute", e))?;
     observation.launch_permissions = Some(read);
-    observation.launch_permissions_read = true;
-    observation.read_at = Some(pass.now);
+    observation.launch_permissions_read_at = Some(pass.now);
     observation.public_access_blocked = public_access_blocked(pass).await?;
     Ok(())
 }

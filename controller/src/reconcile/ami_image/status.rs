@@ -7,11 +7,11 @@ use crate::plan::ami_image::CREATE_STEP;
 
 /// Copies what AWS reports into the status.
 pub fn record_observation(status: &mut AmiImageStatus, observation: &Observation) {
-    if observation.launch_permissions_read
+    if let Some(read_at) = observation.launch_permissions_read_at
         && let Some(read) = &observation.launch_permissions
     {
         status.launch_permissions = Some(as_spec(read));
-        status.launch_permissions_read_at = observation.read_at;
+        status.launch_permissions_read_at = Some(read_at);
     }
     status.newer_source_image_id = observation
         .newest_match
