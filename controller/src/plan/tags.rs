@@ -133,6 +133,21 @@ pub fn tag_changes(
     TagChanges { to_set, to_remove }
 }
 
+/// The user tag keys that are ours after `changes`: the spec's (reserved keys aside), and
+/// those being removed, which stay ours until their removal is observed (so a failed
+/// DeleteTags is retried on the next pass instead of being forgotten).
+pub fn managed_keys_after(
+    desired_user_tags: &BTreeMap<String, String>,
+    changes: &TagChanges,
+) -> BTreeSet<String> {
+    desired_user_tags
+        .keys()
+        .filter(|k| !is_reserved_key(k))
+        .chain(&changes.to_remove)
+        .cloned()
+        .collect()
+}
+
 /// What to change to put back ownership tags removed or altered outside (drift). A released
 /// resource is left as it is.
 pub fn ownership_repairs(

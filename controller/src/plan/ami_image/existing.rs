@@ -4,7 +4,7 @@
 use super::{Builder, ImageAction, ImageInput, ImageWait, reason};
 use crate::api::common::ManagementPolicy;
 use crate::plan::observed::{ImageState, ObservedImage};
-use crate::plan::tags::{TagChanges, is_reserved_key, ownership_repairs, tag_changes};
+use crate::plan::tags::{TagChanges, managed_keys_after, ownership_repairs, tag_changes};
 use crate::plan::tenancy::{self, Resource, Use};
 
 pub(super) fn plan(input: &ImageInput<'_>, image: &ObservedImage, b: &mut Builder) {
@@ -74,16 +74,7 @@ fn repair_ownership(input: &ImageInput<'_>, image: &ObservedImage, b: &mut Build
 
 fn tags(input: &ImageInput<'_>, image: &ObservedImage, b: &mut Builder) {
     let changes = tag_changes(&input.spec.tags, &image.tags, input.managed_tag_keys);
-    // A dropped key stays ours until its removal is observed.
-    let mut managed: std::collections::BTreeSet<String> = input
-        .spec
-        .tags
-        .keys()
-        .filter(|k| !is_reserved_key(k))
-        .cloned()
-        .collect();
-    managed.extend(changes.to_remove.iter().cloned());
-    b.managed_tag_keys = managed;
+    b.managed_tag_keys = managed_keys_after(&input.spec.tags, &changes);
     act_on_tags(&image.image_id, changes, b);
 }
 

@@ -5,7 +5,7 @@ use chrono::TimeDelta;
 use super::{Builder, CREATE_STEP, CreateVolume, VolumeAction, VolumeInput, Wait, attach, reason};
 use crate::api::intent::find_intent;
 use crate::api::limits::{VolumeShape, check_volume};
-use crate::plan::tags::creation_tags;
+use crate::plan::tags::{TagChanges, creation_tags, managed_keys_after};
 
 /// How long a volume id returned by CreateVolume may stay invisible to Describe before it
 /// counts as lost (AWS is eventually consistent right after a create).
@@ -14,7 +14,8 @@ pub const VISIBILITY_GRACE: TimeDelta = TimeDelta::minutes(10);
 pub(super) fn plan_missing(input: &VolumeInput<'_>, b: &mut Builder) {
     let spec = input.spec;
     let status = input.status;
-    b.managed_tag_keys = super::tags::spec_keys(spec);
+    // The create carries the spec's tags: they are ours from its first instant.
+    b.managed_tag_keys = managed_keys_after(&spec.tags, &TagChanges::default());
     if let Some(id) = &spec.volume_id {
         b.problem(
             reason::VOLUME_NOT_FOUND,

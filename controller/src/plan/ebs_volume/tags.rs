@@ -4,29 +4,13 @@
 //! from the spec removes it). Tags others added are left alone, as are `aws:` tags (AWS
 //! owns them) and our ownership tags (planned apart, see `repair_ownership`).
 
-use std::collections::BTreeSet;
-
 use super::{Builder, VolumeAction, VolumeInput};
-use crate::api::EbsVolumeSpec;
 use crate::plan::observed::ObservedVolume;
-use crate::plan::tags::{TagChanges, is_reserved_key, tag_changes};
-
-/// The spec's tag keys that are ours to manage.
-pub(super) fn spec_keys(spec: &EbsVolumeSpec) -> BTreeSet<String> {
-    spec.tags
-        .keys()
-        .filter(|k| !is_reserved_key(k))
-        .cloned()
-        .collect()
-}
+use crate::plan::tags::{TagChanges, managed_keys_after, tag_changes};
 
 pub(super) fn plan(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder) {
     let changes = tag_changes(&input.spec.tags, &v.tags, input.managed_tag_keys);
-    // A dropped key stays ours until its removal is observed, so a failed DeleteTags is
-    // retried on the next pass instead of being forgotten.
-    let mut managed = spec_keys(input.spec);
-    managed.extend(changes.to_remove.iter().cloned());
-    b.managed_tag_keys = managed;
+    b.managed_tag_keys = managed_keys_after(&input.spec.tags, &changes);
     act_on(&v.volume_id, changes, b);
 }
 
