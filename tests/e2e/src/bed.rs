@@ -385,7 +385,12 @@ impl Bed {
 
     /// Asks for the object's deletion (the controller's finalizer holds it until it is done).
     pub async fn delete<K: ManagedKind>(&self, name: &str) -> Result<()> {
-        self.api::<K>()?
+        self.delete_in::<K>(self.namespace()?, name).await
+    }
+
+    /// [`Self::delete`] in namespace `ns`.
+    pub async fn delete_in<K: ManagedKind>(&self, ns: &str, name: &str) -> Result<()> {
+        self.api_in::<K>(ns)?
             .delete(name, &DeleteParams::default())
             .await
             .with_context(|| format!("deleting {} {name}", K::KIND))?;
@@ -494,7 +499,12 @@ impl Bed {
 
     /// Waits until the object is gone (its finalizer removed).
     pub async fn wait_gone<K: ManagedKind>(&self, name: &str) -> Result<()> {
-        let api = &self.api::<K>()?;
+        self.wait_gone_in::<K>(self.namespace()?, name).await
+    }
+
+    /// [`Self::wait_gone`] in namespace `ns`.
+    pub async fn wait_gone_in<K: ManagedKind>(&self, ns: &str, name: &str) -> Result<()> {
+        let api = &self.api_in::<K>(ns)?;
         self.wait_until(&format!("{name} to be gone"), || async move {
             Ok(api.get_opt(name).await?.is_none().then_some(()))
         })
@@ -638,6 +648,35 @@ impl Bed {
             Ok((self.emu.calls().await?.count(action) >= n).then_some(()))
         })
         .await
+    }
+
+    /// A snapshot of `volume_id` made outside the controller, once it is `completed`.
+    pub async fn completed_snapshot(&self, volume_id: &str) -> Result<String> {
+        let snapshot = self
+            .ec2
+            .create_snapshot()
+            .volume_id(volume_id)
+            .send()
+            .await
+            .context("CreateSnapshot")?
+            .snapshot_id()
+            .context("no snapshot id")?
+            .to_owned();
+        self.wait_until("the snapshot to complete", || async {
+            let out = self
+                .ec2
+                .describe_snapshots()
+                .snapshot_ids(&snapshot)
+                .send()
+                .await?;
+            let completed = out
+                .snapshots()
+                .iter()
+                .any(|s| s.state() == Some(&aws_sdk_ec2::types::SnapshotState::Completed));
+            Ok(completed.then_some(()))
+        })
+        .await?;
+        Ok(snapshot)
     }
 
     /// One instance in `zone`.

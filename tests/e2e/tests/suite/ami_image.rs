@@ -230,18 +230,7 @@ async fn a_copy_is_shared_only_with_allowed_accounts_and_never_made_public_witho
     ensure!(bed.calls().await?.count("CopyImage") == 1);
     let granted = bed
         .wait_until("the launch permission", || async {
-            let attribute = bed
-                .ec2()
-                .describe_image_attribute()
-                .image_id(&id)
-                .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
-                .send()
-                .await?;
-            let users: Vec<String> = attribute
-                .launch_permissions()
-                .iter()
-                .filter_map(|p| p.user_id().map(str::to_owned))
-                .collect();
+            let users = shared_with(&bed, &id).await?;
             Ok((!users.is_empty()).then_some(users))
         })
         .await?;
@@ -329,18 +318,8 @@ async fn another_namespaces_image_cannot_be_adopted_and_survives_the_attempt() -
         "the other namespace's image shows in status: {:?}",
         refused.status
     );
-    bed.api_in::<AmiImage>(&other)?
-        .delete("grab", &Default::default())
-        .await?;
-    bed.wait_until("the refused adopter to be gone", || async {
-        Ok(bed
-            .api_in::<AmiImage>(&other)?
-            .get_opt("grab")
-            .await?
-            .is_none()
-            .then_some(()))
-    })
-    .await?;
+    bed.delete_in::<AmiImage>(&other, "grab").await?;
+    bed.wait_gone_in::<AmiImage>(&other, "grab").await?;
     ensure!(
         bed.calls().await?.mutating().is_empty(),
         "{:?}",
@@ -506,26 +485,7 @@ async fn lost_register_and_copy_answers_leave_exactly_one_image_each() -> Result
     let bed = Bed::start("ami-lost-more", &[]).await?;
     // A completed snapshot to register from, made outside the controller.
     let volume = bed.outside_volume(8, &[]).await?;
-    let snapshot = bed
-        .ec2()
-        .create_snapshot()
-        .volume_id(&volume)
-        .send()
-        .await?
-        .snapshot_id()
-        .context("no snapshot id")?
-        .to_owned();
-    bed.wait_until("the snapshot to complete", || async {
-        let out = bed
-            .ec2()
-            .describe_snapshots()
-            .snapshot_ids(&snapshot)
-            .send()
-            .await?;
-        let state = out.snapshots().first().and_then(|s| s.state().cloned());
-        Ok((state == Some(aws_sdk_ec2::types::SnapshotState::Completed)).then_some(()))
-    })
-    .await?;
+    let snapshot = bed.completed_snapshot(&volume).await?;
     let source = bed
         .emu()
         .seed_image(json!({ "owner": "amazon", "name": "base-linux", "region": "us-west-2" }))

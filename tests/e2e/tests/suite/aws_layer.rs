@@ -808,30 +808,7 @@ async fn register_image_from_a_completed_snapshot() -> Result<()> {
     let (bed, layer) = start_images().await?;
     let ec2 = layer.ec2();
     let volume = bed.outside_volume(4, &[("purpose", "register")]).await?;
-    let snapshot = bed
-        .ec2()
-        .create_snapshot()
-        .volume_id(&volume)
-        .send()
-        .await
-        .context("CreateSnapshot")?
-        .snapshot_id()
-        .context("no snapshot id")?
-        .to_owned();
-    bed.wait_until("the snapshot completes", || async {
-        let out = bed
-            .ec2()
-            .describe_snapshots()
-            .snapshot_ids(&snapshot)
-            .send()
-            .await?;
-        Ok(out
-            .snapshots()
-            .iter()
-            .any(|s| s.state() == Some(&aws_sdk_ec2::types::SnapshotState::Completed))
-            .then_some(()))
-    })
-    .await?;
+    let snapshot = bed.completed_snapshot(&volume).await?;
 
     let tags = image_tags("uid-register", "c1");
     let root = ImageMappingRequest {

@@ -186,30 +186,7 @@ async fn a_kms_key_given_by_id_arn_or_alias_encrypts_the_volume_with_the_resolve
 async fn a_volume_is_created_from_a_snapshot_with_the_snapshots_size() -> Result<()> {
     let bed = start("ebs-snap", &[]).await?;
     let source = bed.outside_volume(7, &[]).await?;
-    let snapshot_id = bed
-        .ec2()
-        .create_snapshot()
-        .volume_id(&source)
-        .send()
-        .await?
-        .snapshot_id()
-        .context("no snapshot id")?
-        .to_owned();
-    bed.wait_until("the snapshot to complete", || async {
-        let out = bed
-            .ec2()
-            .describe_snapshots()
-            .snapshot_ids(&snapshot_id)
-            .send()
-            .await?;
-        let state = out
-            .snapshots()
-            .first()
-            .and_then(|s| s.state())
-            .map(|s| s.as_str().to_owned());
-        Ok((state.as_deref() == Some("completed")).then_some(()))
-    })
-    .await?;
+    let snapshot_id = bed.completed_snapshot(&source).await?;
 
     bed.create::<EbsVolume>(
         "restored",

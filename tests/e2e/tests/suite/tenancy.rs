@@ -74,18 +74,8 @@ async fn another_namespaces_volume_is_refused_to_every_policy_and_survives_the_r
     }
 
     // Deleting the refused adopter (deletionPolicy Delete) leaves the volume alone.
-    bed.api_in::<EbsVolume>(&other_ns)?
-        .delete("grab", &Default::default())
-        .await?;
-    bed.wait_until("the refused adopter to be gone", || async {
-        Ok(bed
-            .api_in::<EbsVolume>(&other_ns)?
-            .get_opt("grab")
-            .await?
-            .is_none()
-            .then_some(()))
-    })
-    .await?;
+    bed.delete_in::<EbsVolume>(&other_ns, "grab").await?;
+    bed.wait_gone_in::<EbsVolume>(&other_ns, "grab").await?;
     ensure!(
         mutating(&bed).await?.is_empty(),
         "mutating calls for a refused adoption: {:?}",
