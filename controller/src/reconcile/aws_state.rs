@@ -3,6 +3,7 @@
 //! no DescribeKey per pass).
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,35 @@ use crate::plan::observed::{ImageState, ObservedImage};
 /// How long a resolved KMS key is trusted before it is looked up again.
 const KMS_KEY_TTL: Duration = Duration::from_secs(600);
 
+/// Answers kept for a while, by what was asked: each is trusted until it is older than
+/// the age its reader accepts.
+struct Recent<K, V> {
+    entries: Mutex<HashMap<K, (Instant, V)>>,
+}
+
+impl<K, V> Default for Recent<K, V> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> Recent<K, V> {
+    /// The answer to `key`, when it is younger than `max_age`.
+    fn get(&self, key: &K, max_age: Duration) -> Option<V> {
+        let entries = self.entries.lock().ok()?;
+        let (at, value) = entries.get(key)?;
+        (at.elapsed() < max_age).then(|| value.clone())
+    }
+
+    fn put(&self, key: K, value: V) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.insert(key, (Instant::now(), value));
+        }
+    }
+}
+
 /// Image ids, shared between the objects that asked for them.
 type ImageIds = Arc<BTreeSet<String>>;
 
@@ -33,9 +63,9 @@ pub struct AwsState {
     snapshot_observers: Observers<SnapshotObserver>,
     instance_observers: Observers<InstanceObserver>,
     image_observers: Observers<ImageObserver>,
-    kms_keys: Mutex<HashMap<(Scope, String), (Instant, KmsKey)>>,
-    newest_images: Mutex<HashMap<ImageQuery, (Instant, Option<ObservedImage>)>>,
-    launchable: Mutex<HashMap<(Scope, String), (Instant, ImageIds)>>,
+    kms_keys: Recent<(Scope, String), KmsKey>,
+    newest_images: Recent<ImageQuery, Option<ObservedImage>>,
+    launchable: Recent<(Scope, String), ImageIds>,
 }
 
 /// An image selector as DescribeImages takes it: where, whose, which names.
@@ -61,9 +91,9 @@ impl AwsState {
             snapshot_observers: Mutex::default(),
             instance_observers: Mutex::default(),
             image_observers: Mutex::default(),
-            kms_keys: Mutex::default(),
-            newest_images: Mutex::default(),
-            launchable: Mutex::default(),
+            kms_keys: Recent::default(),
+            newest_images: Recent::default(),
+            launchable: Recent::default(),
         }
     }
 
@@ -117,19 +147,14 @@ impl AwsState {
     /// The key a spec names (id, ARN, alias or alias ARN), resolved to its ARN.
     pub async fn kms_key(&self, scope: &Scope, key: &str) -> Result<KmsKey, AwsError> {
         let cache_key = (scope.clone(), key.to_owned());
-        if let Ok(keys) = self.kms_keys.lock()
-            && let Some((at, resolved)) = keys.get(&cache_key)
-            && at.elapsed() < KMS_KEY_TTL
-        {
-            return Ok(resolved.clone());
+        if let Some(resolved) = self.kms_keys.get(&cache_key, KMS_KEY_TTL) {
+            return Ok(resolved);
         }
         let resolved = self.ec2(scope).describe_key(key.to_owned()).await?;
         // Only a usable key is trusted for a while: a disabled one is asked about again at
         // the next pass, so re-enabling it heals the object without waiting out the TTL.
-        if resolved.enabled
-            && let Ok(mut keys) = self.kms_keys.lock()
-        {
-            keys.insert(cache_key, (Instant::now(), resolved.clone()));
+        if resolved.enabled {
+            self.kms_keys.put(cache_key, resolved.clone());
         }
         Ok(resolved)
     }
@@ -141,11 +166,8 @@ impl AwsState {
         query: &ImageQuery,
     ) -> Result<Option<ObservedImage>, AwsError> {
         let max_age = self.observer_config.resync_interval;
-        if let Ok(cache) = self.newest_images.lock()
-            && let Some((at, newest)) = cache.get(query)
-            && at.elapsed() < max_age
-        {
-            return Ok(newest.clone());
+        if let Some(newest) = self.newest_images.get(query, max_age) {
+            return Ok(newest);
         }
         let ec2 = self.ec2(&query.scope);
         let filters = vec![Filter::new("name", [query.name_pattern.clone()])];
@@ -157,9 +179,7 @@ impl AwsState {
             .into_iter()
             .filter(|i| i.state == Some(ImageState::Available))
             .max_by(|a, b| (a.creation_date, &a.image_id).cmp(&(b.creation_date, &b.image_id)));
-        if let Ok(mut cache) = self.newest_images.lock() {
-            cache.insert(query.clone(), (Instant::now(), newest.clone()));
-        }
+        self.newest_images.put(query.clone(), newest.clone());
         Ok(newest)
     }
 
@@ -172,11 +192,8 @@ impl AwsState {
     ) -> Result<Arc<BTreeSet<String>>, AwsError> {
         let key = (scope.clone(), account.to_owned());
         let max_age = self.observer_config.resync_interval;
-        if let Ok(cache) = self.launchable.lock()
-            && let Some((at, ids)) = cache.get(&key)
-            && at.elapsed() < max_age
-        {
-            return Ok(ids.clone());
+        if let Some(ids) = self.launchable.get(&key, max_age) {
+            return Ok(ids);
         }
         let filters = vec![Filter::tag(CLUSTER_TAG, self.cluster.clone())];
         let ids: Arc<BTreeSet<String>> = Arc::new(
@@ -186,9 +203,26 @@ impl AwsState {
                 .into_iter()
                 .collect(),
         );
-        if let Ok(mut cache) = self.launchable.lock() {
-            cache.insert(key, (Instant::now(), ids.clone()));
-        }
+        self.launchable.put(key, ids.clone());
         Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recent_answer_is_trusted_only_younger_than_its_readers_age() {
+        let recent: Recent<&str, u32> = Recent::default();
+        assert_eq!(recent.get(&"k", Duration::from_secs(60)), None);
+        recent.put("k", 7);
+        assert_eq!(recent.get(&"k", Duration::from_secs(60)), Some(7));
+        assert_eq!(
+            recent.get(&"k", Duration::ZERO),
+            None,
+            "too old for this reader"
+        );
+        assert_eq!(recent.get(&"other", Duration::from_secs(60)), None);
     }
 }
