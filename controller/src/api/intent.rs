@@ -50,6 +50,16 @@ pub fn put_intent(intents: &mut Vec<Intent>, intent: Intent) {
     intents.push(intent);
 }
 
+/// The intent already recorded for `new`'s step (a call tried before, whose token must be
+/// replayed), or `new`, recorded now.
+pub fn recorded_or_put(intents: &mut Vec<Intent>, new: Intent) -> Intent {
+    if let Some(recorded) = find_intent(intents, &new.step) {
+        return recorded.clone();
+    }
+    put_intent(intents, new.clone());
+    new
+}
+
 /// Forgets the intent of `step`: its result was seen, or AWS proved the call failed.
 pub fn drop_intent(intents: &mut Vec<Intent>, step: &str) {
     intents.retain(|i| i.step != step);

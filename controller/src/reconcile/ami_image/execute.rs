@@ -2,7 +2,7 @@
 //! RegisterImage or CopyImage; everything a call needs comes from the action.
 
 use crate::api::ami_image::{AmiImage, AmiImageStatus};
-use crate::api::intent::{Intent, drop_intent, find_intent, put_intent};
+use crate::api::intent::{Intent, drop_intent, recorded_or_put};
 use crate::aws::client::{
     CopyImageRequest, CreateImageRequest, ImageMappingRequest, RegisterImageRequest,
 };
@@ -184,20 +184,16 @@ async fn record_create(
     token: Option<String>,
     tags: &std::collections::BTreeMap<String, String>,
 ) -> Result<Option<String>> {
-    let intent = match find_intent(&status.intents, CREATE_STEP) {
-        Some(intent) => intent.clone(),
-        None => {
-            let intent = Intent {
-                step: CREATE_STEP.to_owned(),
-                client_token: token,
-                attempt: 0,
-                requested_at: pass.now,
-                lookup_tags: tags.clone(),
-            };
-            put_intent(&mut status.intents, intent.clone());
-            intent
-        }
-    };
+    let intent = recorded_or_put(
+        &mut status.intents,
+        Intent {
+            step: CREATE_STEP.to_owned(),
+            client_token: token,
+            attempt: 0,
+            requested_at: pass.now,
+            lookup_tags: tags.clone(),
+        },
+    );
     writer.write(status).await?;
     Ok(intent.client_token)
 }

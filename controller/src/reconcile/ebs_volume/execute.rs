@@ -3,7 +3,7 @@
 
 use crate::api::EbsVolume;
 use crate::api::EbsVolumeStatus;
-use crate::api::intent::{Intent, drop_intent, find_intent, put_intent};
+use crate::api::intent::{Intent, drop_intent, put_intent, recorded_or_put};
 use crate::aws::client::{
     AttachVolumeRequest, CreateSnapshotRequest, CreateVolumeRequest, DetachVolumeRequest,
     ModifyVolumeRequest,
@@ -28,20 +28,16 @@ pub async fn run(
         VolumeAction::Create(create) => {
             // The token is in status before the call: a restart replays the same token and
             // AWS answers with the same volume instead of making a second one.
-            let intent = match find_intent(&status.intents, CREATE_STEP) {
-                Some(intent) => intent.clone(),
-                None => {
-                    let intent = Intent {
-                        step: CREATE_STEP.to_owned(),
-                        client_token: Some(client_token(&pass.owner.uid, CREATE_STEP, 0)),
-                        attempt: 0,
-                        requested_at: pass.now,
-                        lookup_tags: Default::default(),
-                    };
-                    put_intent(&mut status.intents, intent.clone());
-                    intent
-                }
-            };
+            let intent = recorded_or_put(
+                &mut status.intents,
+                Intent {
+                    step: CREATE_STEP.to_owned(),
+                    client_token: Some(client_token(&pass.owner.uid, CREATE_STEP, 0)),
+                    attempt: 0,
+                    requested_at: pass.now,
+                    lookup_tags: Default::default(),
+                },
+            );
             writer.write(status).await?;
             let request = CreateVolumeRequest {
                 availability_zone: create.availability_zone.clone(),
