@@ -26,7 +26,7 @@ use std::ops::Deref;
 
 use chrono::{DateTime, Utc};
 
-use crate::api::ami_image::{AmiImageSpec, AmiImageStatus};
+use crate::api::ami_image::{AmiImageSpec, AmiImageStatus, BlockDeviceMappingSpec};
 use crate::plan::core::{self, Finish, Plan, PlannedAction, PlannedWait, Summary};
 use crate::plan::observed::{
     ImageState, LaunchPermissionSet, ObservedImage, ObservedInstance, ObservedSnapshot,
@@ -145,23 +145,10 @@ pub struct Registration {
     pub boot_mode: Option<String>,
     pub ena_support: bool,
     pub root_device_name: Option<String>,
-    pub mappings: Vec<MappingRequest>,
+    /// As the spec names them (none for a manifest).
+    pub mappings: Vec<BlockDeviceMappingSpec>,
     pub image_location: Option<String>,
     pub tags: BTreeMap<String, String>,
-}
-
-/// One block device of a registration.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MappingRequest {
-    pub device_name: String,
-    pub snapshot_id: Option<String>,
-    pub volume_type: Option<crate::api::VolumeType>,
-    pub size_gib: Option<i64>,
-    pub iops: Option<i64>,
-    pub throughput_mibps: Option<i64>,
-    pub delete_on_termination: bool,
-    pub encrypted: Option<bool>,
-    pub kms_key_id: Option<String>,
 }
 
 /// AWS is still working.

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{
-    Builder, CREATE_STEP, ImageAction, ImageInput, ImageWait, MappingRequest, Registration, reason,
-};
+use super::{Builder, CREATE_STEP, ImageAction, ImageInput, ImageWait, Registration, reason};
 use crate::api::ami_image::{CopySource, InstanceSource, ManifestSource, SnapshotsSource};
 use crate::api::intent::find_intent;
 use crate::plan::tags::creation_tags;
@@ -159,21 +157,6 @@ fn from_snapshots(
     if !usable {
         return None;
     }
-    let mappings = source
-        .block_device_mappings
-        .iter()
-        .map(|m| MappingRequest {
-            device_name: m.device_name.clone(),
-            snapshot_id: m.snapshot_id.clone(),
-            volume_type: m.volume_type,
-            size_gib: m.size_gib,
-            iops: m.iops,
-            throughput_mibps: m.throughput_mibps,
-            delete_on_termination: m.delete_on_termination,
-            encrypted: m.encrypted,
-            kms_key_id: None,
-        })
-        .collect();
     Some(ImageAction::Register(Box::new(Registration {
         name: super::image_name(input.spec),
         description: input.spec.description.clone(),
@@ -182,7 +165,7 @@ fn from_snapshots(
         boot_mode: source.boot_mode.as_ref().map(word),
         ena_support: source.ena_support,
         root_device_name: Some(source.root_device_name.clone()),
-        mappings,
+        mappings: source.block_device_mappings.clone(),
         image_location: None,
         tags: new_image_tags(input),
     })))

@@ -244,7 +244,7 @@ fn register_request(r: &Registration) -> RegisterImageRequest {
                 throughput_mibps: m.throughput_mibps,
                 delete_on_termination: m.delete_on_termination,
                 encrypted: m.encrypted,
-                kms_key_id: m.kms_key_id.clone(),
+                kms_key_id: None,
             })
             .collect(),
         image_location: r.image_location.clone(),
