@@ -347,7 +347,7 @@ def test_create_image_of_a_terminated_instance_is_refused(ec2, instance_with_vol
 @pytest.mark.parametrize("attribute", ["tpmSupport", "uefiData", "lastLaunchedTime", "imdsSupport", "ramdisk"])
 def test_describe_image_attribute_answers_attributes_moto_crashed_on(ec2, instant, attribute):
     # moto 5.2.5: HTTP 500 (AttributeError), which the SDK retries as a server fault.
-    image_id = registered_image(ec2, "ec2r-attrs", completed_snapshot(ec2), TpmSupport="v2.0", ImdsSupport="v2.0")
+    image_id = registered_image(ec2, "ec2r-attrs", completed_snapshot(ec2), BootMode="uefi", TpmSupport="v2.0", ImdsSupport="v2.0")
     result = ec2.describe_image_attribute(ImageId=image_id, Attribute=attribute)
     assert result["ImageId"] == image_id
     if attribute in ("tpmSupport", "imdsSupport"):

@@ -5,10 +5,13 @@ documents it:
   * images_kms.py        GetEbsDefaultKmsKeyId / ModifyEbsDefaultKmsKeyId /
                          ResetEbsDefaultKmsKeyId, KMS key resolution (id, ARN, alias, alias ARN)
   * images_snapshots.py  CreateSnapshot (pending -> completed, KmsKeyId, per-volume limit),
-                         DescribeSnapshots (OwnerIds, MaxResults/NextToken), CopySnapshot
-                         (encryption, default key, async KMS failure, 20 concurrent copies)
-  * images_amis.py       CreateImage, RegisterImage, CopyImage, DescribeImages, DeregisterImage,
-                         launch permissions, DescribeImageAttribute
+                         DescribeSnapshots (OwnerIds, MaxResults/NextToken, CompletionTime,
+                         TransferType), CopySnapshot (encryption, default key, async KMS
+                         failure, 20 concurrent copies), Modify/DescribeSnapshotAttribute
+                         (create volume permissions and their sharing rules)
+  * images_amis.py       CreateImage, RegisterImage, CopyImage (time-based copies),
+                         DescribeImages, DeregisterImage, launch permissions,
+                         DescribeImageAttribute, LastLaunchedTime (recorded by RunInstances)
   * images_access.py     images of other accounts and public images (DescribeImages Owners,
                          ExecutableUsers), sharing rules, image block public access,
                          POST /_emulator/images (seed another account's image)
@@ -17,7 +20,8 @@ documents it:
   * images_common.py     pending-state bookkeeping on ec2emu.transitions, pagination, errors
 
 Pending-state durations (seconds, ec2emu.transitions keys): `snapshot`, `copy-snapshot`,
-`image`, `copy-image`, `deregister`.
+`image`, `copy-image`, `deregister`; and `last-launched-report`, the delay before a launch shows
+as the image's LastLaunchedTime.
 
 Python API for other modules:
   * default_ebs_kms_key_arn(region, account_id=DEFAULT_ACCOUNT_ID) -> the default EBS KMS key

@@ -64,6 +64,32 @@ AWS behaviour restored, with sources (EC2 API reference pages of each action; EC
   * Launch permissions: OperationType add/remove with several UserIds, OrganizationArns,
     OrganizationalUnitArns (moto kept only the first ARN); DescribeImageAttribute of an unknown
     AMI is InvalidAMIID.NotFound (moto: HTTP 500).
+  * LastLaunchedTime (Image data type: "The date and time, in ISO 8601 date-time format, when
+    the AMI was last used to launch an EC2 instance. When the AMI is used to launch an instance,
+    there is a 24-hour delay before that usage is reported"; DescribeImageAttribute
+    `lastLaunchedTime`). RunInstances records the launch on the emulator clock on the image it
+    launches from (own or another account's visible image); DescribeImages and
+    DescribeImageAttribute show the latest launch once the `last-launched-report` duration has
+    passed since it, and nothing for an image never (reportedly) launched. That duration is 0 by
+    default (the launch shows at once); set it to 86400 to get AWS's documented 24 hours.
+    moto: always absent.
+  * Time-based AMI copies (CopyImage API reference, SnapshotCopyCompletionDurationMinutes:
+    "Specify a completion duration, in 15 minute increments, to initiate a time-based AMI copy.
+    The specified completion duration applies to each of the snapshots associated with the
+    AMI"; EBS guide "Time-based copies for Amazon EBS snapshots and EBS-backed AMIs": "between
+    15 minutes and 48 hours ... in 15 minute increments"). A value outside 15..2880 or not a
+    multiple of 15 is InvalidParameterValue (AWS documents no code for it; EC2's code for a
+    value outside its range; wording approximate). Every snapshot of the copy shows
+    CompletionDurationMinutes and TransferType `time-based` (images_snapshots). The copy still
+    takes the `copy-image` duration here. The duration is part of the ClientToken fingerprint
+    (same token, other duration -> IdempotentParameterMismatch). moto: parameter ignored.
+  * RegisterImage keeps UefiData (DescribeImageAttribute `uefiData`; at most 64,000 characters,
+    RegisterImage API reference; moto dropped it) and CopyImage copies it with the other boot
+    attributes. TpmSupport and ImdsSupport take only `v2.0` (RegisterImage API reference, valid
+    values); TpmSupport needs BootMode `uefi` (EC2 guide, NitroTPM prerequisites: "NitroTPM
+    requires that an instance runs in UEFI boot mode, which requires that the AMI must be
+    configured for UEFI boot mode"; RegisterImage refuses it with `uefi-preferred` too, as seen
+    in flatcar/mantle#582): InvalidParameterCombination (AWS documents no code; approximate).
 """
 
 from __future__ import annotations
@@ -76,10 +102,11 @@ from typing import Any
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.exceptions import InvalidAMIIdError
 from moto.ec2.models.amis import Ami
+from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.responses import EC2Response
 from moto.ec2.utils import generic_filter, random_ami_id
 
-from .. import clock
+from .. import clock, transitions
 from . import images_access as access
 from . import images_common as common
 from . import images_lifecycle as lifecycle
@@ -93,6 +120,8 @@ _orig: dict[str, Any] = {}
 _reboots: dict[str, int] = {}
 _client_tokens: dict[tuple[str, str, str], tuple[tuple, str]] = {}
 _deregistered: dict[tuple[str, str], dict[str, Ami]] = {}
+MIN_COPY_MINUTES, MAX_COPY_MINUTES, COPY_MINUTES_STEP = 15, 2880, 15  # time-based copies
+UEFI_DATA_MAX = 64000
 
 
 def reset() -> None:
@@ -220,6 +249,36 @@ def _filter_images(images: list[Ami], filters: dict[str, list[str]]) -> list[Ami
     return generic_filter(plain, images) if plain else images
 
 
+# --- LastLaunchedTime ------------------------------------------------------------------------
+
+
+def record_launch(ami: Ami) -> None:
+    """RunInstances launched an instance from `ami` now (emulator clock)."""
+    ami.__dict__.setdefault("_emu_launches", []).append(clock.now())
+
+
+def _last_launched_time(self: Ami) -> str | None:
+    """The latest launch already reported (`last-launched-report` after it), ISO 8601."""
+    launches = self.__dict__.get("_emu_launches") or []
+    delay = transitions.duration("last-launched-report")
+    reported = [t for t in launches if transitions.elapsed(t) >= delay]
+    if not reported:
+        return None
+    latest = max(reported)
+    self.__dict__["_emu_launches"] = [t for t in launches if t >= latest]  # older ones no longer matter
+    return clock.isoformat(latest.replace(microsecond=0))
+
+
+def _run_instances(self: Any, image_id: str, *args: Any, **kwargs: Any) -> Any:
+    if not image_id and kwargs.get("launch_template"):
+        image_id = self._get_template_from_args(kwargs["launch_template"]).image_id
+    reservation = _orig["run_instances"](self, image_id, *args, **kwargs)
+    ami = access.find_image(self, image_id) if image_id else None
+    if ami is not None:
+        record_launch(ami)
+    return reservation
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 
@@ -264,6 +323,8 @@ def _apply_common(ami: Ami, p: Any) -> None:
         ami.boot_mode = p("BootMode")
     if p("TpmSupport"):
         ami.tpm_support = p("TpmSupport")
+    if p("UefiData"):
+        ami.uefi_data = p("UefiData")
     if p("ImdsSupport"):
         ami.imds_support = p("ImdsSupport")
     if p("SriovNetSupport"):
@@ -343,6 +404,8 @@ def create_image(self: Any) -> ActionResult:
 ARCHITECTURES = ("i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac")
 VIRTUALIZATION_TYPES = ("hvm", "paravirtual")
 BOOT_MODES = ("legacy-bios", "uefi", "uefi-preferred")
+TPM_SUPPORT = ("v2.0",)
+IMDS_SUPPORT = ("v2.0",)
 
 
 def _check_enum(param: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -426,6 +489,18 @@ def register_image(self: Any) -> ActionResult:
     _check_enum("architecture", p("Architecture"), ARCHITECTURES)
     _check_enum("virtualizationType", p("VirtualizationType"), VIRTUALIZATION_TYPES)
     _check_enum("bootMode", p("BootMode"), BOOT_MODES)
+    _check_enum("tpmSupport", p("TpmSupport"), TPM_SUPPORT)
+    _check_enum("imdsSupport", p("ImdsSupport"), IMDS_SUPPORT)
+    if p("TpmSupport") and p("BootMode") != "uefi":
+        raise common.error(
+            "InvalidParameterCombination",
+            f"TpmSupport {p('TpmSupport')} requires BootMode uefi (BootMode: {p('BootMode') or 'not set'}).",
+        )  # approximate wording
+    if p("UefiData") and len(p("UefiData")) > UEFI_DATA_MAX:
+        raise common.error(
+            "InvalidParameterValue",
+            f"UefiData is {len(p('UefiData'))} characters long; the maximum is {UEFI_DATA_MAX}.",
+        )  # approximate wording
     backend = self.ec2_backend
     _check_name(backend, name)
     mappings = [_register_mapping(backend, m) for m in p("BlockDeviceMappings", []) or []]
@@ -471,10 +546,11 @@ def copy_image(self: Any) -> ActionResult:
     copy_tags = self._get_bool_param("CopyImageTags", False)
     raw_specs = p("TagSpecifications", []) or []
     tags = common.tag_specs(raw_specs, ("image", "snapshot"))
+    minutes = _copy_minutes(p("SnapshotCopyCompletionDurationMinutes"))
     self.error_on_dryrun()
 
     dest = self.ec2_backend
-    fingerprint = (source_id, source_region, name, description, encrypted, kms_key_ref, copy_tags, repr(raw_specs))
+    fingerprint = (source_id, source_region, name, description, encrypted, kms_key_ref, copy_tags, repr(raw_specs), minutes)
     if token:
         if len(token) > 64:
             raise common.error("InvalidParameterValue", "ClientToken must be at most 64 characters")
@@ -516,7 +592,7 @@ def copy_image(self: Any) -> ActionResult:
     ami = _new_ami(dest, source_ami=source, name=name, description=description)
     for attr in ("root_device_name", "root_device_type", "boot_mode", "image_location", "sriov"):
         setattr(ami, attr, getattr(source, attr))
-    for attr in ("ena_support", "tpm_support", "imds_support"):
+    for attr in ("ena_support", "tpm_support", "imds_support", "uefi_data"):
         if hasattr(source, attr):
             setattr(ami, attr, getattr(source, attr))
     ami.__dict__["_emu_copy"] = True
@@ -542,6 +618,7 @@ def copy_image(self: Any) -> ActionResult:
         snap_fail = snap_fail or fail
         copy = snaps.copy_one(dest, src_snap, f"Copied for DestinationAmi {ami.id} from SourceAmi {source.id} for SourceSnapshot {src_snap.id}", enc, key_arn, snap_fail, "copy-image", from_ami=ami.id)
         copy.__dict__["_emu_copy"] = False  # AMI copies do not count against the snapshot-copy limit
+        copy.__dict__["_emu_completion_minutes"] = minutes
         copy.add_tags(tags.get("snapshot", {}))
         mappings.append({"DeviceName": m["DeviceName"], "Ebs": {**ebs, "SnapshotId": copy.id, "Encrypted": enc}})
     ami.__dict__["_emu_bdm"] = mappings
@@ -549,6 +626,24 @@ def copy_image(self: Any) -> ActionResult:
     if token:
         _client_tokens[(dest.account_id, dest.region_name, token)] = (fingerprint, ami.id)
     return ActionResult({"ImageId": ami.id})
+
+
+def _copy_minutes(raw: Any) -> int | None:
+    """SnapshotCopyCompletionDurationMinutes: None (a standard copy) or 15..2880 in steps of 15."""
+    if raw is None or raw == "":
+        return None
+    try:
+        minutes = int(raw)
+    except (TypeError, ValueError):
+        minutes = None
+    if minutes is None or not MIN_COPY_MINUTES <= minutes <= MAX_COPY_MINUTES or minutes % COPY_MINUTES_STEP:
+        raise common.error(
+            "InvalidParameterValue",
+            f"Value ({raw}) for parameter SnapshotCopyCompletionDurationMinutes is invalid. The completion "
+            f"duration must be between {MIN_COPY_MINUTES} and {MAX_COPY_MINUTES} minutes, in "
+            f"{COPY_MINUTES_STEP} minute increments.",
+        )  # approximate wording
+    return minutes
 
 
 def describe_images(self: Any) -> ActionResult:
@@ -670,7 +765,7 @@ IMAGE_ATTRIBUTES = {
     "bootMode": ("BootMode", lambda a: a.boot_mode),
     "tpmSupport": ("TpmSupport", lambda a: getattr(a, "tpm_support", None)),
     "uefiData": ("UefiData", lambda a: getattr(a, "uefi_data", None)),
-    "lastLaunchedTime": ("LastLaunchedTime", lambda a: None),
+    "lastLaunchedTime": ("LastLaunchedTime", lambda a: a.last_launched_time),
     "imdsSupport": ("ImdsSupport", lambda a: getattr(a, "imds_support", None)),
     "deregistrationProtection": ("DeregistrationProtection", lambda a: lifecycle.protection(a)),
 }
@@ -722,6 +817,9 @@ def install() -> None:
     Ami.deregistration_protection = property(_deregistration_protection)
     Ami.image_owner_alias = property(lambda self: self.owner_alias)
     Ami.get_filter_value = _ami_filter_value
+    Ami.last_launched_time = property(_last_launched_time)
+    _orig["run_instances"] = InstanceBackend.run_instances
+    InstanceBackend.run_instances = _run_instances  # instances.py wraps this one in turn
     EC2Response.create_image = create_image
     EC2Response.register_image = register_image
     EC2Response.copy_image = copy_image

@@ -5,7 +5,10 @@ asynchronous work starts, and its state is derived whenever it is read (pending 
 emulator clock reaches started_at + the duration in force *now* for that key). Once seen
 finished, a transition stays finished (latched): AWS states only move forwards (`pending` ->
 `available`/`completed`, never back), so a longer duration set later does not send a finished
-snapshot or image back to `pending`.
+snapshot or image back to `pending`. The moment a transition finished (its start plus the
+duration in force when it was first seen finished, never later than that first sighting) is kept
+as `completed_at(obj)`: DescribeSnapshots' CompletionTime ("The time stamp when the snapshot was
+completed", EC2 API reference, Snapshot data type).
 
 Pagination (DescribeImages, DescribeSnapshots) is key-ordered like volumes.py's: the NextToken
 names the last id returned, so resources deregistered or deleted between pages never make the
@@ -18,6 +21,7 @@ TagLimitExceeded, as everywhere else (EC2 user guide, "Tag restrictions"; volume
 from __future__ import annotations
 
 import fnmatch
+from datetime import datetime, timedelta
 from typing import Any
 
 from moto.ec2.exceptions import EC2ClientError, InvalidTaggableResourceType
@@ -34,6 +38,11 @@ DEFAULTS = {
     "image": 1.0,  # CreateImage: image pending -> available, its snapshots pending -> completed
     "copy-image": 1.0,  # CopyImage: image pending -> available, its snapshots likewise
     "deregister": 1.0,  # DeregisterImage: the AMI stays visible by id as `deregistered`
+    # Not a pending state: how long after RunInstances an image's LastLaunchedTime shows the
+    # launch (images_amis). AWS: "When the AMI is used to launch an instance, there is a 24-hour
+    # delay before that usage is reported" (Image data type); 0 by default here so that a launch
+    # shows at once, 86400 reproduces AWS.
+    "last-launched-report": 0.0,
 }
 
 
@@ -57,8 +66,18 @@ def pending(obj: Any) -> bool:
         return False
     if transitions.done(t[0], t[1]):
         obj.__dict__["_emu_transition_done"] = True  # latched: never pending again
+        finished = t[0] + timedelta(seconds=transitions.duration(t[1]))
+        obj.__dict__["_emu_completed_at"] = min(finished, clock.now())
         return False
     return True
+
+
+def completed_at(obj: Any) -> datetime | None:
+    """When the asynchronous work of `obj` finished successfully (None while pending, after a
+    failure, or for objects that never had a transition)."""
+    if not obj.__dict__.get("_emu_transition") or pending(obj) or obj.__dict__.get("_emu_fail"):
+        return None
+    return obj.__dict__.get("_emu_completed_at")
 
 
 def failure_code(obj: Any, default: str) -> str:
