@@ -13,6 +13,7 @@ use super::common::{
 use super::conditions::Condition;
 use super::ebs_volume::VolumeType;
 use super::intent::Intent;
+use super::volume_rules::{VolumeFields, volume_setting_rules};
 
 /// Most block device mappings one AMI may name here.
 pub const MAX_BLOCK_DEVICE_MAPPINGS: usize = 32;
@@ -66,9 +67,11 @@ pub struct InstanceSource {
     pub no_reboot: bool,
 }
 
-/// One block device of an AMI registered from snapshots.
+/// One block device of an AMI registered from snapshots: a snapshot, or an empty volume
+/// of `sizeGiB`.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = mapping_rules)]
 pub struct BlockDeviceMappingSpec {
     #[schemars(regex(pattern = r"^(/dev/)?[a-z][a-z0-9]{1,15}$"), length(max = 24))]
     pub device_name: String,
@@ -92,12 +95,37 @@ pub struct BlockDeviceMappingSpec {
     pub throughput_mibps: Option<i64>,
     #[serde(default = "default_true")]
     pub delete_on_termination: bool,
+    /// Encrypt the empty volume of a mapping without `snapshotId` (a snapshot's volumes
+    /// have the snapshot's encryption).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted: Option<bool>,
 }
 
 fn default_true() -> bool {
     true
+}
+
+/// The type, size, IOPS and throughput rules of EbsVolume (one limits table), with gp2 as
+/// EC2's default type for a mapping, and what AWS asks of a mapping without a snapshot.
+fn mapping_rules(schema: &mut Schema) {
+    let rules = volume_setting_rules(VolumeFields {
+        default_type: VolumeType::Gp2,
+        iops_optional_when: None,
+    });
+    for rule in rules {
+        add_rule(schema, rule);
+    }
+    add_rule(
+        schema,
+        Rule::new("has(self.snapshotId) || has(self.sizeGiB)")
+            .message("a mapping without snapshotId is a new empty volume: it needs sizeGiB"),
+    );
+    add_rule(
+        schema,
+        Rule::new("!has(self.snapshotId) || !has(self.encrypted)")
+            .message("encrypted applies only to a mapping without snapshotId: a snapshot's volumes are encrypted as the snapshot is (copy the snapshot encrypted first)")
+            .field_path(".encrypted"),
+    );
 }
 
 /// Register an EBS-backed AMI from snapshots (RegisterImage).
@@ -118,6 +146,27 @@ pub struct SnapshotsSource {
     pub root_device_name: String,
     #[schemars(length(min = 1, max = MAX_BLOCK_DEVICE_MAPPINGS), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["deviceName"]))]
     pub block_device_mappings: Vec<BlockDeviceMappingSpec>,
+    /// `v2.0`: instances launched from the image require IMDSv2 (session tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imds_support: Option<AttributeVersion>,
+    /// `v2.0`: instances launched from the image get a NitroTPM (needs `bootMode: uefi`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm_support: Option<AttributeVersion>,
+    /// The instance's UEFI variable store (Secure Boot keys), base64, as
+    /// `get-instance-uefi-data` prints it (needs a UEFI boot mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_UEFI_DATA_LENGTH), regex(pattern = r"^[A-Za-z0-9+/]+={0,2}$"))]
+    pub uefi_data: Option<String>,
+}
+
+/// Longest `uefiData` RegisterImage accepts (64,000 characters of base64).
+pub const MAX_UEFI_DATA_LENGTH: usize = 64_000;
+
+/// The one version AWS defines for `ImdsSupport` and `TpmSupport`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum AttributeVersion {
+    #[serde(rename = "v2.0")]
+    V2,
 }
 
 fn snapshots_source_rules(schema: &mut Schema) {
@@ -125,6 +174,18 @@ fn snapshots_source_rules(schema: &mut Schema) {
         schema,
         Rule::new("self.blockDeviceMappings.exists(m, m.deviceName == self.rootDeviceName && has(m.snapshotId))")
             .message("rootDeviceName must be one of blockDeviceMappings, with a snapshotId"),
+    );
+    add_rule(
+        schema,
+        Rule::new("!has(self.tpmSupport) || (has(self.bootMode) && self.bootMode == 'uefi')")
+            .message("tpmSupport needs bootMode: uefi (NitroTPM boots only with UEFI)")
+            .field_path(".tpmSupport"),
+    );
+    add_rule(
+        schema,
+        Rule::new("!has(self.uefiData) || (has(self.bootMode) && self.bootMode in ['uefi', 'uefi-preferred'])")
+            .message("uefiData needs bootMode uefi or uefi-preferred")
+            .field_path(".uefiData"),
     );
 }
 
@@ -191,6 +252,11 @@ pub struct CopySource {
     /// Copy the source AMI's user tags too.
     #[serde(default)]
     pub copy_image_tags: bool,
+    /// A time-based copy: every snapshot of the image is copied within this many minutes
+    /// (15-minute steps, up to 48 hours); unset, AWS copies as fast as it can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 15, max = 2880))]
+    pub completion_duration_minutes: Option<i64>,
 }
 
 fn copy_source_rules(schema: &mut Schema) {
@@ -205,6 +271,14 @@ fn copy_source_rules(schema: &mut Schema) {
         schema,
         Rule::new("!has(self.kmsKeyId) || self.encrypted")
             .message("kmsKeyId needs encrypted: true"),
+    );
+    add_rule(
+        schema,
+        Rule::new(
+            "!has(self.completionDurationMinutes) || self.completionDurationMinutes % 15 == 0",
+        )
+        .message("completionDurationMinutes goes in 15-minute steps (15, 30, ... 2880)")
+        .field_path(".completionDurationMinutes"),
     );
 }
 
@@ -287,6 +361,11 @@ pub struct LaunchPermissions {
     /// Share with everyone.
     #[serde(default)]
     pub public: bool,
+    /// Also let `accountIds` create volumes from the image's snapshots
+    /// (`createVolumePermission`), which they need to copy the image. Turned off again, the
+    /// grants the controller made are removed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub snapshot_create_volume_permissions: bool,
 }
 
 /// The AMI the user wants.
@@ -306,6 +385,11 @@ pub struct LaunchPermissions {
     printcolumn(name = "Name", type_ = "string", json_path = ".spec.name"),
     printcolumn(name = "State", type_ = "string", json_path = ".status.state"),
     printcolumn(name = "Root", type_ = "string", json_path = ".status.rootDeviceType"),
+    printcolumn(
+        name = "Stoppable",
+        type_ = "boolean",
+        json_path = ".status.instancesStoppable"
+    ),
     printcolumn(
         name = "Virtualization",
         type_ = "string",
@@ -394,6 +478,8 @@ pub fn ami_image_rules() -> Vec<Rule> {
         ),
         Rule::new("self.managementPolicy != 'ObserveOnly' || has(self.imageId)")
             .message("managementPolicy ObserveOnly needs imageId: it observes an existing AMI and creates nothing"),
+        Rule::new("!(has(self.launchPermissions) && self.launchPermissions.public && has(self.source) && has(self.source.copy) && self.source.copy.encrypted)")
+            .message("an encrypted image cannot be made public (AWS refuses it): share it with accounts, organizations or OUs instead"),
         Rule::new("has(self.imageId) || has(self.name)")
             .message("name is required to make an image (only adopting one by imageId goes without)"),
         immutable("name", "AMI names are fixed; create a new AmiImage"),
@@ -424,6 +510,15 @@ pub struct BlockDeviceMappingStatus {
     pub kms_key_id: Option<String>,
 }
 
+/// Who may create volumes from one snapshot of the image.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotVolumePermissions {
+    pub snapshot_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub account_ids: Vec<String>,
+}
+
 /// What the controller observed and did.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -436,16 +531,44 @@ pub struct AmiImageStatus {
     /// ebs or instance-store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_device_type: Option<String>,
+    /// Whether instances launched from the image can be stopped: not when it is instance
+    /// store-backed (they can only reboot or terminate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances_stoppable: Option<bool>,
+    /// What the root device type means for instances launched from the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_device_note: Option<String>,
+    /// While the image is pending: how far its snapshots are (the slowest one's percent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_percent: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtualization_type: Option<VirtualizationType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architecture: Option<Architecture>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_device_name: Option<String>,
+    /// legacy-bios, uefi or uefi-preferred, as AWS reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_mode: Option<String>,
+    /// `v2.0` when instances launched from the image require IMDSv2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imds_support: Option<String>,
+    /// `v2.0` when instances launched from the image get a NitroTPM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm_support: Option<String>,
+    /// When an instance was last launched from the image (AWS updates it within 24 hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_launched_time: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub block_device_mappings: Vec<BlockDeviceMappingStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_permissions: Option<LaunchPermissions>,
+    /// The accounts each of the image's snapshots lets create volumes, as last read with
+    /// `launchPermissions` or set by the controller: kept while the spec asks for them,
+    /// and until the grants are removed once it no longer does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["snapshotId"]))]
+    pub snapshot_volume_permissions: Vec<SnapshotVolumePermissions>,
     /// When `launchPermissions` was last read from AWS in full.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_permissions_read_at: Option<chrono::DateTime<chrono::Utc>>,

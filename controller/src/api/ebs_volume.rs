@@ -13,10 +13,8 @@ use super::common::{
 };
 use super::conditions::Condition;
 use super::intent::Intent;
-use super::limits::{
-    GP3_DEFAULT_IOPS, MAX_MULTI_ATTACH_INSTANCES, MAX_THROUGHPUT_PER_IOPS_DIVISOR, VolumeLimits,
-    volume_limits,
-};
+use super::limits::MAX_MULTI_ATTACH_INSTANCES;
+use super::volume_rules::{VolumeFields, volume_setting_rules};
 
 /// An EBS volume type.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash)]
@@ -194,70 +192,6 @@ pub struct EbsVolumeSpec {
     pub force_detach: bool,
 }
 
-/// The volume type a rule checks: the spec's, or gp3 (what CreateVolume gets) when unset.
-const TYPE: &str = "(has(self.volumeType) ? self.volumeType : 'gp3')";
-
-/// A CEL expression that is true when `iops` is absent or within the type's range.
-fn range_rule(field: &str, volume_type: &str, min: i64, max: i64) -> String {
-    format!(
-        "{TYPE} != '{volume_type}' || !has(self.{field}) || (self.{field} >= {min} && self.{field} <= {max})"
-    )
-}
-
-/// The rules of one volume type, generated from the limits table.
-fn type_rules(volume_type: VolumeType, limits: &VolumeLimits) -> Vec<Rule> {
-    let t = volume_type.as_str();
-    let mut rules = vec![
-        Rule::new(range_rule(
-            "sizeGiB",
-            t,
-            limits.size_gib.min,
-            limits.size_gib.max,
-        ))
-        .message(&*format!(
-            "sizeGiB for {t} must be {} to {}",
-            limits.size_gib.min, limits.size_gib.max
-        ))
-        .field_path(".sizeGiB"),
-    ];
-    if let Some(iops) = limits.iops {
-        rules.push(
-            Rule::new(range_rule("iops", t, iops.min, iops.max))
-                .message(&*format!(
-                    "iops for {t} must be {} to {}",
-                    iops.min, iops.max
-                ))
-                .field_path(".iops"),
-        );
-    }
-    if let Some(per_gib) = limits.max_iops_per_gib {
-        let baseline = limits.iops_baseline;
-        rules.push(
-            Rule::new(format!(
-                "{TYPE} != '{t}' || !has(self.iops) || !has(self.sizeGiB) || self.iops <= {baseline} || self.iops <= self.sizeGiB * {per_gib}"
-            ))
-            .message(&*format!("iops for {t} may be at most {per_gib} per GiB of sizeGiB: grow the volume or lower iops"))
-            .field_path(".iops"),
-        );
-    }
-    if let Some(throughput) = limits.throughput_mibps {
-        rules.push(
-            Rule::new(range_rule(
-                "throughputMiBps",
-                t,
-                throughput.min,
-                throughput.max,
-            ))
-            .message(&*format!(
-                "throughputMiBps for {t} must be {} to {}",
-                throughput.min, throughput.max
-            ))
-            .field_path(".throughputMiBps"),
-        );
-    }
-    rules
-}
-
 /// Every admission rule of the EbsVolume spec.
 pub fn ebs_volume_rules() -> Vec<Rule> {
     let mut rules = vec![
@@ -267,20 +201,6 @@ pub fn ebs_volume_rules() -> Vec<Rule> {
             .message("sizeGiB is required to create a volume unless snapshotId gives the size"),
         Rule::new("self.managementPolicy != 'ObserveOnly' || has(self.volumeId)")
             .message("managementPolicy ObserveOnly needs volumeId: it observes an existing volume and creates nothing"),
-        Rule::new(format!("!has(self.iops) || {TYPE} in ['gp3', 'io1', 'io2']"))
-            .message("iops can only be set for gp3, io1 and io2 volumes")
-            .field_path(".iops"),
-        Rule::new(format!("has(self.volumeId) || !({TYPE} in ['io1', 'io2']) || has(self.iops)"))
-            .message("io1 and io2 volumes require iops")
-            .field_path(".iops"),
-        Rule::new(format!("!has(self.throughputMiBps) || {TYPE} == 'gp3'"))
-            .message("throughputMiBps can only be set for gp3 volumes")
-            .field_path(".throughputMiBps"),
-        Rule::new(format!(
-            "{TYPE} != 'gp3' || !has(self.throughputMiBps) || self.throughputMiBps * {MAX_THROUGHPUT_PER_IOPS_DIVISOR} <= (has(self.iops) ? self.iops : {GP3_DEFAULT_IOPS})"
-        ))
-        .message("throughputMiBps may be at most a quarter of iops (gp3 has 3000 iops unless set): raise iops or lower throughput")
-        .field_path(".throughputMiBps"),
         Rule::new(format!("!self.multiAttachEnabled || {TYPE} in ['io1', 'io2']"))
             .message("multiAttachEnabled is only possible for io1 and io2 volumes")
             .field_path(".multiAttachEnabled"),
@@ -308,11 +228,15 @@ pub fn ebs_volume_rules() -> Vec<Rule> {
             .message("encrypted cannot change after creation: use an EncryptedVolumeMigration to encrypt a volume")
             .field_path(".encrypted"),
     ];
-    for volume_type in VolumeType::ALL {
-        rules.extend(type_rules(volume_type, &volume_limits(volume_type)));
-    }
+    rules.extend(volume_setting_rules(VolumeFields {
+        default_type: VolumeType::Gp3,
+        iops_optional_when: Some("has(self.volumeId)"),
+    }));
     rules
 }
+
+/// The volume type a rule checks: the spec's, or gp3 (what CreateVolume gets) when unset.
+const TYPE: &str = "(has(self.volumeType) ? self.volumeType : 'gp3')";
 
 fn ebs_volume_spec_rules(schema: &mut Schema) {
     for rule in ebs_volume_rules() {

@@ -10,6 +10,7 @@ pub mod intent;
 pub mod limits;
 pub mod migration;
 pub mod status;
+pub mod volume_rules;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;

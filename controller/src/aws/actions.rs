@@ -15,6 +15,7 @@ pub enum AwsAction {
     DescribeInstances,
     DescribeImages,
     DescribeImageAttribute,
+    DescribeSnapshotAttribute,
     GetImageBlockPublicAccessState,
     GetEbsDefaultKmsKeyId,
     CreateVolume,
@@ -42,13 +43,14 @@ pub enum AwsAction {
 }
 
 impl AwsAction {
-    pub const ALL: [AwsAction; 29] = [
+    pub const ALL: [AwsAction; 30] = [
         AwsAction::DescribeVolumes,
         AwsAction::DescribeVolumesModifications,
         AwsAction::DescribeSnapshots,
         AwsAction::DescribeInstances,
         AwsAction::DescribeImages,
         AwsAction::DescribeImageAttribute,
+        AwsAction::DescribeSnapshotAttribute,
         AwsAction::GetImageBlockPublicAccessState,
         AwsAction::GetEbsDefaultKmsKeyId,
         AwsAction::CreateVolume,
@@ -85,6 +87,7 @@ impl AwsAction {
             AwsAction::DescribeInstances => "DescribeInstances",
             AwsAction::DescribeImages => "DescribeImages",
             AwsAction::DescribeImageAttribute => "DescribeImageAttribute",
+            AwsAction::DescribeSnapshotAttribute => "DescribeSnapshotAttribute",
             AwsAction::GetImageBlockPublicAccessState => "GetImageBlockPublicAccessState",
             AwsAction::GetEbsDefaultKmsKeyId => "GetEbsDefaultKmsKeyId",
             AwsAction::CreateVolume => "CreateVolume",

@@ -86,6 +86,7 @@ impl ActionClass {
             | AwsAction::DescribeInstances
             | AwsAction::DescribeImages
             | AwsAction::DescribeImageAttribute
+            | AwsAction::DescribeSnapshotAttribute
             | AwsAction::GetImageBlockPublicAccessState
             | AwsAction::GetEbsDefaultKmsKeyId => ActionClass::Describe,
             // Image deprecation and deregistration protection are not listed in AWS's table:

@@ -63,6 +63,15 @@ pub struct ImageInput<'a> {
     pub source_snapshots: Option<&'a BTreeMap<String, ObservedSnapshot>>,
     /// The image's launch permissions (see the module documentation).
     pub launch_permissions: Option<&'a LaunchPermissionSet>,
+    /// The accounts each of the image's snapshots lets create volumes, by snapshot id, as
+    /// read this pass or last recorded; `None` when not managed (nothing is planned).
+    pub snapshot_permissions: Option<&'a BTreeMap<String, BTreeSet<String>>>,
+    /// The ARN of the AWS managed key (`aws/ebs`) that encrypts the image's snapshots, or
+    /// would encrypt those of the image to be made; looked for only when the spec shares
+    /// the image with other accounts.
+    pub aws_managed_key: Option<&'a str>,
+    /// While the image is pending: the slowest snapshot's percent done.
+    pub progress_percent: Option<i64>,
     /// The Region's image block public access is on; `None` when not looked at.
     pub public_access_blocked: Option<bool>,
     /// Tag keys the spec asked for on earlier passes.
@@ -94,6 +103,8 @@ pub enum ImageAction {
         encrypted: bool,
         kms_key_id: Option<String>,
         copy_image_tags: bool,
+        /// A time-based copy's duration per snapshot.
+        completion_duration_minutes: Option<i64>,
         tags: BTreeMap<String, String>,
         snapshot_tags: BTreeMap<String, String>,
     },
@@ -128,6 +139,12 @@ pub enum ImageAction {
         add: LaunchPermissionSet,
         remove: LaunchPermissionSet,
     },
+    /// One ModifySnapshotAttribute `createVolumePermission` on one of the image's snapshots.
+    ChangeSnapshotPermissions {
+        snapshot_id: String,
+        add: BTreeSet<String>,
+        remove: BTreeSet<String>,
+    },
     /// DeregisterImage; its snapshots deleted with it when they are this object's.
     Deregister {
         image_id: String,
@@ -144,6 +161,9 @@ pub struct Registration {
     pub virtualization_type: String,
     pub boot_mode: Option<String>,
     pub ena_support: bool,
+    pub imds_support: Option<String>,
+    pub tpm_support: Option<String>,
+    pub uefi_data: Option<String>,
     pub root_device_name: Option<String>,
     /// As the spec names them (none for a manifest).
     pub mappings: Vec<BlockDeviceMappingSpec>,
@@ -154,8 +174,12 @@ pub struct Registration {
 /// AWS is still working.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageWait {
-    /// The image is `pending` (its snapshots are being taken or copied).
-    Pending { image_id: String },
+    /// The image is `pending` (its snapshots are being taken or copied), with the slowest
+    /// snapshot's percent done when AWS reports one.
+    Pending {
+        image_id: String,
+        progress: Option<i64>,
+    },
     /// A create was requested and AWS does not show its image yet.
     Requested { name: String },
 }
@@ -170,7 +194,14 @@ impl PlannedWait for ImageWait {
 
     fn message(&self) -> String {
         match self {
-            ImageWait::Pending { image_id } => format!("{image_id} is pending"),
+            ImageWait::Pending {
+                image_id,
+                progress: None,
+            } => format!("{image_id} is pending"),
+            ImageWait::Pending {
+                image_id,
+                progress: Some(percent),
+            } => format!("{image_id} is pending: its snapshots are {percent}% done"),
             ImageWait::Requested { name } => {
                 format!("image {name} was requested; waiting for AWS to report it")
             }
@@ -228,6 +259,14 @@ impl PlannedAction for ImageAction {
                 "launch permissions of {image_id}: {}",
                 share::describe_change(add, remove)
             ),
+            ImageAction::ChangeSnapshotPermissions {
+                snapshot_id,
+                add,
+                remove,
+            } => format!(
+                "volume permissions of {snapshot_id}: {}",
+                share::describe_accounts(add, remove)
+            ),
             ImageAction::Deregister {
                 image_id,
                 delete_snapshots,
@@ -250,6 +289,7 @@ impl PlannedAction for ImageAction {
                 "ChangedImageDeprecation"
             }
             ImageAction::ChangeLaunchPermissions { .. } => "SharedImage",
+            ImageAction::ChangeSnapshotPermissions { .. } => "SharedSnapshot",
             ImageAction::SetDeregistrationProtection { .. } => "ChangedImageProtection",
             ImageAction::Deregister { .. } => "DeregisteredImage",
         }
@@ -330,6 +370,8 @@ pub mod reason {
     pub const SHARING_NOT_ALLOWED: &str = "SharingNotAllowed";
     pub const PUBLIC_SHARING_REFUSED: &str = "PublicSharingRefused";
     pub const LAUNCH_PERMISSIONS_DIFFER: &str = "LaunchPermissionsDiffer";
+    pub const SNAPSHOT_PERMISSIONS_DIFFER: &str = "SnapshotPermissionsDiffer";
+    pub const AWS_MANAGED_KEY_NOT_SHAREABLE: &str = "AwsManagedKeyNotShareable";
     pub const DEREGISTRATION_PROTECTED: &str = "DeregistrationProtected";
 }
 

@@ -279,6 +279,13 @@ pub struct ObservedImage {
     pub virtualization_type: Option<String>,
     /// `i386`, `x86_64`, `arm64`, `x86_64_mac`, `arm64_mac`.
     pub architecture: Option<String>,
+    /// `legacy-bios`, `uefi` or `uefi-preferred`.
+    pub boot_mode: Option<String>,
+    /// `v2.0` when launched instances require IMDSv2.
+    pub imds_support: Option<String>,
+    /// `v2.0` when launched instances get a NitroTPM.
+    pub tpm_support: Option<String>,
+    pub last_launched_time: Option<DateTime<Utc>>,
     pub creation_date: Option<DateTime<Utc>>,
     pub deprecation_time: Option<DateTime<Utc>>,
     /// `disabled`, `enabled-with-cooldown`, `enabled-without-cooldown`, or

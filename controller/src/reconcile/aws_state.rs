@@ -24,12 +24,16 @@ const KMS_KEY_TTL: Duration = Duration::from_secs(600);
 /// the age its reader accepts.
 struct Recent<K, V> {
     entries: Mutex<HashMap<K, (Instant, V)>>,
+    /// One question per key at a time: readers that miss together (every object of a
+    /// resync, at once) wait for the first one's answer instead of each asking AWS.
+    asking: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl<K, V> Default for Recent<K, V> {
     fn default() -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
+            asking: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -46,6 +50,39 @@ impl<K: Eq + Hash, V: Clone> Recent<K, V> {
         if let Ok(mut entries) = self.entries.lock() {
             entries.insert(key, (Instant::now(), value));
         }
+    }
+
+    /// The answer to `key` when younger than `max_age`; otherwise `ask`'s, asked once for
+    /// every reader missing at the same time, and kept.
+    async fn get_or_ask<E, Fut>(
+        &self,
+        key: K,
+        max_age: Duration,
+        ask: impl FnOnce() -> Fut,
+    ) -> Result<V, E>
+    where
+        K: Clone,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        if let Some(value) = self.get(&key, max_age) {
+            return Ok(value);
+        }
+        let turn = self
+            .asking
+            .lock()
+            .ok()
+            .map(|mut asking| asking.entry(key.clone()).or_default().clone());
+        let _turn = match &turn {
+            Some(turn) => Some(turn.lock().await),
+            None => None,
+        };
+        // Answered while this reader waited its turn.
+        if let Some(value) = self.get(&key, max_age) {
+            return Ok(value);
+        }
+        let value = ask().await?;
+        self.put(key, value.clone());
+        Ok(value)
     }
 }
 
@@ -166,21 +203,27 @@ impl AwsState {
         query: &ImageQuery,
     ) -> Result<Option<ObservedImage>, AwsError> {
         let max_age = self.observer_config.resync_interval;
-        if let Some(newest) = self.newest_images.get(query, max_age) {
-            return Ok(newest);
-        }
-        let ec2 = self.ec2(&query.scope);
-        let filters = vec![Filter::new("name", [query.name_pattern.clone()])];
-        let images = all_pages(|token| {
-            ec2.describe_images_page(query.owners.clone(), filters.clone(), MAX_IMAGE_PAGE, token)
-        })
-        .await?;
-        let newest = images
-            .into_iter()
-            .filter(|i| i.state == Some(ImageState::Available))
-            .max_by(|a, b| (a.creation_date, &a.image_id).cmp(&(b.creation_date, &b.image_id)));
-        self.newest_images.put(query.clone(), newest.clone());
-        Ok(newest)
+        self.newest_images
+            .get_or_ask(query.clone(), max_age, || async {
+                let ec2 = self.ec2(&query.scope);
+                let filters = vec![Filter::new("name", [query.name_pattern.clone()])];
+                let images = all_pages(|token| {
+                    ec2.describe_images_page(
+                        query.owners.clone(),
+                        filters.clone(),
+                        MAX_IMAGE_PAGE,
+                        token,
+                    )
+                })
+                .await?;
+                Ok(images
+                    .into_iter()
+                    .filter(|i| i.state == Some(ImageState::Available))
+                    .max_by(|a, b| {
+                        (a.creation_date, &a.image_id).cmp(&(b.creation_date, &b.image_id))
+                    }))
+            })
+            .await
     }
 
     /// The ids of this cluster's images `account` may launch, asked of AWS at most once
@@ -192,19 +235,16 @@ impl AwsState {
     ) -> Result<Arc<BTreeSet<String>>, AwsError> {
         let key = (scope.clone(), account.to_owned());
         let max_age = self.observer_config.resync_interval;
-        if let Some(ids) = self.launchable.get(&key, max_age) {
-            return Ok(ids);
-        }
-        let filters = vec![Filter::tag(CLUSTER_TAG, self.cluster.clone())];
-        let ids: Arc<BTreeSet<String>> = Arc::new(
-            self.ec2(scope)
-                .images_launchable_by(account.to_owned(), filters)
-                .await?
-                .into_iter()
-                .collect(),
-        );
-        self.launchable.put(key, ids.clone());
-        Ok(ids)
+        self.launchable
+            .get_or_ask(key, max_age, || async {
+                let filters = vec![Filter::tag(CLUSTER_TAG, self.cluster.clone())];
+                let ids = self
+                    .ec2(scope)
+                    .images_launchable_by(account.to_owned(), filters)
+                    .await?;
+                Ok(Arc::new(ids.into_iter().collect()))
+            })
+            .await
     }
 }
 
@@ -224,5 +264,29 @@ mod tests {
             "too old for this reader"
         );
         assert_eq!(recent.get(&"other", Duration::from_secs(60)), None);
+    }
+
+    #[tokio::test]
+    async fn readers_missing_together_ask_once_and_share_the_answer() {
+        let recent: Arc<Recent<&str, u32>> = Arc::default();
+        let asked = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let readers = (0..20).map(|_| {
+            let recent = recent.clone();
+            let asked = asked.clone();
+            tokio::spawn(async move {
+                recent
+                    .get_or_ask("k", Duration::from_secs(60), || async {
+                        asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        // Long enough for every other reader to miss meanwhile.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Ok::<_, ()>(7)
+                    })
+                    .await
+            })
+        });
+        for answer in futures::future::join_all(readers).await {
+            assert_eq!(answer.ok(), Some(Ok(7)));
+        }
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

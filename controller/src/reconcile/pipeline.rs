@@ -17,7 +17,7 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 use tracing::Instrument;
 
-use super::aws_errors::is_rejection;
+use super::aws_errors::{from_aws, is_rejection};
 use super::context::Context;
 use super::error::{Error, Result};
 use super::finalizers::{add_finalizer, has_finalizer, remove_finalizer};
@@ -27,7 +27,7 @@ use super::rechecks::{Blocked, Cause};
 use super::status::StatusWriter;
 use crate::api::conditions::{ConditionStatus, DesiredCondition, PROGRESSING, READY, SYNCED, find};
 use crate::api::status::KindStatus;
-use crate::aws::client::Ec2;
+use crate::aws::client::{Ec2, KmsKey};
 use crate::aws::identity::Scope;
 use crate::plan::core::{Plan, PlannedAction, PlannedWait};
 use crate::plan::tags::Owner;
@@ -153,6 +153,34 @@ impl<'a, K: ManagedKind> Pass<'a, K> {
         self.ctx
             .rechecks
             .watch(&object_key(self.obj), blocked, cause);
+    }
+
+    /// The KMS key `key` names (id, ARN, alias), in this object's scope, when it exists
+    /// and is enabled. Otherwise a terminal error that says so, and the object is looked at
+    /// again as soon as the key is usable (created, re-enabled or granted outside).
+    pub async fn usable_key(&self, key: &str) -> Result<KmsKey> {
+        let key_unusable = || Cause::KmsKeyUnusable {
+            scope: self.scope.clone(),
+            key: key.to_owned(),
+        };
+        let resolved = match self.ctx.aws.kms_key(&self.scope, key).await {
+            Ok(resolved) => resolved,
+            Err(e) => {
+                let error = from_aws("DescribeKey", e);
+                if matches!(error, Error::Terminal { .. }) {
+                    self.recheck_when(key_unusable());
+                }
+                return Err(error);
+            }
+        };
+        if !resolved.enabled {
+            self.recheck_when(key_unusable());
+            return Err(Error::Terminal {
+                reason: "KmsKeyDisabled",
+                message: format!("KMS key {key} ({}) is not enabled", resolved.arn),
+            });
+        }
+        Ok(resolved)
     }
 }
 

@@ -167,6 +167,10 @@ pub fn image_from_sdk(i: &ec2t::Image) -> Option<ObservedImage> {
         root_device_name: i.root_device_name().map(str::to_owned),
         virtualization_type: i.virtualization_type().map(|t| t.as_str().to_owned()),
         architecture: i.architecture().map(|a| a.as_str().to_owned()),
+        boot_mode: i.boot_mode().map(|m| m.as_str().to_owned()),
+        imds_support: i.imds_support().map(|v| v.as_str().to_owned()),
+        tpm_support: i.tpm_support().map(|v| v.as_str().to_owned()),
+        last_launched_time: parse_rfc3339(i.last_launched_time()),
         creation_date: parse_rfc3339(i.creation_date()),
         deprecation_time: parse_rfc3339(i.deprecation_time()),
         deregistration_protection: i.deregistration_protection().map(str::to_owned),
@@ -252,6 +256,7 @@ pub(super) fn key_from_sdk(meta: &aws_sdk_kms::types::KeyMetadata) -> KmsKey {
         key_id: meta.key_id().to_owned(),
         enabled: meta.enabled(),
         state: meta.key_state().map(|s| s.as_str().to_owned()),
+        aws_managed: meta.key_manager() == Some(&aws_sdk_kms::types::KeyManagerType::Aws),
     }
 }
 

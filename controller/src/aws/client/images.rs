@@ -64,6 +64,12 @@ pub struct RegisterImageRequest {
     /// `legacy-bios`, `uefi`, `uefi-preferred`.
     pub boot_mode: Option<String>,
     pub ena_support: bool,
+    /// `v2.0` or nothing.
+    pub imds_support: Option<String>,
+    /// `v2.0` or nothing.
+    pub tpm_support: Option<String>,
+    /// Base64 UEFI variable store.
+    pub uefi_data: Option<String>,
     pub root_device_name: Option<String>,
     pub mappings: Vec<ImageMappingRequest>,
     /// An S3 manifest (instance store-backed).
@@ -85,6 +91,8 @@ pub struct CopyImageRequest {
     pub encrypted: bool,
     pub kms_key_id: Option<String>,
     pub copy_image_tags: bool,
+    /// A time-based copy: minutes each snapshot's copy may take (15-minute steps).
+    pub completion_duration_minutes: Option<i64>,
     /// From `tokens::client_token`.
     pub client_token: String,
     /// On the copy (TagSpecifications image); on its snapshots too when `snapshot_tags` is
@@ -264,6 +272,9 @@ pub(super) async fn register(
                 .virtualization_type(&r.virtualization_type)
                 .set_boot_mode(r.boot_mode.as_deref().map(ec2t::BootModeValues::from))
                 .ena_support(r.ena_support)
+                .set_imds_support(r.imds_support.as_deref().map(ec2t::ImdsSupportValues::from))
+                .set_tpm_support(r.tpm_support.as_deref().map(ec2t::TpmSupportValues::from))
+                .set_uefi_data(r.uefi_data.clone())
                 .set_root_device_name(r.root_device_name.clone())
                 .set_block_device_mappings(mappings.clone())
                 .set_image_location(r.image_location.clone())
@@ -290,6 +301,7 @@ pub(super) async fn copy(client: &Ec2Client, r: CopyImageRequest) -> Result<Stri
                 .set_encrypted(r.encrypted.then_some(true))
                 .set_kms_key_id(r.kms_key_id.clone())
                 .set_copy_image_tags(r.copy_image_tags.then_some(true))
+                .set_snapshot_copy_completion_duration_minutes(r.completion_duration_minutes)
                 .client_token(&r.client_token)
                 .set_tag_specifications(specs.clone())
                 .send()

@@ -16,6 +16,8 @@ pub struct KmsKey {
     pub enabled: bool,
     /// `Enabled`, `Disabled`, `PendingDeletion`, ...
     pub state: Option<String>,
+    /// An AWS managed key (`aws/ebs`): it cannot be shared, so neither can what it encrypts.
+    pub aws_managed: bool,
 }
 
 pub(super) async fn describe_key(client: &Ec2Client, key: String) -> Result<KmsKey, AwsError> {

@@ -22,7 +22,7 @@ pub mod snapshots;
 pub mod tagging;
 pub mod volumes;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -227,6 +227,22 @@ pub trait Ec2: Send + Sync {
         image_id: String,
         add: LaunchPermissionSet,
         remove: LaunchPermissionSet,
+    ) -> BoxFuture<'_, Result<(), AwsError>>;
+
+    /// DescribeSnapshotAttribute `createVolumePermission`: the accounts that may create
+    /// volumes from the snapshot.
+    fn describe_snapshot_volume_permissions(
+        &self,
+        snapshot_id: String,
+    ) -> BoxFuture<'_, Result<BTreeSet<String>, AwsError>>;
+
+    /// One ModifySnapshotAttribute `createVolumePermission` adding and removing accounts
+    /// (nothing sent when both are empty).
+    fn modify_snapshot_volume_permissions(
+        &self,
+        snapshot_id: String,
+        add: BTreeSet<String>,
+        remove: BTreeSet<String>,
     ) -> BoxFuture<'_, Result<(), AwsError>>;
 
     /// ModifyImageAttribute `Description`.

@@ -2,7 +2,7 @@
 //! ([`Ec2Client::call`]), and the per-Region cache ([`AwsClients`]). What each call sends and
 //! reads lives in the resource's file; this file only wires them to the trait.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -364,6 +364,27 @@ impl Ec2 for Ec2Client {
     ) -> BoxFuture<'_, Result<(), AwsError>> {
         Box::pin(images::modify_launch_permissions(
             self, image_id, add, remove,
+        ))
+    }
+
+    fn describe_snapshot_volume_permissions(
+        &self,
+        snapshot_id: String,
+    ) -> BoxFuture<'_, Result<BTreeSet<String>, AwsError>> {
+        Box::pin(snapshots::describe_volume_permissions(self, snapshot_id))
+    }
+
+    fn modify_snapshot_volume_permissions(
+        &self,
+        snapshot_id: String,
+        add: BTreeSet<String>,
+        remove: BTreeSet<String>,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(snapshots::modify_volume_permissions(
+            self,
+            snapshot_id,
+            add,
+            remove,
         ))
     }
 

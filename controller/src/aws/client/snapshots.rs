@@ -1,8 +1,10 @@
-//! Snapshot calls: DescribeSnapshots (this account's only) and CreateSnapshot.
+//! Snapshot calls: DescribeSnapshots (this account's only), CreateSnapshot, and the
+//! `createVolumePermission` attribute (who may create volumes from a snapshot).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types as ec2t;
+use aws_sdk_ec2::types::CreateVolumePermissionModifications;
 
 use super::conversions::{snapshot_from_create, snapshot_from_sdk};
 use super::describe::{MAX_SNAPSHOT_PAGE, sdk_filters};
@@ -66,4 +68,80 @@ pub(super) async fn create(
         })
         .await?;
     Ok(snapshot_from_create(&out))
+}
+
+pub(super) async fn describe_volume_permissions(
+    client: &Ec2Client,
+    snapshot_id: String,
+) -> Result<BTreeSet<String>, AwsError> {
+    let out = client
+        .call(
+            AwsAction::DescribeSnapshotAttribute,
+            Idempotency::Safe,
+            || {
+                client
+                    .ec2
+                    .describe_snapshot_attribute()
+                    .snapshot_id(&snapshot_id)
+                    .attribute(ec2t::SnapshotAttributeName::CreateVolumePermission)
+                    .send()
+            },
+        )
+        .await?;
+    Ok(out
+        .create_volume_permissions()
+        .iter()
+        .filter_map(|p| p.user_id().map(str::to_owned))
+        .collect())
+}
+
+/// The SDK permissions of some accounts (`None` for none: AWS refuses an empty list).
+fn sdk_volume_permissions(
+    accounts: &BTreeSet<String>,
+) -> Option<Vec<ec2t::CreateVolumePermission>> {
+    (!accounts.is_empty()).then(|| {
+        accounts
+            .iter()
+            .map(|id| ec2t::CreateVolumePermission::builder().user_id(id).build())
+            .collect()
+    })
+}
+
+pub(super) async fn modify_volume_permissions(
+    client: &Ec2Client,
+    snapshot_id: String,
+    add: BTreeSet<String>,
+    remove: BTreeSet<String>,
+) -> Result<(), AwsError> {
+    // One call adds or removes, never both (ModifySnapshotAttribute API reference).
+    let changes = [
+        CreateVolumePermissionModifications::builder()
+            .set_remove(sdk_volume_permissions(&remove))
+            .build(),
+        CreateVolumePermissionModifications::builder()
+            .set_add(sdk_volume_permissions(&add))
+            .build(),
+    ];
+    for change in changes
+        .into_iter()
+        .filter(|c| c.add().len() + c.remove().len() > 0)
+    {
+        client
+            // Adding a grant that exists or removing one that does not changes nothing.
+            .call(
+                AwsAction::ModifySnapshotAttribute,
+                Idempotency::Safe,
+                || {
+                    client
+                        .ec2
+                        .modify_snapshot_attribute()
+                        .snapshot_id(&snapshot_id)
+                        .attribute(ec2t::SnapshotAttributeName::CreateVolumePermission)
+                        .create_volume_permission(change.clone())
+                        .send()
+                },
+            )
+            .await?;
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@
 //! `describe_images_by_ids`, so the observer tests exercise their chunking through this
 //! fake's pages.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
@@ -249,6 +249,20 @@ impl Ec2 for Fake {
         _: String,
         _: LaunchPermissionSet,
         _: LaunchPermissionSet,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
+    fn describe_snapshot_volume_permissions(
+        &self,
+        _: String,
+    ) -> BoxFuture<'_, Result<BTreeSet<String>, AwsError>> {
+        unsupported()
+    }
+    fn modify_snapshot_volume_permissions(
+        &self,
+        _: String,
+        _: BTreeSet<String>,
+        _: BTreeSet<String>,
     ) -> BoxFuture<'_, Result<(), AwsError>> {
         unsupported()
     }

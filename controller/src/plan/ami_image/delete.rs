@@ -65,6 +65,7 @@ pub(super) fn plan(input: &ImageInput<'_>, image: Option<&ObservedImage>, b: &mu
         // DeregisterImage refuses a pending image; it goes once it is done.
         b.wait(ImageWait::Pending {
             image_id: image.image_id.clone(),
+            progress: input.progress_percent,
         });
         return;
     }

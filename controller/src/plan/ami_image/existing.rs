@@ -28,6 +28,7 @@ pub(super) fn plan(input: &ImageInput<'_>, image: &ObservedImage, b: &mut Builde
         Some(ImageState::Pending | ImageState::Transient) => {
             b.wait(ImageWait::Pending {
                 image_id: image.image_id.clone(),
+                progress: input.progress_percent,
             });
             return;
         }

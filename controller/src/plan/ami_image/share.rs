@@ -46,7 +46,15 @@ pub(super) fn check_before_create(input: &ImageInput<'_>, b: &mut Builder) {
     }
 }
 
-/// The grants the policy refuses, then the image's own limits (public and encrypted).
+/// Whether a set grants anything to other accounts (accounts, organizations or OUs).
+fn shares_with_accounts(set: &LaunchPermissionSet) -> bool {
+    !set.account_ids.is_empty()
+        || !set.organization_arns.is_empty()
+        || !set.organizational_unit_arns.is_empty()
+}
+
+/// The grants the policy refuses, then the image's own limits (public and encrypted, the
+/// AWS managed key).
 fn check(
     input: &ImageInput<'_>,
     wanted: &LaunchPermissionSet,
@@ -74,6 +82,20 @@ fn check(
             format!(
                 "the administrator's sharing allowlist does not include {}: ask for them to be added (the controller's --share-allow-* settings)",
                 refused.join(", ")
+            ),
+        );
+    }
+    if let Some(key) = input.aws_managed_key
+        && shares_with_accounts(wanted)
+    {
+        let what = match image {
+            Some(_) => "the image's snapshots are encrypted",
+            None => "the image would be encrypted",
+        };
+        b.problem(
+            reason::AWS_MANAGED_KEY_NOT_SHAREABLE,
+            format!(
+                "{what} with the AWS managed key {key} (aws/ebs), which AWS lets no other account use, so the image cannot be shared: copy it with encrypted: true and a customer managed kmsKeyId, and share the copy"
             ),
         );
     }
@@ -126,6 +148,7 @@ pub(super) fn plan(input: &ImageInput<'_>, image: &ObservedImage, b: &mut Builde
     if b.problems.len() > problems_before {
         return;
     }
+    snapshots(input, b);
     let Some(current) = input.launch_permissions else {
         return;
     };
@@ -149,6 +172,51 @@ pub(super) fn plan(input: &ImageInput<'_>, image: &ObservedImage, b: &mut Builde
         add,
         remove,
     });
+}
+
+/// The accounts the image's snapshots let create volumes: the spec's `accountIds` while
+/// `snapshotCreateVolumePermissions` is on, none once it is turned off (the caller reads
+/// them only while on, or while the status still records grants the controller made).
+fn snapshots(input: &ImageInput<'_>, b: &mut Builder) {
+    let (Some(spec), Some(current)) = (&input.spec.launch_permissions, input.snapshot_permissions)
+    else {
+        return;
+    };
+    let wanted: BTreeSet<String> = match spec.snapshot_create_volume_permissions {
+        true => spec.account_ids.iter().map(|a| a.0.clone()).collect(),
+        false => BTreeSet::new(),
+    };
+    for (snapshot_id, granted) in current {
+        let add: BTreeSet<String> = wanted.difference(granted).cloned().collect();
+        let remove: BTreeSet<String> = granted.difference(&wanted).cloned().collect();
+        if add.is_empty() && remove.is_empty() {
+            continue;
+        }
+        if input.spec.management_policy == ManagementPolicy::ObserveOnly {
+            b.problem(
+                reason::SNAPSHOT_PERMISSIONS_DIFFER,
+                format!(
+                    "the accounts that may create volumes from {snapshot_id} differ from the spec ({}); ObserveOnly changes nothing",
+                    describe_accounts(&add, &remove)
+                ),
+            );
+            continue;
+        }
+        b.act(ImageAction::ChangeSnapshotPermissions {
+            snapshot_id: snapshot_id.clone(),
+            add,
+            remove,
+        });
+    }
+}
+
+/// `+111122223333, -444455556666` style words for a change of accounts.
+pub(super) fn describe_accounts(add: &BTreeSet<String>, remove: &BTreeSet<String>) -> String {
+    add.iter()
+        .map(|a| format!("+{a}"))
+        .chain(remove.iter().map(|a| format!("-{a}")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What `a` has that `b` has not.

@@ -89,6 +89,9 @@ struct Case {
     source_image: Option<ObservedImage>,
     newest_match: Option<ObservedImage>,
     launch_permissions: Option<LaunchPermissionSet>,
+    snapshot_permissions: Option<BTreeMap<String, BTreeSet<String>>>,
+    aws_managed_key: Option<String>,
+    progress_percent: Option<i64>,
     public_access_blocked: Option<bool>,
     deleting: bool,
 }
@@ -105,6 +108,9 @@ impl Case {
             source_image: None,
             newest_match: None,
             launch_permissions: None,
+            snapshot_permissions: None,
+            aws_managed_key: None,
+            progress_percent: None,
             public_access_blocked: None,
             deleting: false,
         }
@@ -134,6 +140,9 @@ impl Case {
             newest_match: self.newest_match.as_ref(),
             source_snapshots: None,
             launch_permissions: self.launch_permissions.as_ref(),
+            snapshot_permissions: self.snapshot_permissions.as_ref(),
+            aws_managed_key: self.aws_managed_key.as_deref(),
+            progress_percent: self.progress_percent,
             public_access_blocked: self.public_access_blocked,
             managed_tag_keys: &BTreeSet::new(),
             deleting: self.deleting,
@@ -352,6 +361,7 @@ fn public_images_need_the_administrator_and_no_block_and_no_encryption() {
                 encrypted: true,
                 kms_key_id: None,
                 copy_image_tags: false,
+                completion_duration_minutes: None,
             }),
             ..AmiSource::default()
         }),
@@ -482,6 +492,7 @@ fn a_private_image_of_the_account_is_copied_only_when_granted() {
                 encrypted: false,
                 kms_key_id: None,
                 copy_image_tags: false,
+                completion_duration_minutes: None,
             }),
             ..AmiSource::default()
         }),
@@ -530,6 +541,7 @@ fn a_selectors_newest_match_is_copied_and_a_newer_one_only_reported() {
                 encrypted: false,
                 kms_key_id: None,
                 copy_image_tags: false,
+                completion_duration_minutes: None,
             }),
             ..AmiSource::default()
         }),
@@ -600,4 +612,211 @@ fn a_protected_image_is_never_unprotected_by_a_deletion_alone() {
         }]
     );
     assert!(!plan.finished);
+}
+
+const AWS_EBS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/aws-ebs";
+
+fn allow_any() -> SharingPolicy {
+    SharingPolicy {
+        any: true,
+        ..SharingPolicy::default()
+    }
+}
+
+#[test]
+fn an_image_under_the_aws_managed_key_is_not_shared_with_other_accounts() {
+    let plan = Case {
+        spec: AmiImageSpec {
+            launch_permissions: Some(sharing_with(&["111122223333"])),
+            ..from_instance()
+        },
+        sharing: allow_any(),
+        launch_permissions: Some(LaunchPermissionSet::default()),
+        aws_managed_key: Some(AWS_EBS_KEY.into()),
+        ..Case::existing(ImageState::Available)
+    }
+    .plan();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(reasons(&plan), vec![reason::AWS_MANAGED_KEY_NOT_SHAREABLE]);
+    assert!(plan.synced().message.contains(AWS_EBS_KEY));
+    assert!(plan.synced().message.contains("customer managed kmsKeyId"));
+}
+
+#[test]
+fn a_copy_that_would_be_under_the_aws_managed_key_and_shared_is_not_made() {
+    let spec = AmiImageSpec {
+        source: Some(AmiSource {
+            copy: Some(CopySource {
+                source_image_id: Some(IMAGE.into()),
+                source_image_selector: None,
+                source_region: "eu-west-1".into(),
+                encrypted: true,
+                kms_key_id: None,
+                copy_image_tags: false,
+                completion_duration_minutes: Some(30),
+            }),
+            ..AmiSource::default()
+        }),
+        launch_permissions: Some(sharing_with(&["111122223333"])),
+        ..from_instance()
+    };
+    let source = ObservedImage {
+        image_id: IMAGE.into(),
+        public: true,
+        state: Some(ImageState::Available),
+        ..ObservedImage::default()
+    };
+    let refused = Case {
+        sharing: allow_any(),
+        source_image: Some(source.clone()),
+        aws_managed_key: Some(AWS_EBS_KEY.into()),
+        ..Case::new(spec.clone())
+    }
+    .plan();
+    assert!(refused.actions.is_empty(), "{:?}", refused.actions);
+    assert_eq!(
+        reasons(&refused),
+        vec![reason::AWS_MANAGED_KEY_NOT_SHAREABLE]
+    );
+    assert!(refused.synced().message.contains("would be encrypted"));
+    // A customer managed key (nothing AWS managed found): the time-based copy is made.
+    let made = Case {
+        sharing: allow_any(),
+        source_image: Some(source),
+        ..Case::new(spec)
+    }
+    .plan();
+    assert!(
+        matches!(
+            made.actions.first(),
+            Some(ImageAction::Copy {
+                completion_duration_minutes: Some(30),
+                ..
+            })
+        ),
+        "{:?}",
+        made.actions
+    );
+}
+
+#[test]
+fn the_aws_managed_key_does_not_matter_to_an_image_shared_with_nobody() {
+    let plan = Case {
+        spec: AmiImageSpec {
+            launch_permissions: Some(LaunchPermissions::default()),
+            ..from_instance()
+        },
+        launch_permissions: Some(accounts(&["444455556666"])),
+        aws_managed_key: Some(AWS_EBS_KEY.into()),
+        ..Case::existing(ImageState::Available)
+    }
+    .plan();
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+    assert_eq!(
+        plan.actions,
+        vec![ImageAction::ChangeLaunchPermissions {
+            image_id: IMAGE.into(),
+            add: LaunchPermissionSet::default(),
+            remove: accounts(&["444455556666"]),
+        }]
+    );
+}
+
+fn snapshot_grants(entries: &[(&str, &[&str])]) -> BTreeMap<String, BTreeSet<String>> {
+    entries
+        .iter()
+        .map(|(id, accounts)| {
+            (
+                (*id).to_owned(),
+                accounts.iter().map(|a| (*a).to_owned()).collect(),
+            )
+        })
+        .collect()
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|a| (*a).to_owned()).collect()
+}
+
+#[test]
+fn snapshot_volume_permissions_follow_the_accounts_while_asked_and_go_when_not() {
+    let shared = LaunchPermissions {
+        snapshot_create_volume_permissions: true,
+        ..sharing_with(&["111122223333"])
+    };
+    let current = snapshot_grants(&[
+        ("snap-0000000000000000a", &["111122223333"]),
+        ("snap-0000000000000000b", &["999988887777"]),
+    ]);
+    let on = Case {
+        spec: AmiImageSpec {
+            launch_permissions: Some(shared.clone()),
+            ..from_instance()
+        },
+        sharing: allow_any(),
+        launch_permissions: Some(accounts(&["111122223333"])),
+        snapshot_permissions: Some(current.clone()),
+        ..Case::existing(ImageState::Available)
+    }
+    .plan();
+    assert_eq!(
+        on.actions,
+        vec![ImageAction::ChangeSnapshotPermissions {
+            snapshot_id: "snap-0000000000000000b".into(),
+            add: set(&["111122223333"]),
+            remove: set(&["999988887777"]),
+        }]
+    );
+    let off = Case {
+        spec: AmiImageSpec {
+            launch_permissions: Some(sharing_with(&["111122223333"])),
+            ..from_instance()
+        },
+        sharing: allow_any(),
+        launch_permissions: Some(accounts(&["111122223333"])),
+        snapshot_permissions: Some(current.clone()),
+        ..Case::existing(ImageState::Available)
+    }
+    .plan();
+    assert_eq!(off.actions.len(), 2, "{:?}", off.actions);
+    assert!(off.actions.iter().all(|a| matches!(
+        a,
+        ImageAction::ChangeSnapshotPermissions { add, .. } if add.is_empty()
+    )));
+    let observed_only = Case {
+        spec: AmiImageSpec {
+            launch_permissions: Some(shared),
+            management_policy: ManagementPolicy::ObserveOnly,
+            image_id: Some(IMAGE.into()),
+            ..from_instance()
+        },
+        sharing: allow_any(),
+        launch_permissions: Some(accounts(&["111122223333"])),
+        snapshot_permissions: Some(current),
+        ..Case::existing(ImageState::Available)
+    }
+    .plan();
+    assert!(observed_only.actions.is_empty());
+    assert_eq!(
+        reasons(&observed_only),
+        vec![reason::SNAPSHOT_PERMISSIONS_DIFFER]
+    );
+}
+
+#[test]
+fn a_pending_image_reports_how_far_its_snapshots_are() {
+    let plan = Case {
+        progress_percent: Some(42),
+        ..Case::existing(ImageState::Pending)
+    }
+    .plan();
+    assert_eq!(
+        plan.waits,
+        vec![ImageWait::Pending {
+            image_id: IMAGE.into(),
+            progress: Some(42),
+        }]
+    );
+    assert!(plan.progressing.status);
+    assert!(plan.progressing.message.contains("42% done"));
 }

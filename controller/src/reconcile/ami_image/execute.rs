@@ -1,7 +1,9 @@
 //! One action, one AWS call. The create intent is recorded before CreateImage,
 //! RegisterImage or CopyImage; everything a call needs comes from the action.
 
-use crate::api::ami_image::{AmiImage, AmiImageStatus};
+use std::collections::BTreeSet;
+
+use crate::api::ami_image::{AmiImage, AmiImageStatus, SnapshotVolumePermissions};
 use crate::api::intent::{Intent, drop_intent, recorded_or_put};
 use crate::aws::client::{
     CopyImageRequest, CreateImageRequest, ImageMappingRequest, RegisterImageRequest,
@@ -79,6 +81,7 @@ pub async fn run(
             encrypted,
             kms_key_id,
             copy_image_tags,
+            completion_duration_minutes,
             tags,
             snapshot_tags,
         } => {
@@ -97,6 +100,7 @@ pub async fn run(
                 encrypted: *encrypted,
                 kms_key_id: kms_key_id.clone(),
                 copy_image_tags: *copy_image_tags,
+                completion_duration_minutes: *completion_duration_minutes,
                 client_token: token,
                 tags: tags.clone(),
                 snapshot_tags: snapshot_tags.clone(),
@@ -160,6 +164,29 @@ pub async fn run(
                 .map(|wanted| super::observe::as_spec(&desired(wanted)));
             writer.write(status).await
         }
+        ImageAction::ChangeSnapshotPermissions {
+            snapshot_id,
+            add,
+            remove,
+        } => {
+            ec2.modify_snapshot_volume_permissions(
+                snapshot_id.clone(),
+                add.clone(),
+                remove.clone(),
+            )
+            .await
+            .map_err(|e| from_aws("ModifySnapshotAttribute", e))?;
+            // This snapshot's record becomes what AWS now holds, so a crash before the other
+            // snapshots' changes leaves exactly those to make.
+            let wanted = pass
+                .obj
+                .spec
+                .launch_permissions
+                .as_ref()
+                .is_some_and(|l| l.snapshot_create_volume_permissions);
+            record_snapshot_change(status, snapshot_id, add, remove, wanted);
+            writer.write(status).await
+        }
         ImageAction::Deregister {
             image_id,
             delete_snapshots,
@@ -172,6 +199,33 @@ pub async fn run(
             Err(AwsError::NotFound { .. }) => Ok(()),
             Err(e) => Err(from_aws("DeregisterImage", e)),
         },
+    }
+}
+
+/// Updates one snapshot's recorded volume permissions after a change; an entry left with
+/// no account goes once the spec no longer asks for any.
+fn record_snapshot_change(
+    status: &mut AmiImageStatus,
+    snapshot_id: &str,
+    add: &BTreeSet<String>,
+    remove: &BTreeSet<String>,
+    wanted: bool,
+) {
+    let records = &mut status.snapshot_volume_permissions;
+    let mut accounts: BTreeSet<String> = records
+        .iter()
+        .find(|r| r.snapshot_id == snapshot_id)
+        .map(|r| r.account_ids.iter().cloned().collect())
+        .unwrap_or_default();
+    accounts.extend(add.iter().cloned());
+    accounts.retain(|a| !remove.contains(a));
+    records.retain(|r| r.snapshot_id != snapshot_id);
+    if wanted || !accounts.is_empty() {
+        records.push(SnapshotVolumePermissions {
+            snapshot_id: snapshot_id.to_owned(),
+            account_ids: accounts.into_iter().collect(),
+        });
+        records.sort_by(|a, b| a.snapshot_id.cmp(&b.snapshot_id));
     }
 }
 
@@ -230,6 +284,9 @@ fn register_request(r: &Registration) -> RegisterImageRequest {
         virtualization_type: r.virtualization_type.clone(),
         boot_mode: r.boot_mode.clone(),
         ena_support: r.ena_support,
+        imds_support: r.imds_support.clone(),
+        tpm_support: r.tpm_support.clone(),
+        uefi_data: r.uefi_data.clone(),
         root_device_name: r.root_device_name.clone(),
         mappings: r
             .mappings

@@ -1,10 +1,14 @@
 //! Everything the AmiImage planner needs from AWS, read through the batched observers: the
-//! image (sweep, or on demand while AWS works on it), the source while there is no image
-//! yet, and the launch permissions only after the spec changed.
+//! image (sweep, or on demand while AWS works on it, with its snapshots' progress), the
+//! source while there is no image yet, the launch permissions (and the snapshots' volume
+//! permissions) only after the spec changed or on their slow cadence, and the keys of what
+//! is to be shared.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::api::ami_image::{AmiImage, LaunchPermissions};
+use futures::future::try_join_all;
+
+use crate::api::ami_image::{AmiImage, LaunchPermissions, SnapshotVolumePermissions};
 use crate::api::intent::find_intent;
 use crate::aws::identity::Scope;
 use crate::plan::ami_image::CREATE_STEP;
@@ -35,7 +39,16 @@ pub struct Observation {
     /// When `launch_permissions` was read from AWS, if this pass read them (then they go
     /// to status); `None` when they come from the status.
     pub launch_permissions_read_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The accounts each snapshot of the image lets create volumes: read with the launch
+    /// permissions, or as the status recorded them; `None` when not managed.
+    pub snapshot_permissions: Option<BTreeMap<String, BTreeSet<String>>>,
+    /// What the status records of `snapshot_permissions`, when read this pass.
+    pub snapshot_record: Option<Vec<SnapshotVolumePermissions>>,
     pub public_access_blocked: Option<bool>,
+    /// The AWS managed key that encrypts what the spec would share with other accounts.
+    pub aws_managed_key: Option<String>,
+    /// While the image is pending: the slowest snapshot's percent done.
+    pub progress_percent: Option<i64>,
 }
 
 pub async fn observe(pass: &Pass<'_, AmiImage>) -> Result<Observation> {
@@ -49,8 +62,26 @@ pub async fn observe(pass: &Pass<'_, AmiImage>) -> Result<Observation> {
     if observation.image.is_none() && !pass.deleting {
         source(pass, &mut observation).await?;
     }
+    observation.progress_percent = progress(pass, observation.image.as_ref()).await?;
     launch_permissions(pass, &mut observation).await?;
+    if !pass.deleting {
+        observation.aws_managed_key = aws_managed_key(pass, &observation).await?;
+    }
     Ok(observation)
+}
+
+/// While the image is pending, how far its snapshots are: each read afresh (merged with
+/// every other object's reads in the Region), the slowest one counting.
+async fn progress(pass: &Pass<'_, AmiImage>, image: Option<&ObservedImage>) -> Result<Option<i64>> {
+    let Some(image) = image.filter(|i| i.state == Some(ImageState::Pending)) else {
+        return Ok(None);
+    };
+    let snapshots = pass.ctx.aws.snapshots(&pass.scope);
+    let ids = image.snapshot_ids();
+    let read = try_join_all(ids.iter().map(|id| snapshots.refresh(id)))
+        .await
+        .map_err(|e| from_aws("DescribeSnapshots", e))?;
+    Ok(read.into_iter().flatten().filter_map(|s| s.progress).min())
 }
 
 /// The image this object tracks: by the id it recorded or adopts, or, after a create whose
@@ -223,33 +254,193 @@ async fn launch_permissions(
     let Some(image) = &observation.image else {
         return Ok(());
     };
-    if pass.obj.spec.launch_permissions.is_none()
-        || image.state != Some(ImageState::Available)
+    let Some(spec) = &pass.obj.spec.launch_permissions else {
+        return Ok(());
+    };
+    if image.state != Some(ImageState::Available)
         || tenancy::standing(&pass.owner, &image.tags) != Standing::Ours
     {
         return Ok(());
     }
     let status = pass.obj.status.as_ref();
     let recorded = status.and_then(|s| s.launch_permissions.as_ref());
+    let recorded_snapshots = status.map_or(&[][..], |s| &s.snapshot_volume_permissions[..]);
+    // Volume permissions are managed while the spec asks for them, and until the grants
+    // the controller made are gone once it no longer does.
+    let manage_snapshots =
+        spec.snapshot_create_volume_permissions || !recorded_snapshots.is_empty();
     let spec_changed = status.and_then(|s| s.observed_generation) != pass.obj.metadata.generation;
     let read_at = status.and_then(|s| s.launch_permissions_read_at);
     if let Some(recorded) = recorded
+        && !(spec.snapshot_create_volume_permissions && recorded_snapshots.is_empty())
         && !spec_changed
         && !read_is_due(pass, read_at)
         && !grant_removed(pass, image, recorded).await?
     {
         observation.launch_permissions = Some(desired(recorded));
+        observation.snapshot_permissions = manage_snapshots.then(|| {
+            recorded_snapshots
+                .iter()
+                .map(|s| {
+                    (
+                        s.snapshot_id.clone(),
+                        s.account_ids.iter().cloned().collect(),
+                    )
+                })
+                .collect()
+        });
         return Ok(());
     }
-    let read = pass
-        .ec2()
+    let ec2 = pass.ec2();
+    let read = ec2
         .describe_launch_permissions(image.image_id.clone())
         .await
         .map_err(|e| from_aws("DescribeImageAttribute", e))?;
     observation.launch_permissions = Some(read);
     observation.launch_permissions_read_at = Some(pass.now);
+    if manage_snapshots {
+        let ids = image.snapshot_ids();
+        let granted = try_join_all(
+            ids.iter()
+                .map(|id| ec2.describe_snapshot_volume_permissions(id.clone())),
+        )
+        .await
+        .map_err(|e| from_aws("DescribeSnapshotAttribute", e))?;
+        let read: BTreeMap<String, BTreeSet<String>> = ids.into_iter().zip(granted).collect();
+        observation.snapshot_record = Some(snapshot_record(
+            &read,
+            spec.snapshot_create_volume_permissions,
+        ));
+        observation.snapshot_permissions = Some(read);
+    }
     observation.public_access_blocked = public_access_blocked(pass).await?;
     Ok(())
+}
+
+/// The AWS managed key that encrypts what the spec shares with other accounts, looked up
+/// only while a grant to another account is still to be made: such an image cannot be
+/// shared, and a copy that would be encrypted with it is better not made at all. A copy's
+/// own key is checked before the copy (a missing or disabled key is a clear condition
+/// instead of a copy that fails later).
+async fn aws_managed_key(
+    pass: &Pass<'_, AmiImage>,
+    observation: &Observation,
+) -> Result<Option<String>> {
+    let copy = pass.obj.spec.source.as_ref().and_then(|s| s.copy.as_ref());
+    let creating = observation.image.is_none()
+        && pass
+            .obj
+            .status
+            .as_ref()
+            .is_none_or(|s| s.image_id.is_none() && s.intents.is_empty());
+    let copy_key = match copy.filter(|_| creating) {
+        Some(copy) => match &copy.kms_key_id {
+            Some(key) => Some(pass.usable_key(key).await?),
+            None => None,
+        },
+        None => None,
+    };
+    if (observation.image.is_none() && !creating) || !grants_to_add(pass, observation) {
+        return Ok(None);
+    }
+    let keys: Vec<String> = match (&observation.image, copy_key) {
+        (Some(image), _) => snapshot_keys(pass, &image.snapshot_ids()).await?,
+        (None, Some(key)) => vec![key.arn],
+        // Encrypted without a key: the account's EBS default key, aws/ebs unless changed.
+        (None, None) if copy.is_some_and(|c| c.encrypted) => pass
+            .ec2()
+            .get_ebs_default_kms_key_id()
+            .await
+            .map_err(|e| from_aws("GetEbsDefaultKmsKeyId", e))?
+            .into_iter()
+            .collect(),
+        (None, None) => observation
+            .source_snapshots
+            .iter()
+            .flat_map(|found| found.values())
+            .filter_map(|s| s.kms_key_id.clone())
+            .collect(),
+    };
+    for key in keys {
+        // A key that cannot be described is not known to be AWS managed: AWS has the last
+        // word when the grant is made.
+        if let Ok(resolved) = pass.ctx.aws.kms_key(&pass.scope, &key).await
+            && resolved.aws_managed
+        {
+            return Ok(Some(resolved.arn));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether the spec grants other accounts something the image (or the snapshots) does not
+/// grant yet; for an image still to be made, whether the spec shares it at all.
+fn grants_to_add(pass: &Pass<'_, AmiImage>, observation: &Observation) -> bool {
+    let Some(spec) = &pass.obj.spec.launch_permissions else {
+        return false;
+    };
+    let wanted = desired(spec);
+    let shares = |set: &LaunchPermissionSet| {
+        !set.account_ids.is_empty()
+            || !set.organization_arns.is_empty()
+            || !set.organizational_unit_arns.is_empty()
+    };
+    if !shares(&wanted) {
+        return false;
+    }
+    if observation.image.is_none() {
+        return true;
+    }
+    let launch = observation
+        .launch_permissions
+        .as_ref()
+        .is_some_and(|current| {
+            !wanted.account_ids.is_subset(&current.account_ids)
+                || !wanted
+                    .organization_arns
+                    .is_subset(&current.organization_arns)
+                || !wanted
+                    .organizational_unit_arns
+                    .is_subset(&current.organizational_unit_arns)
+        });
+    let snapshots = spec.snapshot_create_volume_permissions
+        && observation
+            .snapshot_permissions
+            .as_ref()
+            .is_some_and(|all| {
+                all.values()
+                    .any(|granted| !wanted.account_ids.is_subset(granted))
+            });
+    launch || snapshots
+}
+
+/// The keys of encrypted snapshots, read through the Region's snapshot observer.
+async fn snapshot_keys(pass: &Pass<'_, AmiImage>, ids: &[String]) -> Result<Vec<String>> {
+    let snapshots = pass.ctx.aws.snapshots(&pass.scope);
+    let read = try_join_all(ids.iter().map(|id| snapshots.get(id)))
+        .await
+        .map_err(|e| from_aws("DescribeSnapshots", e))?;
+    Ok(read
+        .into_iter()
+        .flatten()
+        .filter(|s| s.encrypted)
+        .filter_map(|s| s.kms_key_id)
+        .collect())
+}
+
+/// The status's record of the snapshots' volume permissions after a read: entries with no
+/// account are dropped once the spec no longer asks for them (nothing left to remove).
+fn snapshot_record(
+    read: &BTreeMap<String, BTreeSet<String>>,
+    wanted: bool,
+) -> Vec<SnapshotVolumePermissions> {
+    read.iter()
+        .filter(|(_, accounts)| wanted || !accounts.is_empty())
+        .map(|(id, accounts)| SnapshotVolumePermissions {
+            snapshot_id: id.clone(),
+            account_ids: accounts.iter().cloned().collect(),
+        })
+        .collect()
 }
 
 /// Whether this image's slow, spread-out full read is due: once per
@@ -310,5 +501,7 @@ pub fn as_spec(set: &LaunchPermissionSet) -> LaunchPermissions {
             .map(OrganizationalUnitArn)
             .collect(),
         public: set.public,
+        // The snapshots' permissions have their own record.
+        snapshot_create_volume_permissions: false,
     }
 }

@@ -12,7 +12,7 @@ use crate::plan::observed::{
 };
 use crate::plan::tags::STEP_TAG;
 use crate::reconcile::aws_errors::from_aws;
-use crate::reconcile::error::{Error, Result};
+use crate::reconcile::error::Result;
 use crate::reconcile::pipeline::Pass;
 use crate::reconcile::rechecks::Cause;
 
@@ -73,29 +73,7 @@ pub async fn observe(pass: &Pass<'_, EbsVolume>) -> Result<Observation> {
     if !pass.deleting
         && let Some(key) = &obj.spec.kms_key_id
     {
-        let key_unusable = || Cause::KmsKeyUnusable {
-            scope: pass.scope.clone(),
-            key: key.clone(),
-        };
-        let resolved = match pass.ctx.aws.kms_key(&pass.scope, key).await {
-            Ok(resolved) => resolved,
-            Err(e) => {
-                let error = from_aws("DescribeKey", e);
-                // A key (or alias) created, or DescribeKey granted, outside: heal at once.
-                if matches!(error, Error::Terminal { .. }) {
-                    pass.recheck_when(key_unusable());
-                }
-                return Err(error);
-            }
-        };
-        if !resolved.enabled {
-            pass.recheck_when(key_unusable());
-            return Err(Error::Terminal {
-                reason: "KmsKeyDisabled",
-                message: format!("KMS key {key} ({}) is not enabled", resolved.arn),
-            });
-        }
-        observation.kms_key_arn = Some(resolved.arn);
+        observation.kms_key_arn = Some(pass.usable_key(key).await?.arn);
     }
 
     observation.instances = wanted_instances(pass, observation.volume.as_ref()).await?;

@@ -491,6 +491,185 @@ fn adopting_an_ami_by_id_needs_no_name_but_making_one_does() -> Result<()> {
     )
 }
 
+/// An AMI registered from a root snapshot and one more mapping (`extra`, YAML fields of
+/// the mapping after its device name), with `attributes` among the source's fields.
+fn ami_mapping(extra: &str, attributes: &str) -> String {
+    let extra = extra
+        .lines()
+        .map(|l| format!("\n      {l}"))
+        .collect::<String>();
+    let attributes = attributes
+        .lines()
+        .map(|l| format!("\n    {l}"))
+        .collect::<String>();
+    format!(
+        "name: web-mapped\nsource:\n  snapshots:\n    rootDeviceName: /dev/xvda{attributes}\n    blockDeviceMappings:\n    - deviceName: /dev/xvda\n      snapshotId: snap-0123456789abcdef0\n    - deviceName: /dev/xvdb{extra}"
+    )
+}
+
+#[test]
+fn ami_mappings_obey_the_volume_limits_table_on_both_sides_of_each_edge() -> Result<()> {
+    accepted_all(
+        "AmiImage",
+        &[
+            ami_mapping("sizeGiB: 1", ""),
+            ami_mapping("sizeGiB: 16384", ""),
+            ami_mapping(
+                "volumeType: gp3\nsizeGiB: 20\niops: 3000\nthroughputMiBps: 750",
+                "",
+            ),
+            ami_mapping(
+                "volumeType: gp3\nsizeGiB: 160\niops: 80000\nthroughputMiBps: 2000",
+                "",
+            ),
+            ami_mapping("volumeType: io2\nsizeGiB: 4\niops: 4000", ""),
+            ami_mapping("volumeType: io1\nsizeGiB: 4\niops: 100", ""),
+            ami_mapping("volumeType: st1\nsizeGiB: 125", ""),
+            ami_mapping("volumeType: standard\nsizeGiB: 1024", ""),
+            ami_mapping("sizeGiB: 10\nencrypted: true", ""),
+            ami_mapping("snapshotId: snap-0123456789abcdef1\nvolumeType: sc1", ""),
+        ],
+    )?;
+    rejected_each(
+        "AmiImage",
+        &[
+            (
+                ami_mapping("sizeGiB: 16385", ""),
+                "sizeGiB for gp2 must be 1 to 16384".into(),
+            ),
+            (
+                ami_mapping("volumeType: io2\nsizeGiB: 4\niops: 4001", ""),
+                "iops for io2 may be at most 1000 per GiB".into(),
+            ),
+            (
+                ami_mapping("volumeType: io1\nsizeGiB: 10", ""),
+                "io1 and io2 volumes require iops".into(),
+            ),
+            (
+                ami_mapping("volumeType: gp3\nsizeGiB: 20\niops: 2999", ""),
+                "iops for gp3 must be 3000 to 80000".into(),
+            ),
+            (
+                ami_mapping(
+                    "volumeType: gp3\nsizeGiB: 20\niops: 3000\nthroughputMiBps: 751",
+                    "",
+                ),
+                "throughputMiBps may be at most a quarter of iops".into(),
+            ),
+            (
+                ami_mapping("sizeGiB: 20\niops: 3000", ""),
+                "iops can only be set for gp3, io1 and io2 volumes".into(),
+            ),
+            (
+                ami_mapping(
+                    "volumeType: io2\nsizeGiB: 20\niops: 3000\nthroughputMiBps: 125",
+                    "",
+                ),
+                "throughputMiBps can only be set for gp3 volumes".into(),
+            ),
+            (
+                ami_mapping("volumeType: st1\nsizeGiB: 124", ""),
+                "sizeGiB for st1 must be 125 to 16384".into(),
+            ),
+            (
+                ami_mapping("volumeType: standard\nsizeGiB: 1025", ""),
+                "sizeGiB for standard must be 1 to 1024".into(),
+            ),
+            (
+                ami_mapping("volumeType: gp3", ""),
+                "a mapping without snapshotId is a new empty volume: it needs sizeGiB".into(),
+            ),
+            (
+                ami_mapping("snapshotId: snap-0123456789abcdef1\nencrypted: true", ""),
+                "encrypted applies only to a mapping without snapshotId".into(),
+            ),
+        ],
+    )
+}
+
+#[test]
+fn nitro_tpm_and_uefi_data_need_their_boot_modes() -> Result<()> {
+    accepted_all(
+        "AmiImage",
+        &[
+            ami_mapping(
+                "sizeGiB: 8",
+                "bootMode: uefi\ntpmSupport: v2.0\nimdsSupport: v2.0\nuefiData: QUJDRA==",
+            ),
+            ami_mapping("sizeGiB: 8", "bootMode: uefi-preferred\nuefiData: QUJD"),
+            ami_mapping("sizeGiB: 8", "imdsSupport: v2.0"),
+        ],
+    )?;
+    rejected_each(
+        "AmiImage",
+        &[
+            (
+                ami_mapping("sizeGiB: 8", "tpmSupport: v2.0"),
+                "tpmSupport needs bootMode: uefi".into(),
+            ),
+            (
+                ami_mapping("sizeGiB: 8", "bootMode: uefi-preferred\ntpmSupport: v2.0"),
+                "tpmSupport needs bootMode: uefi".into(),
+            ),
+            (
+                ami_mapping("sizeGiB: 8", "bootMode: legacy-bios\nuefiData: QUJDRA=="),
+                "uefiData needs bootMode uefi or uefi-preferred".into(),
+            ),
+            (
+                ami_mapping("sizeGiB: 8", "bootMode: uefi\nuefiData: not*base64"),
+                "spec.source.snapshots.uefiData in body should match".into(),
+            ),
+            (
+                ami_mapping("sizeGiB: 8", "imdsSupport: v1.0"),
+                "Unsupported value: \"v1.0\"".into(),
+            ),
+        ],
+    )
+}
+
+fn ami_timed_copy(minutes: &str) -> String {
+    format!("{FROM_COPY}\n    completionDurationMinutes: {minutes}")
+}
+
+#[test]
+fn a_time_based_copy_takes_15_minute_steps_up_to_48_hours() -> Result<()> {
+    accepted_all("AmiImage", &["15", "30", "2880"].map(ami_timed_copy))?;
+    rejected_each(
+        "AmiImage",
+        &[
+            (
+                ami_timed_copy("0"),
+                "should be greater than or equal to 15".into(),
+            ),
+            (
+                ami_timed_copy("20"),
+                "completionDurationMinutes goes in 15-minute steps".into(),
+            ),
+            (
+                ami_timed_copy("2895"),
+                "should be less than or equal to 2880".into(),
+            ),
+        ],
+    )
+}
+
+#[test]
+fn an_encrypted_copy_cannot_be_made_public_but_an_unencrypted_one_can() -> Result<()> {
+    let public = "\nlaunchPermissions:\n  public: true";
+    accepted_all(
+        "AmiImage",
+        &[format!(
+            "{}{public}",
+            FROM_COPY.replace("encrypted: true", "encrypted: false")
+        )],
+    )?;
+    rejected_on_create(
+        "AmiImage",
+        &format!("{FROM_COPY}{public}"),
+        "an encrypted image cannot be made public",
+    )
+}
+
 fn ami_selector(owner: &str) -> String {
     format!(
         "name: web-2026-11\nsource:\n  copy:\n    sourceRegion: eu-west-1\n    sourceImageSelector:\n      owners: [{}]\n      namePattern: web-*",

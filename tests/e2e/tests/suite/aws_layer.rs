@@ -610,6 +610,7 @@ async fn copy_image_is_idempotent_by_token_encrypts_and_deregister_removes_its_s
         encrypted: true,
         kms_key_id: Some(key_arn.clone()),
         copy_image_tags: false,
+        completion_duration_minutes: Some(30),
         client_token: client_token("uid-copy", "copy", 0),
         tags: tags.clone(),
         snapshot_tags: BTreeMap::new(),
@@ -651,6 +652,11 @@ async fn copy_image_is_idempotent_by_token_encrypts_and_deregister_removes_its_s
             "{snapshot:?}"
         );
         ensure!(e2e::bed::tags_of(snapshot.tags()) == tags, "{snapshot:?}");
+        // A time-based copy: each snapshot within the requested minutes.
+        ensure!(
+            snapshot.completion_duration_minutes() == Some(30),
+            "{snapshot:?}"
+        );
     }
     // Not in the source Region.
     ensure!(
@@ -828,6 +834,9 @@ async fn register_image_from_a_completed_snapshot() -> Result<()> {
         virtualization_type: "hvm".to_owned(),
         boot_mode: Some("uefi".to_owned()),
         ena_support: true,
+        imds_support: Some("v2.0".to_owned()),
+        tpm_support: Some("v2.0".to_owned()),
+        uefi_data: None,
         root_device_name: Some("/dev/xvda".to_owned()),
         mappings: vec![
             root.clone(),
@@ -855,6 +864,14 @@ async fn register_image_from_a_completed_snapshot() -> Result<()> {
         "{image:?}"
     );
     ensure!(image.tags == tags, "{image:?}");
+    ensure!(
+        (
+            image.boot_mode.as_deref(),
+            image.imds_support.as_deref(),
+            image.tpm_support.as_deref()
+        ) == (Some("uefi"), Some("v2.0"), Some("v2.0")),
+        "{image:?}"
+    );
     let mapped = image
         .block_device_mappings
         .iter()
