@@ -7,6 +7,8 @@
 
 mod admission;
 mod ami_image;
+mod ami_image_details;
+mod ami_image_scale;
 mod aws_layer;
 mod chart_rbac;
 mod controller_skeleton;
@@ -14,6 +16,7 @@ mod ebs_volume_attachments;
 mod ebs_volume_lifecycle;
 mod ebs_volume_safety;
 mod ebs_volume_smoke;
+mod examples;
 mod leader_election;
 mod pipeline;
 mod plan_command;
