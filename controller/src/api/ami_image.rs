@@ -60,6 +60,7 @@ pub enum BootMode {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceSource {
+    /// The instance to image: running or stopped, EBS-backed; this namespace's own or granted.
     #[schemars(regex(pattern = r"^i-[0-9a-f]{8,17}$"), length(max = 32))]
     pub instance_id: String,
     /// Do not reboot the instance first (the file systems may then be inconsistent).
@@ -73,16 +74,24 @@ pub struct InstanceSource {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = mapping_rules)]
 pub struct BlockDeviceMappingSpec {
+    /// Where the device appears in the instance (`/dev/xvda`, `/dev/sdf`, `xvdb`).
     #[schemars(regex(pattern = r"^(/dev/)?[a-z][a-z0-9]{1,15}$"), length(max = 24))]
     pub device_name: String,
+    /// A completed snapshot of this account and Region (this namespace's own or granted);
+    /// omitted, the device is a new empty volume of `sizeGiB`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^snap-[0-9a-f]{8,17}$"), length(max = 32))]
     pub snapshot_id: Option<String>,
+    /// gp3, gp2, io1, io2, st1, sc1 or standard; EC2 makes a mapping gp2 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_type: Option<VolumeType>,
+    /// Size in GiB, within the type's range (gp2/gp3 up to 16 TiB/64 TiB, st1 and sc1 from
+    /// 125 GiB); with a snapshot, at least the snapshot's size (its size when omitted).
     #[serde(default, rename = "sizeGiB", skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65536))]
     pub size_gib: Option<i64>,
+    /// Provisioned IOPS: gp3 3,000-80,000 (at most 500 per GiB), io1 100-64,000 (50 per GiB),
+    /// io2 100-256,000 (1,000 per GiB); required for io1 and io2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 100, max = 256000))]
     pub iops: Option<i64>,
@@ -91,8 +100,10 @@ pub struct BlockDeviceMappingSpec {
         rename = "throughputMiBps",
         skip_serializing_if = "Option::is_none"
     )]
+    /// gp3 only: 125-2,000 MiB/s, at most a quarter of the IOPS.
     #[schemars(range(min = 125, max = 2000))]
     pub throughput_mibps: Option<i64>,
+    /// Delete the volume when the instance launched from the image terminates (default true).
     #[serde(default = "default_true")]
     pub delete_on_termination: bool,
     /// Encrypt the empty volume of a mapping without `snapshotId` (a snapshot's volumes
@@ -133,17 +144,22 @@ fn mapping_rules(schema: &mut Schema) {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = snapshots_source_rules)]
 pub struct SnapshotsSource {
+    /// The image's CPU architecture (default x86_64).
     #[serde(default)]
     pub architecture: Architecture,
+    /// hvm (default) or paravirtual.
     #[serde(default)]
     pub virtualization_type: VirtualizationType,
+    /// legacy-bios, uefi or uefi-preferred; AWS's default for the architecture when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_mode: Option<BootMode>,
+    /// Enhanced networking with ENA (default true; most current instance types need it).
     #[serde(default = "default_true")]
     pub ena_support: bool,
     /// The device the instance boots from; one of `blockDeviceMappings`.
     #[schemars(regex(pattern = r"^(/dev/)?[a-z][a-z0-9]{1,15}$"), length(max = 24))]
     pub root_device_name: String,
+    /// The devices of the image (1 to 32), the root among them.
     #[schemars(length(min = 1, max = MAX_BLOCK_DEVICE_MAPPINGS), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["deviceName"]))]
     pub block_device_mappings: Vec<BlockDeviceMappingSpec>,
     /// `v2.0`: instances launched from the image require IMDSv2 (session tokens).
@@ -199,8 +215,10 @@ pub struct ManifestSource {
         length(max = 1024)
     )]
     pub image_location: String,
+    /// The image's CPU architecture (default x86_64).
     #[serde(default)]
     pub architecture: Architecture,
+    /// hvm (default) or paravirtual.
     #[serde(default)]
     pub virtualization_type: VirtualizationType,
 }
@@ -236,6 +254,7 @@ fn owner_schema(schema: &mut Schema) {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = copy_source_rules)]
 pub struct CopySource {
+    /// The AMI to copy, in `sourceRegion` (exactly one of this and `sourceImageSelector`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^ami-[0-9a-f]{8,17}$"), length(max = 32))]
     pub source_image_id: Option<String>,
@@ -339,6 +358,7 @@ fn account_id_schema(schema: &mut Schema) {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct DeregistrationProtection {
+    /// Protect the image: DeregisterImage is refused while enabled.
     pub enabled: bool,
     /// Once disabled, the image stays protected for 24 more hours.
     #[serde(default)]
@@ -349,12 +369,15 @@ pub struct DeregistrationProtection {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchPermissions {
+    /// Accounts that may launch the image (up to 100).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = MAX_LAUNCH_PERMISSION_ENTRIES), extend("x-kubernetes-list-type" = "set"))]
     pub account_ids: Vec<AccountId>,
+    /// Organizations (by ARN) whose accounts may launch the image (up to 100).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = MAX_LAUNCH_PERMISSION_ENTRIES), extend("x-kubernetes-list-type" = "set"))]
     pub organization_arns: Vec<OrganizationArn>,
+    /// Organizational units (by ARN) whose accounts may launch the image (up to 100).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = MAX_LAUNCH_PERMISSION_ENTRIES), extend("x-kubernetes-list-type" = "set"))]
     pub organizational_unit_arns: Vec<OrganizationalUnitArn>,
@@ -425,6 +448,8 @@ pub struct AmiImageSpec {
         regex(pattern = r"^[a-zA-Z0-9()\[\] ./'@_-]+$")
     )]
     pub name: Option<String>,
+    /// The AMI's description, up to 255 characters; omitted, not managed (an adopted image
+    /// keeps its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 255))]
     pub description: Option<String>,

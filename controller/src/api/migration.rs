@@ -12,6 +12,7 @@ use super::intent::Intent;
 /// An EbsVolume in the same namespace.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 pub struct VolumeRef {
+    /// The EbsVolume's name; the migration encrypts the volume it tracks.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
@@ -23,6 +24,7 @@ pub struct VolumeRef {
 pub struct MigrationSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_ref: Option<VolumeRef>,
+    /// A volume no EbsVolume tracks, by id (this namespace's own or granted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^vol-[0-9a-f]{8,17}$"), length(max = 32))]
     pub volume_id: Option<String>,

@@ -44,6 +44,8 @@ pub fn crd_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Er
 #[cfg(test)]
 mod bounds_test;
 #[cfg(test)]
+mod descriptions_test;
+#[cfg(test)]
 mod patterns_test;
 
 /// Renders a CRD for the Helm chart's templates. A chart's `crds/` folder is never
