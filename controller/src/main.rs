@@ -44,7 +44,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct PlanArgs {
-    /// Manifest files (YAML, several documents each allowed).
+    /// Manifest files (YAML, several documents each allowed), or directories of them.
     #[arg(short = 'f', long = "filename", required = true)]
     files: Vec<PathBuf>,
     /// Namespace of objects whose manifest names none.
@@ -56,6 +56,17 @@ struct PlanArgs {
     /// Name of this cluster, as the running controller is configured.
     #[arg(long, env = "EC2R_CLUSTER_NAME", default_value = "default")]
     cluster_name: String,
+    /// `text` for people, `json` for bots.
+    #[arg(long, short = 'o', value_enum, default_value_t = preview::Output::Text)]
+    output: preview::Output,
+    /// Exit 0 when nothing is to change, 2 when changes are planned, 1 when an object is
+    /// rejected by the API or refused by the controller (or planning failed), like
+    /// `terraform plan -detailed-exitcode`. Without it: 1 only when the API rejects an
+    /// object (or planning failed), else 0.
+    #[arg(long)]
+    detailed_exitcode: bool,
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 #[derive(clap::Args)]
@@ -103,6 +114,14 @@ struct RunArgs {
     /// Log as JSON lines.
     #[arg(long, env = "EC2R_LOG_JSON")]
     log_json: bool,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+/// What namespaces may do: the same for `run` and for `plan`, so a plan refuses what the
+/// controller would refuse.
+#[derive(clap::Args)]
+struct PolicyArgs {
     /// Trust every namespace with every AWS resource no object owns (adopt, attach, image,
     /// migrate). For a cluster with one tenant only; by default a namespace needs the
     /// administrator's label or the resource's grant tag.
@@ -126,6 +145,25 @@ struct RunArgs {
     /// Let AMIs be made public (launchable by every AWS account).
     #[arg(long, env = "EC2R_ALLOW_PUBLIC_IMAGES")]
     allow_public_images: bool,
+}
+
+impl PolicyArgs {
+    fn tenancy(&self) -> TenancySettings {
+        TenancySettings {
+            single_tenant: self.single_tenant,
+            observe_unowned: !self.deny_observe_unowned,
+        }
+    }
+
+    fn sharing(&self) -> SharingPolicy {
+        SharingPolicy {
+            accounts: self.share_allow_accounts.iter().cloned().collect(),
+            organizations: self.share_allow_organizations.iter().cloned().collect(),
+            organizational_units: self.share_allow_ous.iter().cloned().collect(),
+            any: self.share_allow_any,
+            public: self.allow_public_images,
+        }
+    }
 }
 
 /// Host name and process id: unique enough outside a pod.
@@ -165,17 +203,8 @@ async fn main() -> anyhow::Result<()> {
                 ),
                 crd_poll_interval: Duration::from_secs(5),
                 aws_rate_fraction: args.aws_rate_fraction.clamp(0.01, 1.0),
-                tenancy: TenancySettings {
-                    single_tenant: args.single_tenant,
-                    observe_unowned: !args.deny_observe_unowned,
-                },
-                sharing: SharingPolicy {
-                    accounts: args.share_allow_accounts.into_iter().collect(),
-                    organizations: args.share_allow_organizations.into_iter().collect(),
-                    organizational_units: args.share_allow_ous.into_iter().collect(),
-                    any: args.share_allow_any,
-                    public: args.allow_public_images,
-                },
+                tenancy: args.policy.tenancy(),
+                sharing: args.policy.sharing(),
                 leader_election: args.leader_elect.then(|| {
                     let identity = args.identity.clone().unwrap_or_else(default_identity);
                     LeaderConfig::new(args.leader_election_namespace.clone(), identity)
@@ -187,9 +216,14 @@ async fn main() -> anyhow::Result<()> {
             init_logging(false);
             let mut config = Config::for_region(&args.region);
             config.cluster_name = args.cluster_name.clone();
-            let out = preview::run(&config, &args.files, &args.namespace).await?;
-            print!("{out}");
-            Ok(())
+            config.tenancy = args.policy.tenancy();
+            config.sharing = args.policy.sharing();
+            let report = preview::run(&config, &args.files, &args.namespace).await?;
+            print!("{}", report.render(args.output)?);
+            match report.exit_code(args.detailed_exitcode) {
+                0 => Ok(()),
+                code => std::process::exit(code),
+            }
         }
         Command::Crdgen { out_dir, chart_dir } => {
             for (file, crd) in crds() {
