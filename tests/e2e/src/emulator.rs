@@ -384,6 +384,17 @@ impl Emulator {
             .await
     }
 
+    /// Makes the next CopyImage end `failed` with this StateReason (its snapshots `error`).
+    pub async fn fail_next_image_copy(&self, code: &str, message: &str) -> Result<()> {
+        self.control(
+            reqwest::Method::POST,
+            "image-copy-failures",
+            Some(&serde_json::json!({ "code": code, "message": message })),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Sets pending-state durations (`{"volume-create": 0.5, ...}`); returns all settings.
     pub async fn set_transitions(&self, settings: Value) -> Result<Value> {
         let value = self

@@ -286,6 +286,35 @@ async fn a_slow_time_based_copy_shows_its_progress_until_it_is_available() -> Re
 }
 
 #[tokio::test]
+async fn a_failed_copy_is_reported_with_awss_reason_and_not_retried() -> Result<()> {
+    let bed = Bed::start("ami-copyfail", &["--resync-seconds", "2"]).await?;
+    let source = public_source(&bed, "base-linux-failing").await?;
+    let reason = "Server.InternalError: the snapshot copy stopped";
+    bed.emu()
+        .fail_next_image_copy("Server.InternalError", reason)
+        .await?;
+    bed.create::<AmiImage>(
+        "failing",
+        json!({
+            "name": "failing-copy",
+            "source": { "copy": { "sourceImageId": source, "sourceRegion": "us-west-2" } },
+        }),
+    )
+    .await?;
+    let failed = bed
+        .wait_condition::<AmiImage>("failing", SYNCED, ConditionStatus::False, "ImageFailed")
+        .await?;
+    let message = condition_message(&failed, SYNCED);
+    ensure!(message.contains(reason), "{message}");
+    ensure!(status(&failed)?.state.as_deref() == Some("failed"));
+    // Reported, not retried: later passes copy nothing again by themselves.
+    let passes = bed.reconciles::<AmiImage>().await?;
+    bed.wait_reconciles::<AmiImage>(passes, 2).await?;
+    ensure!(bed.calls().await?.count("CopyImage") == 1);
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_copy_under_the_aws_managed_key_is_not_made_to_be_shared_and_a_customer_key_is()
 -> Result<()> {
     let bed = Bed::start("ami-awskey", &["--share-allow-accounts", SHARED_WITH]).await?;
