@@ -322,4 +322,11 @@ impl LaunchPermissionSet {
             && self.organizational_unit_arns.is_empty()
             && !self.public
     }
+
+    /// Whether it grants other accounts anything (accounts, organizations or OUs).
+    pub fn grants_accounts(&self) -> bool {
+        !self.account_ids.is_empty()
+            || !self.organization_arns.is_empty()
+            || !self.organizational_unit_arns.is_empty()
+    }
 }

@@ -46,13 +46,6 @@ pub(super) fn check_before_create(input: &ImageInput<'_>, b: &mut Builder) {
     }
 }
 
-/// Whether a set grants anything to other accounts (accounts, organizations or OUs).
-fn shares_with_accounts(set: &LaunchPermissionSet) -> bool {
-    !set.account_ids.is_empty()
-        || !set.organization_arns.is_empty()
-        || !set.organizational_unit_arns.is_empty()
-}
-
 /// The grants the policy refuses, then the image's own limits (public and encrypted, the
 /// AWS managed key).
 fn check(
@@ -86,7 +79,7 @@ fn check(
         );
     }
     if let Some(key) = input.aws_managed_key
-        && shares_with_accounts(wanted)
+        && wanted.grants_accounts()
     {
         let what = match image {
             Some(_) => "the image's snapshots are encrypted",
@@ -212,15 +205,15 @@ fn snapshots(input: &ImageInput<'_>, b: &mut Builder) {
 
 /// `+111122223333, -444455556666` style words for a change of accounts.
 pub(super) fn describe_accounts(add: &BTreeSet<String>, remove: &BTreeSet<String>) -> String {
-    add.iter()
-        .map(|a| format!("+{a}"))
-        .chain(remove.iter().map(|a| format!("-{a}")))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let accounts = |ids: &BTreeSet<String>| LaunchPermissionSet {
+        account_ids: ids.clone(),
+        ..LaunchPermissionSet::default()
+    };
+    describe_change(&accounts(add), &accounts(remove))
 }
 
 /// What `a` has that `b` has not.
-fn difference(a: &LaunchPermissionSet, b: &LaunchPermissionSet) -> LaunchPermissionSet {
+pub fn difference(a: &LaunchPermissionSet, b: &LaunchPermissionSet) -> LaunchPermissionSet {
     LaunchPermissionSet {
         account_ids: a.account_ids.difference(&b.account_ids).cloned().collect(),
         organization_arns: a

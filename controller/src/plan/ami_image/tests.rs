@@ -54,6 +54,30 @@ fn from_instance() -> AmiImageSpec {
     }
 }
 
+/// A copy of [`IMAGE`] from eu-west-1; tests change what they look at.
+fn copy_of_image(encrypted: bool) -> CopySource {
+    CopySource {
+        source_image_id: Some(IMAGE.into()),
+        source_image_selector: None,
+        source_region: "eu-west-1".into(),
+        encrypted,
+        kms_key_id: None,
+        copy_image_tags: false,
+        completion_duration_minutes: None,
+    }
+}
+
+/// [`from_instance`], with `copy` as its source instead.
+fn copying(copy: CopySource) -> AmiImageSpec {
+    AmiImageSpec {
+        source: Some(AmiSource {
+            copy: Some(copy),
+            ..AmiSource::default()
+        }),
+        ..from_instance()
+    }
+}
+
 fn instance(tags: &[(&str, &str)]) -> ObservedInstance {
     ObservedInstance {
         instance_id: INSTANCE.into(),
@@ -353,18 +377,7 @@ fn public_images_need_the_administrator_and_no_block_and_no_encryption() {
     assert_eq!(reasons(&blocked), vec![reason::PUBLIC_SHARING_REFUSED]);
     assert!(blocked.actions.is_empty());
     let encrypted_copy = AmiImageSpec {
-        source: Some(AmiSource {
-            copy: Some(CopySource {
-                source_image_id: Some(IMAGE.into()),
-                source_image_selector: None,
-                source_region: "eu-west-1".into(),
-                encrypted: true,
-                kms_key_id: None,
-                copy_image_tags: false,
-                completion_duration_minutes: None,
-            }),
-            ..AmiSource::default()
-        }),
+        source: copying(copy_of_image(true)).source,
         ..public
     };
     let plan = Case {
@@ -483,21 +496,7 @@ fn an_adopted_images_snapshots_are_never_deleted() {
 
 #[test]
 fn a_private_image_of_the_account_is_copied_only_when_granted() {
-    let copy = AmiImageSpec {
-        source: Some(AmiSource {
-            copy: Some(CopySource {
-                source_image_id: Some(IMAGE.into()),
-                source_image_selector: None,
-                source_region: "eu-west-1".into(),
-                encrypted: false,
-                kms_key_id: None,
-                copy_image_tags: false,
-                completion_duration_minutes: None,
-            }),
-            ..AmiSource::default()
-        }),
-        ..from_instance()
-    };
+    let copy = copying(copy_of_image(false));
     let unowned = ObservedImage {
         tags: BTreeMap::new(),
         ..ours(ImageState::Available)
@@ -529,24 +528,14 @@ fn a_private_image_of_the_account_is_copied_only_when_granted() {
 #[test]
 fn a_selectors_newest_match_is_copied_and_a_newer_one_only_reported() {
     use crate::api::ami_image::{ImageSelector, Owner as ImageOwner};
-    let by_selector = AmiImageSpec {
-        source: Some(AmiSource {
-            copy: Some(CopySource {
-                source_image_id: None,
-                source_image_selector: Some(ImageSelector {
-                    owners: vec![ImageOwner("amazon".into())],
-                    name_pattern: "base-*".into(),
-                }),
-                source_region: "eu-west-1".into(),
-                encrypted: false,
-                kms_key_id: None,
-                copy_image_tags: false,
-                completion_duration_minutes: None,
-            }),
-            ..AmiSource::default()
+    let by_selector = copying(CopySource {
+        source_image_id: None,
+        source_image_selector: Some(ImageSelector {
+            owners: vec![ImageOwner("amazon".into())],
+            name_pattern: "base-*".into(),
         }),
-        ..from_instance()
-    };
+        ..copy_of_image(false)
+    });
     let newest = ObservedImage {
         image_id: "ami-0000000000000newe".into(),
         public: true,
@@ -645,20 +634,11 @@ fn an_image_under_the_aws_managed_key_is_not_shared_with_other_accounts() {
 #[test]
 fn a_copy_that_would_be_under_the_aws_managed_key_and_shared_is_not_made() {
     let spec = AmiImageSpec {
-        source: Some(AmiSource {
-            copy: Some(CopySource {
-                source_image_id: Some(IMAGE.into()),
-                source_image_selector: None,
-                source_region: "eu-west-1".into(),
-                encrypted: true,
-                kms_key_id: None,
-                copy_image_tags: false,
-                completion_duration_minutes: Some(30),
-            }),
-            ..AmiSource::default()
-        }),
         launch_permissions: Some(sharing_with(&["111122223333"])),
-        ..from_instance()
+        ..copying(CopySource {
+            completion_duration_minutes: Some(30),
+            ..copy_of_image(true)
+        })
     };
     let source = ObservedImage {
         image_id: IMAGE.into(),

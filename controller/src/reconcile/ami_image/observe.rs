@@ -12,7 +12,7 @@ use crate::api::ami_image::{AmiImage, LaunchPermissions, SnapshotVolumePermissio
 use crate::api::intent::find_intent;
 use crate::aws::identity::Scope;
 use crate::plan::ami_image::CREATE_STEP;
-use crate::plan::ami_image::share::desired;
+use crate::plan::ami_image::share::{desired, difference};
 use crate::plan::observed::{
     ImageState, LaunchPermissionSet, ObservedImage, ObservedInstance, ObservedSnapshot,
 };
@@ -380,12 +380,7 @@ fn grants_to_add(pass: &Pass<'_, AmiImage>, observation: &Observation) -> bool {
         return false;
     };
     let wanted = desired(spec);
-    let shares = |set: &LaunchPermissionSet| {
-        !set.account_ids.is_empty()
-            || !set.organization_arns.is_empty()
-            || !set.organizational_unit_arns.is_empty()
-    };
-    if !shares(&wanted) {
+    if !wanted.grants_accounts() {
         return false;
     }
     if observation.image.is_none() {
@@ -394,15 +389,7 @@ fn grants_to_add(pass: &Pass<'_, AmiImage>, observation: &Observation) -> bool {
     let launch = observation
         .launch_permissions
         .as_ref()
-        .is_some_and(|current| {
-            !wanted.account_ids.is_subset(&current.account_ids)
-                || !wanted
-                    .organization_arns
-                    .is_subset(&current.organization_arns)
-                || !wanted
-                    .organizational_unit_arns
-                    .is_subset(&current.organizational_unit_arns)
-        });
+        .is_some_and(|current| difference(&wanted, current).grants_accounts());
     let snapshots = spec.snapshot_create_volume_permissions
         && observation
             .snapshot_permissions

@@ -15,9 +15,9 @@ use ec2_reconciler::plan::tenancy::GRANT_TAG;
 use kube::ResourceExt;
 use serde_json::json;
 
-const SHARED_WITH: &str = "111122223333";
+pub(crate) const SHARED_WITH: &str = "111122223333";
 
-fn image_id(image: &AmiImage) -> Result<String> {
+pub(crate) fn image_id(image: &AmiImage) -> Result<String> {
     image
         .status
         .as_ref()
@@ -457,7 +457,7 @@ async fn a_protected_image_stays_until_the_spec_lifts_the_protection() -> Result
 }
 
 /// The images carrying this object's UID tag.
-async fn images_of(bed: &Bed, uid: &str, region: Option<&str>) -> Result<Vec<String>> {
+pub(crate) async fn images_of(bed: &Bed, uid: &str, region: Option<&str>) -> Result<Vec<String>> {
     let ec2 = match region {
         Some(region) => bed.ec2_in(region).await,
         None => bed.ec2().clone(),
@@ -541,7 +541,7 @@ async fn lost_register_and_copy_answers_leave_exactly_one_image_each() -> Result
 }
 
 /// The accounts `id` is shared with, read by the test.
-async fn shared_with(bed: &Bed, id: &str) -> Result<Vec<String>> {
+pub(crate) async fn shared_with(bed: &Bed, id: &str) -> Result<Vec<String>> {
     let attribute = bed
         .ec2()
         .describe_image_attribute()

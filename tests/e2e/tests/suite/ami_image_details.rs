@@ -5,27 +5,21 @@
 
 use anyhow::{Context, Result, ensure};
 use aws_sdk_ec2::types::{
-    CreateVolumePermissionModifications, Filter, ImageAttributeName, Placement,
-    SnapshotAttributeName,
+    CreateVolumePermissionModifications, ImageAttributeName, Placement, SnapshotAttributeName,
 };
 use e2e::bed::{ZONE, condition_message, is};
 use e2e::{Bed, Fault};
 use ec2_reconciler::api::AmiImage;
 use ec2_reconciler::api::ami_image::AmiImageStatus;
 use ec2_reconciler::api::conditions::{ConditionStatus, PROGRESSING, SYNCED};
-use ec2_reconciler::plan::tags::UID_TAG;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-const SHARED_WITH: &str = "111122223333";
+use crate::ami_image::{SHARED_WITH, image_id, images_of, shared_with};
 
 fn status(image: &AmiImage) -> Result<&AmiImageStatus> {
     image.status.as_ref().context("no status")
-}
-
-fn image_id(image: &AmiImage) -> Result<String> {
-    status(image)?.image_id.clone().context("no status.imageId")
 }
 
 /// The snapshot ids of the image's mappings, as its status lists them.
@@ -51,22 +45,6 @@ async fn public_source(bed: &Bed, name: &str) -> Result<String> {
         .to_owned())
 }
 
-/// The accounts `id` is shared with.
-async fn launch_accounts(bed: &Bed, id: &str) -> Result<Vec<String>> {
-    let out = bed
-        .ec2()
-        .describe_image_attribute()
-        .image_id(id)
-        .attribute(ImageAttributeName::LaunchPermission)
-        .send()
-        .await?;
-    Ok(out
-        .launch_permissions()
-        .iter()
-        .filter_map(|p| p.user_id().map(str::to_owned))
-        .collect())
-}
-
 /// The accounts that may create volumes from `snapshot`.
 async fn volume_accounts(bed: &Bed, snapshot: &str) -> Result<Vec<String>> {
     let out = bed
@@ -80,27 +58,6 @@ async fn volume_accounts(bed: &Bed, snapshot: &str) -> Result<Vec<String>> {
         .create_volume_permissions()
         .iter()
         .filter_map(|p| p.user_id().map(str::to_owned))
-        .collect())
-}
-
-/// The images tagged with this object's UID.
-async fn images_of(bed: &Bed, uid: &str) -> Result<Vec<String>> {
-    let out = bed
-        .ec2()
-        .describe_images()
-        .owners("self")
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{UID_TAG}"))
-                .values(uid)
-                .build(),
-        )
-        .send()
-        .await?;
-    Ok(out
-        .images()
-        .iter()
-        .filter_map(|i| i.image_id().map(str::to_owned))
         .collect())
 }
 
@@ -379,7 +336,7 @@ async fn a_copy_under_the_aws_managed_key_is_not_made_to_be_shared_and_a_custome
     let ready = bed.wait_ready::<AmiImage>("missing-key").await?;
     let id = image_id(&ready)?;
     bed.wait_until("the launch permission", || async {
-        Ok((launch_accounts(&bed, &id).await? == vec![SHARED_WITH.to_owned()]).then_some(()))
+        Ok((shared_with(&bed, &id).await? == vec![SHARED_WITH.to_owned()]).then_some(()))
     })
     .await?;
     let calls = bed.calls().await?;
@@ -497,13 +454,13 @@ async fn snapshot_volume_permissions_follow_the_accounts_and_go_when_turned_off(
         })
         .await?;
     // The image itself stays shared.
-    ensure!(launch_accounts(&bed, &image_id(&after)?).await? == vec![SHARED_WITH.to_owned()]);
+    ensure!(shared_with(&bed, &image_id(&after)?).await? == vec![SHARED_WITH.to_owned()]);
     Ok(())
 }
 
 /// The one image tagged with this object's UID, and its snapshots, as AWS lists them.
 async fn image_in_aws(bed: &Bed, uid: &str) -> Result<(String, Vec<String>)> {
-    let ids = images_of(bed, uid).await?;
+    let ids = images_of(bed, uid, None).await?;
     ensure!(ids.len() == 1, "images of {uid}: {ids:?}");
     let out = bed
         .ec2()
@@ -565,7 +522,7 @@ async fn sigkill_in_each_permission_change_leaves_one_image_shared_exactly_as_as
         let (id, snapshots) = image_in_aws(&bed, &uid).await?;
         bed.wait_until(&format!("{in_flight} to land"), || async {
             let landed = match in_flight {
-                "ModifyImageAttribute" => launch_accounts(&bed, &id).await? == wanted,
+                "ModifyImageAttribute" => shared_with(&bed, &id).await? == wanted,
                 _ => {
                     let mut any = false;
                     for snapshot in &snapshots {
@@ -583,10 +540,10 @@ async fn sigkill_in_each_permission_change_leaves_one_image_shared_exactly_as_as
     let ready = bed.wait_ready::<AmiImage>("killed").await?;
     let id = image_id(&ready)?;
     let uid = ready.uid().context("no uid")?;
-    ensure!(images_of(&bed, &uid).await? == vec![id.clone()]);
+    ensure!(images_of(&bed, &uid, None).await? == vec![id.clone()]);
     let snapshots = snapshot_ids(&ready)?;
     bed.wait_until("every grant", || async {
-        let mut all = launch_accounts(&bed, &id).await? == wanted;
+        let mut all = shared_with(&bed, &id).await? == wanted;
         for snapshot in &snapshots {
             all &= volume_accounts(&bed, snapshot).await? == wanted;
         }
