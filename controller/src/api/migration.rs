@@ -132,8 +132,8 @@ pub struct MigrationStep {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct EncryptedVolumeMigrationStatus {
-    /// Pending, Snapshotting, Copying, CreatingVolume, Swapping, Completed, RollingBack,
-    /// RolledBack or Failed.
+    /// Pending, Stopping, Snapshotting, Copying, CreatingVolume, Swapping, Starting,
+    /// Verifying, CleaningUp, Completed, RollingBack, RolledBack or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -152,6 +152,21 @@ pub struct EncryptedVolumeMigrationStatus {
     pub encrypted_snapshot_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_volume_id: Option<String>,
+    /// The ARN of the key the new volume is encrypted with (the spec's key, or the
+    /// account's default EBS key), resolved before anything changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_arn: Option<String>,
+    /// The migration stopped the instance (recorded before StopInstances), so it starts it
+    /// again afterwards, and on rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_stopped_by_migration: Option<bool>,
+    /// StartInstances was sent (recorded before the call): an instance found stopped again
+    /// with a failure reason did not start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_start_requested: Option<bool>,
+    /// What failed, when the migration is rolling back, rolled back or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
     /// Progress of the snapshot being taken or copied, in percent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_progress: Option<i64>,

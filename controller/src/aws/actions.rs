@@ -13,6 +13,7 @@ pub enum AwsAction {
     DescribeVolumesModifications,
     DescribeSnapshots,
     DescribeInstances,
+    DescribeInstanceTypes,
     DescribeImages,
     DescribeImageAttribute,
     DescribeSnapshotAttribute,
@@ -38,16 +39,20 @@ pub enum AwsAction {
     DisableImageDeregistrationProtection,
     CreateTags,
     DeleteTags,
+    StopInstances,
+    StartInstances,
+    ModifyInstanceAttribute,
     /// KMS DescribeKey.
     KmsDescribeKey,
 }
 
 impl AwsAction {
-    pub const ALL: [AwsAction; 30] = [
+    pub const ALL: [AwsAction; 34] = [
         AwsAction::DescribeVolumes,
         AwsAction::DescribeVolumesModifications,
         AwsAction::DescribeSnapshots,
         AwsAction::DescribeInstances,
+        AwsAction::DescribeInstanceTypes,
         AwsAction::DescribeImages,
         AwsAction::DescribeImageAttribute,
         AwsAction::DescribeSnapshotAttribute,
@@ -73,6 +78,9 @@ impl AwsAction {
         AwsAction::DisableImageDeregistrationProtection,
         AwsAction::CreateTags,
         AwsAction::DeleteTags,
+        AwsAction::StopInstances,
+        AwsAction::StartInstances,
+        AwsAction::ModifyInstanceAttribute,
         AwsAction::KmsDescribeKey,
     ];
 
@@ -85,6 +93,7 @@ impl AwsAction {
             AwsAction::DescribeVolumesModifications => "DescribeVolumesModifications",
             AwsAction::DescribeSnapshots => "DescribeSnapshots",
             AwsAction::DescribeInstances => "DescribeInstances",
+            AwsAction::DescribeInstanceTypes => "DescribeInstanceTypes",
             AwsAction::DescribeImages => "DescribeImages",
             AwsAction::DescribeImageAttribute => "DescribeImageAttribute",
             AwsAction::DescribeSnapshotAttribute => "DescribeSnapshotAttribute",
@@ -112,6 +121,9 @@ impl AwsAction {
             }
             AwsAction::CreateTags => "CreateTags",
             AwsAction::DeleteTags => "DeleteTags",
+            AwsAction::StopInstances => "StopInstances",
+            AwsAction::StartInstances => "StartInstances",
+            AwsAction::ModifyInstanceAttribute => "ModifyInstanceAttribute",
             AwsAction::KmsDescribeKey => "kms:DescribeKey",
         }
     }

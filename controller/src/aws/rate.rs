@@ -84,6 +84,7 @@ impl ActionClass {
             | AwsAction::DescribeVolumesModifications
             | AwsAction::DescribeSnapshots
             | AwsAction::DescribeInstances
+            | AwsAction::DescribeInstanceTypes
             | AwsAction::DescribeImages
             | AwsAction::DescribeImageAttribute
             | AwsAction::DescribeSnapshotAttribute
@@ -100,7 +101,10 @@ impl ActionClass {
             | AwsAction::EnableImageDeprecation
             | AwsAction::DisableImageDeprecation
             | AwsAction::EnableImageDeregistrationProtection
-            | AwsAction::DisableImageDeregistrationProtection => ActionClass::Mutating,
+            | AwsAction::DisableImageDeregistrationProtection
+            | AwsAction::StopInstances
+            | AwsAction::StartInstances
+            | AwsAction::ModifyInstanceAttribute => ActionClass::Mutating,
         }
     }
 }

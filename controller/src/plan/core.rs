@@ -297,55 +297,6 @@ impl<A: PlannedAction, W: PlannedWait> Builder<A, W> {
     }
 }
 
-/// A kind whose reconcile is not built yet: its plan says so and holds no action.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NoAction {}
-
-impl PlannedAction for NoAction {
-    fn describe(&self) -> String {
-        match *self {}
-    }
-    fn event_reason(&self) -> &'static str {
-        match *self {}
-    }
-    fn idempotent(&self) -> bool {
-        match *self {}
-    }
-}
-
-/// The wait of a kind that never waits.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NoWait {}
-
-impl PlannedWait for NoWait {
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-    fn message(&self) -> String {
-        match *self {}
-    }
-}
-
-/// The plan of a kind whose behaviour is not built yet: not ready, not synced, nothing to
-/// do, and a deletion finishes at once (nothing was ever created in AWS for it).
-pub fn not_implemented(kind: &str, deleting: bool) -> Plan<NoAction, NoWait> {
-    let message = format!("reconciling {kind} is not built yet: no AWS call was made");
-    Plan {
-        policy: ManagementPolicy::ObserveOnly,
-        actions: Vec::new(),
-        waits: Vec::new(),
-        problems: vec![Problem {
-            reason: "NotImplemented",
-            message: message.clone(),
-            resource: None,
-        }],
-        ready: Summary::no("NotImplemented", message.clone()),
-        progressing: Summary::no("NotImplemented", message),
-        requeue_after: None,
-        finished: deleting,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 pub mod ami_image;
 pub mod core;
 pub mod ebs_volume;
+pub mod migration;
 pub mod observed;
 pub mod tags;
 pub mod tenancy;

@@ -191,16 +191,44 @@ pub struct ObservedSnapshot {
     pub start_time: Option<DateTime<Utc>>,
 }
 
-/// What attachment and tenancy checks need to know about an instance (never ours: the
-/// controller does not make instances).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What attachment, tenancy and migration checks need to know about an instance (never
+/// ours: the controller does not make instances).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObservedInstance {
     pub instance_id: String,
     pub availability_zone: Option<String>,
     /// `pending`, `running`, `stopping`, `stopped`, `shutting-down`, `terminated`.
     pub state: Option<String>,
+    /// Why it last changed state (`Client.InvalidKMSKey.InvalidState` for a start that
+    /// failed on its root volume's key), as AWS's code.
+    pub state_reason: Option<String>,
     /// Its tags: the administrator's grant tag among them.
     pub tags: BTreeMap<String, String>,
+    pub instance_type: Option<String>,
+    /// `ebs` or `instance-store`.
+    pub root_device_type: Option<String>,
+    pub root_device_name: Option<String>,
+    /// Its EBS volumes by device (instance store volumes are never listed here).
+    pub devices: Vec<InstanceDevice>,
+}
+
+/// One EBS volume of an instance's block device mapping.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstanceDevice {
+    pub device_name: String,
+    pub volume_id: String,
+    pub delete_on_termination: bool,
+}
+
+impl ObservedInstance {
+    /// The EBS volume mapped at `device`, if any.
+    pub fn device(&self, device: &str) -> Option<&InstanceDevice> {
+        self.devices.iter().find(|d| d.device_name == device)
+    }
+
+    pub fn in_state(&self, state: &str) -> bool {
+        self.state.as_deref() == Some(state)
+    }
 }
 
 /// An AMI's state as DescribeImages reports it.

@@ -11,8 +11,8 @@ use crate::aws::client::{AwsClients, Ec2, Filter, KmsKey, MAX_IMAGE_PAGE, all_pa
 use crate::aws::errors::AwsError;
 use crate::aws::identity::Scope;
 use crate::aws::observer::{
-    ImageObserver, InstanceObserver, Observer, ObserverConfig, SnapshotObserver, Source,
-    VolumeObserver,
+    ImageObserver, InstanceObserver, InstanceTypeObserver, Observer, ObserverConfig,
+    SnapshotObserver, Source, VolumeObserver,
 };
 use crate::aws::tags::CLUSTER_TAG;
 use crate::plan::observed::{ImageState, ObservedImage};
@@ -99,6 +99,7 @@ pub struct AwsState {
     volume_observers: Observers<VolumeObserver>,
     snapshot_observers: Observers<SnapshotObserver>,
     instance_observers: Observers<InstanceObserver>,
+    instance_type_observers: Observers<InstanceTypeObserver>,
     image_observers: Observers<ImageObserver>,
     kms_keys: Recent<(Scope, String), KmsKey>,
     newest_images: Recent<ImageQuery, Option<ObservedImage>>,
@@ -127,6 +128,7 @@ impl AwsState {
             volume_observers: Mutex::default(),
             snapshot_observers: Mutex::default(),
             instance_observers: Mutex::default(),
+            instance_type_observers: Mutex::default(),
             image_observers: Mutex::default(),
             kms_keys: Recent::default(),
             newest_images: Recent::default(),
@@ -156,6 +158,11 @@ impl AwsState {
     /// The scope's instance reader: reads by id, merged across objects.
     pub fn instances(&self, scope: &Scope) -> Arc<InstanceObserver> {
         self.observer(&self.instance_observers, scope)
+    }
+
+    /// The scope's instance type reader: by name, merged across objects.
+    pub fn instance_types(&self, scope: &Scope) -> Arc<InstanceTypeObserver> {
+        self.observer(&self.instance_type_observers, scope)
     }
 
     /// The scope's image observer, shared by every AmiImage in it.

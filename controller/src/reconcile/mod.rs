@@ -9,9 +9,9 @@ pub mod ebs_volume;
 pub mod error;
 pub mod finalizers;
 pub mod kind;
+pub mod migration;
 pub mod pipeline;
 pub mod rechecks;
-pub mod skeleton;
 pub mod status;
 pub mod tenancy;
 

@@ -112,6 +112,8 @@ pub enum FaultKind {
     Drop,
     /// Apply the request, then close the connection without a response.
     DropAfter,
+    /// Answer the chosen AWS error (`code`) without applying the request.
+    Error,
 }
 
 /// A fault rule, `POST /_emulator/faults`: the next `count` requests for `action` (or `"*"`)
@@ -124,6 +126,9 @@ pub struct Fault {
     pub skip: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    /// The AWS error code of [`FaultKind::Error`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 impl Fault {
@@ -134,6 +139,15 @@ impl Fault {
             count: 1,
             skip: 0,
             delay_ms: None,
+            code: None,
+        }
+    }
+
+    /// Answers the AWS error `code` (HTTP 400) without applying the request.
+    pub fn error(action: impl Into<String>, code: &str) -> Self {
+        Self {
+            code: Some(code.to_owned()),
+            ..Self::new(action, FaultKind::Error)
         }
     }
 

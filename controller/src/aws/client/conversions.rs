@@ -14,9 +14,9 @@ use super::kms::KmsKey;
 use crate::api::VolumeType;
 use crate::aws::tags::from_sdk_tags;
 use crate::plan::observed::{
-    AttachmentState, ImageState, LaunchPermissionSet, ModificationState, ObservedAttachment,
-    ObservedImage, ObservedImageMapping, ObservedModification, ObservedSnapshot, ObservedVolume,
-    VolumeState,
+    AttachmentState, ImageState, InstanceDevice, LaunchPermissionSet, ModificationState,
+    ObservedAttachment, ObservedImage, ObservedImageMapping, ObservedModification,
+    ObservedSnapshot, ObservedVolume, VolumeState,
 };
 
 fn to_chrono(t: &aws_sdk_ec2::primitives::DateTime) -> Option<DateTime<Utc>> {
@@ -243,7 +243,23 @@ pub(super) fn instances_from_sdk(reservations: &[ec2t::Reservation]) -> Vec<Obse
                     .state()
                     .and_then(|s| s.name())
                     .map(|n| n.as_str().to_owned()),
+                state_reason: i.state_reason().and_then(|r| r.code()).map(str::to_owned),
                 tags: from_sdk_tags(i.tags()),
+                instance_type: i.instance_type().map(|t| t.as_str().to_owned()),
+                root_device_type: i.root_device_type().map(|t| t.as_str().to_owned()),
+                root_device_name: i.root_device_name().map(str::to_owned),
+                devices: i
+                    .block_device_mappings()
+                    .iter()
+                    .filter_map(|m| {
+                        let ebs = m.ebs()?;
+                        Some(InstanceDevice {
+                            device_name: m.device_name()?.to_owned(),
+                            volume_id: ebs.volume_id()?.to_owned(),
+                            delete_on_termination: ebs.delete_on_termination().unwrap_or(false),
+                        })
+                    })
+                    .collect(),
             })
         })
         .collect()

@@ -42,10 +42,10 @@ pub use describe::{
     MAX_VOLUME_PAGE, Page, all_pages, all_pages_by_ids,
 };
 pub use images::{CopyImageRequest, CreateImageRequest, ImageMappingRequest, RegisterImageRequest};
-pub use instances::ObservedInstance;
+pub use instances::{InstanceTypeStorage, ObservedInstance};
 pub use kms::KmsKey;
 pub use sdk::{AwsClients, ClientTimeouts, Ec2Client};
-pub use snapshots::CreateSnapshotRequest;
+pub use snapshots::{CopySnapshotRequest, CreateSnapshotRequest};
 pub use volumes::{
     AttachVolumeRequest, CreateVolumeRequest, DetachVolumeRequest, ModifyVolumeRequest,
 };
@@ -133,6 +133,37 @@ pub trait Ec2: Send + Sync {
         &self,
         request: CreateSnapshotRequest,
     ) -> BoxFuture<'_, Result<ObservedSnapshot, AwsError>>;
+
+    /// CopySnapshot within the Region, encrypted (with `kms_key_id`, or the account's default
+    /// EBS key), tagged from the start; the copy's id. No ClientToken exists: not retried after
+    /// a 5xx or transport error, the caller looks for it by tags first.
+    fn copy_snapshot(
+        &self,
+        request: CopySnapshotRequest,
+    ) -> BoxFuture<'_, Result<String, AwsError>>;
+
+    /// DeleteSnapshot; one already gone counts as deleted.
+    fn delete_snapshot(&self, snapshot_id: String) -> BoxFuture<'_, Result<(), AwsError>>;
+
+    /// StopInstances of one instance (a stopping or stopped one is left as it is).
+    fn stop_instance(&self, instance_id: String) -> BoxFuture<'_, Result<(), AwsError>>;
+
+    /// StartInstances of one instance (a pending or running one is left as it is).
+    fn start_instance(&self, instance_id: String) -> BoxFuture<'_, Result<(), AwsError>>;
+
+    /// ModifyInstanceAttribute: DeleteOnTermination of the volume mapped at `device`.
+    fn set_delete_on_termination(
+        &self,
+        instance_id: String,
+        device: String,
+        delete_on_termination: bool,
+    ) -> BoxFuture<'_, Result<(), AwsError>>;
+
+    /// DescribeInstanceTypes: the instance store of each of `types` (unknown types absent).
+    fn describe_instance_types(
+        &self,
+        types: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<InstanceTypeStorage>, AwsError>>;
 
     fn create_tags(
         &self,

@@ -17,10 +17,10 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::{
-    AttachVolumeRequest, CopyImageRequest, CreateImageRequest, CreateSnapshotRequest,
-    CreateVolumeRequest, DetachVolumeRequest, Ec2, Filter, KmsKey, ModifyVolumeRequest,
-    ObservedInstance, Page, RegisterImageRequest, images, instances, kms, snapshots, tagging,
-    volumes,
+    AttachVolumeRequest, CopyImageRequest, CopySnapshotRequest, CreateImageRequest,
+    CreateSnapshotRequest, CreateVolumeRequest, DetachVolumeRequest, Ec2, Filter,
+    InstanceTypeStorage, KmsKey, ModifyVolumeRequest, ObservedInstance, Page, RegisterImageRequest,
+    images, instances, kms, snapshots, tagging, volumes,
 };
 use crate::aws::actions::AwsAction;
 use crate::aws::errors::AwsError;
@@ -273,6 +273,46 @@ impl Ec2 for Ec2Client {
         request: CreateSnapshotRequest,
     ) -> BoxFuture<'_, Result<ObservedSnapshot, AwsError>> {
         Box::pin(snapshots::create(self, request))
+    }
+
+    fn copy_snapshot(
+        &self,
+        request: CopySnapshotRequest,
+    ) -> BoxFuture<'_, Result<String, AwsError>> {
+        Box::pin(snapshots::copy(self, request))
+    }
+
+    fn delete_snapshot(&self, snapshot_id: String) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(snapshots::delete(self, snapshot_id))
+    }
+
+    fn stop_instance(&self, instance_id: String) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(instances::stop(self, instance_id))
+    }
+
+    fn start_instance(&self, instance_id: String) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(instances::start(self, instance_id))
+    }
+
+    fn set_delete_on_termination(
+        &self,
+        instance_id: String,
+        device: String,
+        delete_on_termination: bool,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(instances::set_delete_on_termination(
+            self,
+            instance_id,
+            device,
+            delete_on_termination,
+        ))
+    }
+
+    fn describe_instance_types(
+        &self,
+        types: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<InstanceTypeStorage>, AwsError>> {
+        Box::pin(instances::describe_types(self, types))
     }
 
     fn create_tags(

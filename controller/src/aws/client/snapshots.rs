@@ -24,6 +24,59 @@ pub struct CreateSnapshotRequest {
     pub tags: BTreeMap<String, String>,
 }
 
+/// CopySnapshot's parameters, within one Region (no ClientToken is sent: look for the copy
+/// by its tags before trying again).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CopySnapshotRequest {
+    pub source_snapshot_id: String,
+    pub description: Option<String>,
+    /// The key to encrypt the copy with; the account's default EBS key when `None`.
+    pub kms_key_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+pub(super) async fn copy(client: &Ec2Client, r: CopySnapshotRequest) -> Result<String, AwsError> {
+    let spec = tag_specification(ec2t::ResourceType::Snapshot, &r.tags);
+    let region = client.region.clone();
+    let out = client
+        .call(AwsAction::CopySnapshot, Idempotency::Unsafe, || {
+            client
+                .ec2
+                .copy_snapshot()
+                .source_snapshot_id(&r.source_snapshot_id)
+                .source_region(&region)
+                .encrypted(true)
+                .set_kms_key_id(r.kms_key_id.clone())
+                .set_description(r.description.clone())
+                .tag_specifications(spec.clone())
+                .send()
+        })
+        .await?;
+    out.snapshot_id()
+        .map(str::to_owned)
+        .ok_or_else(|| AwsError::Client {
+            code: "MissingSnapshotId".to_owned(),
+            message: "CopySnapshot answered without a SnapshotId".to_owned(),
+        })
+}
+
+/// DeleteSnapshot: one already gone counts as deleted.
+pub(super) async fn delete(client: &Ec2Client, snapshot_id: String) -> Result<(), AwsError> {
+    match client
+        .call(AwsAction::DeleteSnapshot, Idempotency::Safe, || {
+            client
+                .ec2
+                .delete_snapshot()
+                .snapshot_id(&snapshot_id)
+                .send()
+        })
+        .await
+    {
+        Ok(_) | Err(AwsError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 pub(super) async fn describe_page(
     client: &Ec2Client,
     filters: Vec<Filter>,

@@ -41,6 +41,8 @@ pub struct Fake {
     pub image_calls: AtomicU32,
     pub instances: Vec<ObservedInstance>,
     pub instance_calls: AtomicU32,
+    pub instance_types: Vec<InstanceTypeStorage>,
+    pub instance_type_calls: AtomicU32,
     /// A DescribeVolumes page reads the volumes when it is requested and answers this much
     /// later, like a slow page of a long sweep.
     pub page_delay: Option<Duration>,
@@ -332,6 +334,39 @@ impl Ec2 for Fake {
     ) -> BoxFuture<'_, Result<crate::plan::observed::ObservedSnapshot, AwsError>> {
         unsupported()
     }
+    fn copy_snapshot(&self, _: CopySnapshotRequest) -> BoxFuture<'_, Result<String, AwsError>> {
+        unsupported()
+    }
+    fn delete_snapshot(&self, _: String) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
+    fn stop_instance(&self, _: String) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
+    fn start_instance(&self, _: String) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
+    fn set_delete_on_termination(
+        &self,
+        _: String,
+        _: String,
+        _: bool,
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        unsupported()
+    }
+    fn describe_instance_types(
+        &self,
+        types: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<InstanceTypeStorage>, AwsError>> {
+        self.instance_type_calls.fetch_add(1, Ordering::SeqCst);
+        let found = self
+            .instance_types
+            .iter()
+            .filter(|t| types.contains(&t.instance_type))
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(found) })
+    }
     fn create_tags(
         &self,
         _: Vec<String>,
@@ -419,7 +454,7 @@ pub fn instance(n: usize) -> ObservedInstance {
         instance_id: format!("i-{n:017x}"),
         availability_zone: Some("us-east-1a".to_owned()),
         state: Some("running".to_owned()),
-        tags: Default::default(),
+        ..ObservedInstance::default()
     }
 }
 

@@ -19,11 +19,13 @@
 //!   write the read follows.
 //!
 //! What is swept, and how, is a [`Source`]: [`volumes`] (with their modifications),
-//! [`snapshots`], [`images`], and [`instances`] (read by id only: they carry no tag of ours).
+//! [`snapshots`], [`images`], [`instances`] and [`instance_types`] (read by id only: they
+//! carry no tag of ours).
 
 #[cfg(test)]
 mod fake;
 pub mod images;
+pub mod instance_types;
 pub mod instances;
 pub mod snapshots;
 pub mod volumes;
@@ -41,6 +43,7 @@ use super::client::Ec2;
 use super::errors::AwsError;
 
 pub use images::{ImageObserver, ImageSource};
+pub use instance_types::{InstanceTypeObserver, InstanceTypeSource};
 pub use instances::{InstanceObserver, InstanceSource};
 pub use snapshots::{SnapshotObserver, SnapshotSource};
 pub use volumes::{VolumeEntry, VolumeObserver, VolumeSource};

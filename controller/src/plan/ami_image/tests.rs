@@ -87,6 +87,7 @@ fn instance(tags: &[(&str, &str)]) -> ObservedInstance {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        ..ObservedInstance::default()
     }
 }
 

@@ -56,11 +56,10 @@ async fn readiness_waits_for_the_crds_and_the_process_does_not_exit() -> Result<
     Ok(())
 }
 
-/// EncryptedVolumeMigration has no AWS behaviour yet: it must say so and act on nothing.
-/// (EbsVolume's and AmiImage's lifecycles have their own tests.)
+/// A migration of an EbsVolume that does not exist: a finalizer, a refusal that says why,
+/// no AWS call, no hot loop, and a clean delete. (Each kind's lifecycle has its own tests.)
 #[tokio::test]
-async fn the_kind_not_built_yet_gets_a_finalizer_and_honest_conditions_and_deletes_cleanly()
--> Result<()> {
+async fn a_migration_of_a_missing_volume_is_refused_quietly_and_deletes_cleanly() -> Result<()> {
     let bed = Bed::start("skeleton", &[]).await?;
     bed.create::<EncryptedVolumeMigration>(
         "encrypt",
@@ -68,10 +67,10 @@ async fn the_kind_not_built_yet_gets_a_finalizer_and_honest_conditions_and_delet
     )
     .await?;
     let current = bed
-        .wait_for::<EncryptedVolumeMigration>("encrypt", "Synced=False NotImplemented", |m| {
+        .wait_for::<EncryptedVolumeMigration>("encrypt", "Synced=False SourceNotFound", |m| {
             m.finalizers().iter().any(|f| f == FINALIZER)
                 && m.observed_generation() == m.meta().generation
-                && has_condition(m, SYNCED, ConditionStatus::False, "NotImplemented")
+                && has_condition(m, SYNCED, ConditionStatus::False, "SourceNotFound")
         })
         .await?;
 

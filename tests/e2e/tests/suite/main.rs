@@ -18,6 +18,7 @@ mod ebs_volume_safety;
 mod ebs_volume_smoke;
 mod examples;
 mod leader_election;
+mod migration;
 mod pipeline;
 mod plan_command;
 mod tenancy;

@@ -192,12 +192,12 @@ async fn plan_gates_a_pull_request_by_exit_code_json_and_the_apis_own_rejection(
     let stored = bed.get::<EbsVolume>("data").await?;
     ensure!(stored.spec.size_gib == Some(20), "{:?}", stored.spec);
 
-    // Every kind is planned: a migration says it is not built yet, a refusal (1).
-    let migration = "apiVersion: ec2.reconciler.dev/v1alpha1\nkind: EncryptedVolumeMigration\nmetadata:\n  name: encrypt\nspec:\n  source:\n    volumeRef:\n      name: data\n";
+    // Every kind is planned: a migration of an EbsVolume that does not exist is a refusal (1).
+    let migration = "apiVersion: ec2.reconciler.dev/v1alpha1\nkind: EncryptedVolumeMigration\nmetadata:\n  name: encrypt\nspec:\n  source:\n    volumeRef:\n      name: missing\n";
     let (code, out) = plan_with(cp, bed.emu(), &ns, migration, &detailed)?;
     let report: serde_json::Value = serde_json::from_str(&out)?;
     ensure!(
-        code == 1 && report["objects"][0]["problems"][0]["reason"] == "NotImplemented",
+        code == 1 && report["objects"][0]["problems"][0]["reason"] == "SourceNotFound",
         "exit {code}: {report}"
     );
     Ok(())

@@ -260,6 +260,7 @@ impl Case {
                             availability_zone: Some(zone.clone()),
                             state: Some("running".to_owned()),
                             tags: self.instance_tags.get(id).cloned().unwrap_or_default(),
+                            ..ObservedInstance::default()
                         };
                         (id.clone(), instance)
                     })

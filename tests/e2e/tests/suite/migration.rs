@@ -1,0 +1,605 @@
+//! EncryptedVolumeMigration end to end (issue 8): the real controller against the real
+//! kube-apiserver and the emulator whose instances stop, start and swap volumes like EC2's.
+//! Instances, volumes and keys are made by the test through the SDK, as a user's would be.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, ensure};
+use aws_sdk_ec2::types::{
+    EbsInstanceBlockDeviceSpecification, Instance, InstanceBlockDeviceMappingSpecification,
+    InstanceType, Placement, VolumeType,
+};
+use e2e::bed::{ZONE, condition, has_condition, tags_of};
+use e2e::{Bed, Fault};
+use ec2_reconciler::api::EncryptedVolumeMigration;
+use ec2_reconciler::api::conditions::{ConditionStatus, READY, SYNCED};
+use ec2_reconciler::api::migration::EncryptedVolumeMigrationStatus;
+use ec2_reconciler::reconcile::ManagedKind;
+use kube::Resource;
+use serde_json::{Value, json};
+
+const NAME: &str = "encrypt";
+const DEVICE: &str = "/dev/sdf";
+
+/// Actions that change something in AWS.
+const INSTANCE_CALLS: [&str; 4] = [
+    "StopInstances",
+    "StartInstances",
+    "AttachVolume",
+    "DetachVolume",
+];
+
+fn status(m: &EncryptedVolumeMigration) -> Result<&EncryptedVolumeMigrationStatus> {
+    m.status.as_ref().context("no status")
+}
+
+fn phase(m: &EncryptedVolumeMigration) -> &str {
+    m.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or_default()
+}
+
+/// One running instance of a type without instance store, in [`ZONE`].
+async fn running_instance(bed: &Bed, type_: InstanceType, image: &str) -> Result<String> {
+    let out = bed
+        .ec2()
+        .run_instances()
+        .image_id(image)
+        .instance_type(type_)
+        .min_count(1)
+        .max_count(1)
+        .placement(Placement::builder().availability_zone(ZONE).build())
+        .send()
+        .await
+        .context("RunInstances")?;
+    out.instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .map(str::to_owned)
+        .context("no instance")
+}
+
+async fn describe_instance(bed: &Bed, id: &str) -> Result<Instance> {
+    bed.ec2()
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await?
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .next()
+        .cloned()
+        .context("instance not found")
+}
+
+/// The instance's state and the volume (and DeleteOnTermination) at `device`.
+async fn at_device(
+    bed: &Bed,
+    instance: &str,
+    device: &str,
+) -> Result<(String, Option<(String, bool)>)> {
+    let i = describe_instance(bed, instance).await?;
+    let state = i
+        .state()
+        .and_then(|s| s.name())
+        .map(|n| n.as_str().to_owned())
+        .unwrap_or_default();
+    let mapped = i
+        .block_device_mappings()
+        .iter()
+        .find(|m| m.device_name() == Some(device))
+        .and_then(|m| m.ebs())
+        .map(|e| {
+            (
+                e.volume_id().unwrap_or_default().to_owned(),
+                e.delete_on_termination().unwrap_or(false),
+            )
+        });
+    Ok((state, mapped))
+}
+
+/// Attaches `volume` at [`DEVICE`] with DeleteOnTermination, outside the controller.
+async fn attach(bed: &Bed, volume: &str, instance: &str) -> Result<()> {
+    bed.ec2()
+        .attach_volume()
+        .volume_id(volume)
+        .instance_id(instance)
+        .device(DEVICE)
+        .send()
+        .await
+        .context("AttachVolume")?;
+    bed.wait_until("the attachment", || async {
+        let v = bed.describe_volume(volume).await?;
+        Ok((v.state().map(|s| s.as_str()) == Some("in-use")).then_some(()))
+    })
+    .await?;
+    bed.ec2()
+        .modify_instance_attribute()
+        .instance_id(instance)
+        .block_device_mappings(
+            InstanceBlockDeviceMappingSpecification::builder()
+                .device_name(DEVICE)
+                .ebs(
+                    EbsInstanceBlockDeviceSpecification::builder()
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .context("ModifyInstanceAttribute")?;
+    Ok(())
+}
+
+/// A new KMS key with `alias`; its ARN.
+async fn key(bed: &Bed, alias: &str) -> Result<String> {
+    let key = bed.kms().create_key().send().await.context("CreateKey")?;
+    let meta = key.key_metadata().context("no key metadata")?;
+    bed.kms()
+        .create_alias()
+        .alias_name(alias)
+        .target_key_id(meta.key_id())
+        .send()
+        .await
+        .context("CreateAlias")?;
+    meta.arn().map(str::to_owned).context("no key arn")
+}
+
+async fn wait_phase(bed: &Bed, phase_word: &str) -> Result<EncryptedVolumeMigration> {
+    bed.wait_for::<EncryptedVolumeMigration>(NAME, &format!("phase {phase_word}"), |m| {
+        phase(m) == phase_word && m.observed_generation() == m.meta().generation
+    })
+    .await
+}
+
+fn spec(source_volume: &str, key_alias: &str, extra: Value) -> Value {
+    let mut spec = json!({
+        "source": { "volumeId": source_volume },
+        "kmsKeyId": key_alias,
+    });
+    if let (Some(spec), Value::Object(extra)) = (spec.as_object_mut(), extra) {
+        spec.extend(extra);
+    }
+    spec
+}
+
+#[tokio::test]
+async fn a_data_volume_on_a_running_instance_is_encrypted_in_place_and_loses_nothing() -> Result<()>
+{
+    // A short resync, so the test sees one at rest.
+    let bed = Bed::start("evm-data", &["--resync-seconds", "10"]).await?;
+    let instance = running_instance(&bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
+    let source = bed
+        .outside_volume_from(
+            bed.volume_request(20, &[("team", "web"), ("Name", "data")])
+                .iops(4000)
+                .throughput(250),
+        )
+        .await?;
+    attach(&bed, &source, &instance).await?;
+    let arn = key(&bed, "alias/data").await?;
+    bed.clear_calls().await?;
+
+    bed.create::<EncryptedVolumeMigration>(NAME, spec(&source, "alias/data", json!({})))
+        .await?;
+    let done = wait_phase(&bed, "Completed").await?;
+    let s = status(&done)?;
+    ensure!(
+        has_condition(&done, READY, ConditionStatus::True, "Completed"),
+        "{:?}",
+        done.status
+    );
+    let target = s.target_volume_id.clone().context("no target volume")?;
+    ensure!(
+        s.source_volume_id.as_deref() == Some(source.as_str()) && target != source,
+        "{s:?}"
+    );
+
+    // The new volume: same shape, the source's tags, encrypted with the key, in place.
+    let v = bed.describe_volume(&target).await?;
+    ensure!(
+        v.encrypted() == Some(true)
+            && v.kms_key_id() == Some(arn.as_str())
+            && v.size() == Some(20)
+            && v.volume_type() == Some(&VolumeType::Gp3)
+            && v.iops() == Some(4000)
+            && v.throughput() == Some(250)
+            && v.availability_zone() == Some(ZONE),
+        "{v:?}"
+    );
+    let tags = tags_of(v.tags());
+    ensure!(
+        tags.get("team").map(String::as_str) == Some("web")
+            && tags.get("Name").map(String::as_str) == Some("data"),
+        "{tags:?}"
+    );
+    let (state, mapped) = at_device(&bed, &instance, DEVICE).await?;
+    ensure!(state == "running", "the instance is {state}");
+    ensure!(mapped == Some((target.clone(), true)), "{mapped:?}");
+
+    // The original is kept (sourceVolumePolicy Retain), detached; the snapshots are gone.
+    let old = bed.describe_volume(&source).await?;
+    ensure!(
+        old.state().map(|s| s.as_str()) == Some("available"),
+        "{old:?}"
+    );
+    ensure!(bed.snapshots_of(NAME).await?.is_empty(), "snapshots kept");
+
+    // One call of each, and the steps it went through.
+    let calls = bed.calls().await?;
+    for action in [
+        "StopInstances",
+        "StartInstances",
+        "CreateSnapshot",
+        "CopySnapshot",
+        "CreateVolume",
+        "DetachVolume",
+        "AttachVolume",
+        "ModifyInstanceAttribute",
+    ] {
+        ensure!(calls.count(action) == 1, "{action}: {calls:?}");
+    }
+    let steps: Vec<&str> = s.steps.iter().map(|st| st.name.as_str()).collect();
+    ensure!(
+        steps
+            == [
+                "Stopping",
+                "Snapshotting",
+                "Copying",
+                "CreatingVolume",
+                "Swapping",
+                "Starting",
+                "Verifying",
+                "CleaningUp"
+            ],
+        "{steps:?}"
+    );
+    ensure!(
+        s.steps
+            .iter()
+            .all(|st| st.state == "Succeeded" && st.end_time.is_some()),
+        "{:?}",
+        s.steps
+    );
+
+    // At rest: a resync reads nothing and writes nothing.
+    bed.clear_calls().await?;
+    let writes = bed.status_writes::<EncryptedVolumeMigration>().await?;
+    let since = bed.reconciles::<EncryptedVolumeMigration>().await?;
+    bed.wait_reconciles::<EncryptedVolumeMigration>(since, 1)
+        .await?;
+    ensure!(bed.calls().await?.total() == 0, "{:?}", bed.calls().await?);
+    ensure!(
+        bed.status_writes::<EncryptedVolumeMigration>().await? == writes,
+        "status written at rest"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_root_volume_is_swapped_while_stopped_and_the_instance_boots_from_it() -> Result<()> {
+    let bed = Bed::start("evm-root", &[]).await?;
+    let instance = running_instance(&bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
+    let i = describe_instance(&bed, &instance).await?;
+    let root_device = i.root_device_name().context("no root device")?.to_owned();
+    let (_, mapped) = at_device(&bed, &instance, &root_device).await?;
+    let (root, _) = mapped.context("no root volume")?;
+    let arn = key(&bed, "alias/root").await?;
+
+    bed.create::<EncryptedVolumeMigration>(
+        NAME,
+        spec(
+            &root,
+            "alias/root",
+            json!({ "sourceVolumePolicy": "Delete", "keepSnapshots": true }),
+        ),
+    )
+    .await?;
+    let done = wait_phase(&bed, "Completed").await?;
+    let target = status(&done)?
+        .target_volume_id
+        .clone()
+        .context("no target")?;
+    let (state, mapped) = at_device(&bed, &instance, &root_device).await?;
+    ensure!(state == "running", "the instance is {state}");
+    // A root volume is deleted with its instance by default: kept so.
+    ensure!(mapped == Some((target.clone(), true)), "{mapped:?}");
+    let v = bed.describe_volume(&target).await?;
+    ensure!(
+        v.encrypted() == Some(true) && v.kms_key_id() == Some(arn.as_str()),
+        "{v:?}"
+    );
+    // The original is deleted (Delete), the two snapshots kept (keepSnapshots).
+    let old = bed
+        .ec2()
+        .describe_volumes()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("volume-id")
+                .values(&root)
+                .build(),
+        )
+        .send()
+        .await?;
+    ensure!(old.volumes().is_empty(), "{old:?}");
+    ensure!(
+        bed.snapshots_of(NAME).await?.len() == 2,
+        "snapshots not kept"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unattached_volume_is_re_keyed_without_touching_any_instance() -> Result<()> {
+    let bed = Bed::start("evm-rekey", &[]).await?;
+    let old_arn = key(&bed, "alias/old").await?;
+    let new_arn = key(&bed, "alias/new").await?;
+    let source = bed
+        .outside_volume_from(
+            bed.volume_request(8, &[])
+                .encrypted(true)
+                .kms_key_id(&old_arn),
+        )
+        .await?;
+    bed.create::<EncryptedVolumeMigration>(NAME, spec(&source, "alias/new", json!({})))
+        .await?;
+    let done = wait_phase(&bed, "Completed").await?;
+    let target = status(&done)?
+        .target_volume_id
+        .clone()
+        .context("no target")?;
+    let v = bed.describe_volume(&target).await?;
+    ensure!(
+        v.kms_key_id() == Some(new_arn.as_str())
+            && v.state().map(|s| s.as_str()) == Some("available"),
+        "{v:?}"
+    );
+    let calls = bed.calls().await?;
+    for action in INSTANCE_CALLS {
+        ensure!(calls.count(action) == 0, "{action}: {calls:?}");
+    }
+    Ok(())
+}
+
+/// Refused before any change: the condition says why, and AWS saw no mutating call.
+async fn refused(bed: &Bed, spec: Value, reason: &str) -> Result<()> {
+    bed.clear_calls().await?;
+    bed.create::<EncryptedVolumeMigration>(NAME, spec).await?;
+    let refused = bed
+        .wait_for::<EncryptedVolumeMigration>(NAME, &format!("Synced=False {reason}"), |m| {
+            has_condition(m, SYNCED, ConditionStatus::False, reason)
+        })
+        .await?;
+    // Nothing started: no phase past Pending (a pass that failed records none at all).
+    ensure!(
+        matches!(phase(&refused), "" | "Pending"),
+        "{:?}",
+        refused.status
+    );
+    let message = condition(&refused, SYNCED)
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    ensure!(!message.is_empty(), "no message");
+    let mutating = bed.calls().await?.mutating();
+    ensure!(mutating.is_empty(), "{reason}: {mutating:?}");
+    bed.delete::<EncryptedVolumeMigration>(NAME).await?;
+    bed.wait_gone::<EncryptedVolumeMigration>(NAME).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn guards_refuse_before_any_change() -> Result<()> {
+    let bed = Bed::start("evm-guards", &[]).await?;
+    key(&bed, "alias/data").await?;
+
+    // Multi-Attach volume on two instances: refused up front (documented choice).
+    let a = running_instance(&bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
+    let b = running_instance(&bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
+    let shared = bed
+        .outside_volume_from(
+            bed.volume_request(10, &[])
+                .volume_type(VolumeType::Io2)
+                .iops(1000)
+                .throughput(0)
+                .multi_attach_enabled(true),
+        )
+        .await;
+    let shared = match shared {
+        Ok(id) => id,
+        Err(_) => {
+            // gp3 throughput does not apply to io2: build the request without it.
+            let req = bed
+                .ec2()
+                .create_volume()
+                .availability_zone(ZONE)
+                .size(10)
+                .volume_type(VolumeType::Io2)
+                .iops(1000)
+                .multi_attach_enabled(true);
+            bed.outside_volume_from(req).await?
+        }
+    };
+    for instance in [&a, &b] {
+        attach(&bed, &shared, instance).await?;
+    }
+    refused(
+        &bed,
+        spec(&shared, "alias/data", json!({})),
+        "AttachedToSeveralInstances",
+    )
+    .await?;
+
+    // An instance with instance store: stopping it loses that data.
+    let store = running_instance(&bed, InstanceType::M5dLarge, e2e::bed::IMAGE).await?;
+    let volume = bed.outside_volume(8, &[]).await?;
+    attach(&bed, &volume, &store).await?;
+    refused(
+        &bed,
+        spec(&volume, "alias/data", json!({})),
+        "InstanceStoreDataLoss",
+    )
+    .await?;
+
+    // An instance store-backed instance cannot be stopped at all.
+    let image = bed
+        .ec2()
+        .register_image()
+        .name("store-backed")
+        .image_location("bucket/store/image.manifest.xml")
+        .architecture(aws_sdk_ec2::types::ArchitectureValues::X8664)
+        .virtualization_type("hvm")
+        .send()
+        .await
+        .context("RegisterImage")?
+        .image_id()
+        .context("no image id")?
+        .to_owned();
+    let store_backed = running_instance(&bed, InstanceType::T3Micro, &image).await?;
+    let data = bed.outside_volume(8, &[]).await?;
+    attach(&bed, &data, &store_backed).await?;
+    refused(
+        &bed,
+        spec(&data, "alias/data", json!({})),
+        "InstanceStoreBacked",
+    )
+    .await?;
+
+    // A disabled key: refused before anything changes.
+    let disabled = key(&bed, "alias/disabled").await?;
+    let key_id = disabled.rsplit('/').next().unwrap_or_default();
+    bed.kms().disable_key().key_id(key_id).send().await?;
+    let lone = bed.outside_volume(8, &[]).await?;
+    refused(
+        &bed,
+        spec(&lone, "alias/disabled", json!({})),
+        "KmsKeyDisabled",
+    )
+    .await?;
+
+    // Already under the key: nothing to do.
+    let arn = key(&bed, "alias/same").await?;
+    let same = bed
+        .outside_volume_from(bed.volume_request(8, &[]).encrypted(true).kms_key_id(&arn))
+        .await?;
+    refused(
+        &bed,
+        spec(&same, "alias/same", json!({})),
+        "AlreadyEncrypted",
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refused_attach_rolls_the_original_volume_back_and_cleans_up() -> Result<()> {
+    let bed = Bed::start("evm-rollback", &[]).await?;
+    let instance = running_instance(&bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
+    let source = bed.outside_volume(8, &[]).await?;
+    attach(&bed, &source, &instance).await?;
+    key(&bed, "alias/data").await?;
+    bed.clear_calls().await?;
+    // The new volume's attach is refused for good; the original's, after it, goes through.
+    bed.emu()
+        .inject(Fault::error("AttachVolume", "InvalidParameterValue"))
+        .await?;
+
+    bed.create::<EncryptedVolumeMigration>(NAME, spec(&source, "alias/data", json!({})))
+        .await?;
+    let back = wait_phase(&bed, "RolledBack").await?;
+    let s = status(&back)?;
+    ensure!(
+        has_condition(&back, SYNCED, ConditionStatus::False, "RolledBack")
+            && s.failure
+                .as_deref()
+                .is_some_and(|f| f.contains("InvalidParameterValue")),
+        "{s:?}"
+    );
+    let (state, mapped) = at_device(&bed, &instance, DEVICE).await?;
+    ensure!(state == "running", "the instance is {state}");
+    ensure!(mapped == Some((source.clone(), true)), "{mapped:?}");
+    let target = s.target_volume_id.clone().context("no target recorded")?;
+    let gone = bed
+        .ec2()
+        .describe_volumes()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("volume-id")
+                .values(&target)
+                .build(),
+        )
+        .send()
+        .await?;
+    ensure!(
+        gone.volumes().is_empty(),
+        "the new volume was kept: {gone:?}"
+    );
+    ensure!(bed.snapshots_of(NAME).await?.is_empty(), "snapshots kept");
+    ensure!(
+        bed.events::<EncryptedVolumeMigration>(NAME, "MigrationFailed")
+            .await?
+            >= 1,
+        "no event"
+    );
+    let calls = bed.calls().await?;
+    ensure!(
+        calls.count("AttachVolume") == 2 && calls.count("CreateVolume") == 1,
+        "{calls:?}"
+    );
+    Ok(())
+}
+
+/// SIGKILL while each call without a client token is in flight, and while the swap's
+/// calls are: one snapshot of each kind, one new volume, every call at most once more.
+#[tokio::test]
+async fn a_controller_killed_at_each_step_resumes_without_leaking_or_repeating() -> Result<()> {
+    let mut bed = Bed::start("evm-crash", &[]).await?;
+    let instance = running_instance(&bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
+    let source = bed.outside_volume(8, &[("team", "web")]).await?;
+    attach(&bed, &source, &instance).await?;
+    key(&bed, "alias/data").await?;
+    bed.clear_calls().await?;
+    let steps = [
+        "StopInstances",
+        "CreateSnapshot",
+        "CopySnapshot",
+        "CreateVolume",
+        "DetachVolume",
+        "AttachVolume",
+        "StartInstances",
+    ];
+    // The emulator holds each first call 3 s, then applies it: the kill lands in between.
+    for action in steps {
+        bed.emu().inject(Fault::slow(action, 3000)).await?;
+    }
+    bed.create::<EncryptedVolumeMigration>(NAME, spec(&source, "alias/data", json!({})))
+        .await?;
+    for action in steps {
+        bed.wait_for_calls(action, 1).await?;
+        bed.restart_controller()?;
+    }
+    let done = wait_phase(&bed, "Completed").await?;
+    let target = status(&done)?
+        .target_volume_id
+        .clone()
+        .context("no target")?;
+    let (state, mapped) = at_device(&bed, &instance, DEVICE).await?;
+    ensure!(
+        state == "running" && mapped == Some((target, true)),
+        "{state} {mapped:?}"
+    );
+    let calls = bed.calls().await?;
+    for action in ["CreateSnapshot", "CopySnapshot"] {
+        ensure!(calls.count(action) == 1, "{action} repeated: {calls:?}");
+    }
+    let created = bed.volumes_of(NAME).await?;
+    ensure!(created.len() == 1, "volumes made: {created:?}");
+    let mut counts = BTreeMap::new();
+    for action in INSTANCE_CALLS {
+        counts.insert(action, calls.count(action));
+    }
+    ensure!(counts.values().all(|n| *n <= 2), "{counts:?}");
+    Ok(())
+}
