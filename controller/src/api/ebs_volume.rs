@@ -118,7 +118,16 @@ pub struct VolumeAttachmentSpec {
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
-    )
+    ),
+    // On the whole object, so they can see the status: encryption cannot change in place,
+    // but once an EncryptedVolumeMigration encrypted the volume (the status says so), an
+    // unencrypted spec may catch up with it.
+    validation = Rule::new(format!("self.spec.encrypted == oldSelf.spec.encrypted || {MIGRATED}"))
+        .message("encrypted cannot change after creation: use an EncryptedVolumeMigration to encrypt a volume (once it has, the spec may say encrypted: true)")
+        .field_path(".spec.encrypted"),
+    validation = Rule::new(format!("(has(self.spec.kmsKeyId) == has(oldSelf.spec.kmsKeyId) && (!has(self.spec.kmsKeyId) || self.spec.kmsKeyId == oldSelf.spec.kmsKeyId)) || {MIGRATED}"))
+        .message("kmsKeyId cannot change after creation: encryption keys cannot change in place; use an EncryptedVolumeMigration")
+        .field_path(".spec.kmsKeyId")
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = ebs_volume_spec_rules)]
@@ -192,6 +201,10 @@ pub struct EbsVolumeSpec {
     pub force_detach: bool,
 }
 
+/// A spec that said unencrypted, on a volume the status shows encrypted: what an
+/// EncryptedVolumeMigration leaves behind.
+const MIGRATED: &str = "(!oldSelf.spec.encrypted && has(self.status) && has(self.status.encrypted) && self.status.encrypted)";
+
 /// Every admission rule of the EbsVolume spec.
 pub fn ebs_volume_rules() -> Vec<Rule> {
     let mut rules = vec![
@@ -221,12 +234,8 @@ pub fn ebs_volume_rules() -> Vec<Rule> {
             .field_path(".sizeGiB"),
         immutable("availabilityZone", "a volume cannot move; create a new EbsVolume from a snapshot instead"),
         immutable("region", "create a new EbsVolume in the other Region"),
-        immutable("kmsKeyId", "encryption keys cannot change in place; use an EncryptedVolumeMigration"),
         immutable("snapshotId", "it only matters when the volume is created"),
         immutable("volumeId", "create a new EbsVolume to adopt another volume"),
-        Rule::new("self.encrypted == oldSelf.encrypted")
-            .message("encrypted cannot change after creation: use an EncryptedVolumeMigration to encrypt a volume")
-            .field_path(".encrypted"),
     ];
     rules.extend(volume_setting_rules(VolumeFields {
         default_type: VolumeType::Gp3,

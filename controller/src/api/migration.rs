@@ -164,6 +164,12 @@ pub struct EncryptedVolumeMigrationStatus {
     /// with a failure reason did not start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_start_requested: Option<bool>,
+    /// The EbsVolume `source.volumeRef` named, and its UID, resolved before the start: it
+    /// holds still during the swap and tracks the new volume afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebs_volume_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebs_volume_uid: Option<String>,
     /// What failed, when the migration is rolling back, rolled back or failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,

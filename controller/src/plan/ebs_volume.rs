@@ -32,7 +32,7 @@ use crate::plan::observed::{
     ModificationState, ObservedInstance, ObservedModification, ObservedSnapshot, ObservedVolume,
     VolumeState,
 };
-use crate::plan::tags::Owner;
+use crate::plan::tags::{MIGRATED_FROM_TAG, MIGRATING_TAG, Owner};
 use crate::plan::tenancy::{self, Grants, Use};
 
 mod attach;
@@ -364,6 +364,18 @@ pub fn plan_volume(input: &VolumeInput<'_>) -> VolumePlan {
     let mut b = Builder::new(input);
     // A volume AWS reports as `deleted` is gone as far as planning goes.
     let volume = input.observed.filter(|v| v.state != VolumeState::Deleted);
+    if let Some(migration) = volume.and_then(|v| v.tags.get(MIGRATING_TAG)) {
+        // An EncryptedVolumeMigration is swapping the volume: nothing is changed, deleted
+        // or re-attached under it; it hands the new volume over when it is done.
+        b.problem(
+            reason::MIGRATION_IN_PROGRESS,
+            format!(
+                "EncryptedVolumeMigration {} is encrypting this volume; the EbsVolume acts again once it hands over the new volume",
+                migration.rsplit('/').next().unwrap_or(migration)
+            ),
+        );
+        return b.finish(input);
+    }
     if input.deleting {
         delete::plan(input, volume, &mut b);
     } else {
@@ -476,6 +488,18 @@ fn check_immutable(input: &VolumeInput<'_>, v: &ObservedVolume, b: &mut Builder)
             ),
         );
     }
+    if !spec.encrypted
+        && v.encrypted
+        && let Some(from) = v.tags.get(MIGRATED_FROM_TAG)
+    {
+        b.problem(
+            reason::ENCRYPTION_MISMATCH,
+            format!(
+                "{} was encrypted by an EncryptedVolumeMigration (it replaced {from}), but the spec says encrypted: false; the controller never decrypts: set encrypted: true",
+                v.volume_id
+            ),
+        );
+    }
     if let Some(arn) = input.kms_key_arn
         && v.kms_key_id.as_deref() != Some(arn)
     {
@@ -508,6 +532,7 @@ pub mod reason {
     pub const UNSUPPORTED_VOLUME_TYPE: &str = "UnsupportedVolumeType";
     pub const MODIFICATION_FAILED: &str = "ModificationFailed";
     pub const FINAL_SNAPSHOT_FAILED: &str = "FinalSnapshotFailed";
+    pub const MIGRATION_IN_PROGRESS: &str = "MigrationInProgress";
     pub use crate::plan::tenancy::reason::{
         NOT_GRANTED, OBSERVE_NOT_ALLOWED, OWNED_BY_ANOTHER_OBJECT,
     };

@@ -19,6 +19,7 @@
 //! action runs; the executor writes it (and an action's intent) before each call.
 
 mod forward;
+mod hand_over;
 mod preflight;
 mod rollback;
 #[cfg(test)]
@@ -57,6 +58,7 @@ pub enum Phase {
     Swapping,
     Starting,
     Verifying,
+    HandingOver,
     CleaningUp,
     Completed,
     RollingBack,
@@ -65,7 +67,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const FORWARD: [Phase; 10] = [
+    pub const FORWARD: [Phase; 11] = [
         Phase::Pending,
         Phase::Stopping,
         Phase::Snapshotting,
@@ -74,6 +76,7 @@ impl Phase {
         Phase::Swapping,
         Phase::Starting,
         Phase::Verifying,
+        Phase::HandingOver,
         Phase::CleaningUp,
         Phase::Completed,
     ];
@@ -88,6 +91,7 @@ impl Phase {
             Phase::Swapping => "Swapping",
             Phase::Starting => "Starting",
             Phase::Verifying => "Verifying",
+            Phase::HandingOver => "HandingOver",
             Phase::CleaningUp => "CleaningUp",
             Phase::Completed => "Completed",
             Phase::RollingBack => "RollingBack",
@@ -171,6 +175,8 @@ pub struct MigrationInput<'a> {
     /// requested without its id being recorded.
     pub found_snapshots: &'a [ObservedSnapshot],
     pub target_volume: Option<&'a ObservedVolume>,
+    /// The volume the EbsVolume of `source.volumeRef` tracks now, read while handing over.
+    pub ebs_volume_tracks: Option<&'a str>,
     pub deleting: bool,
     pub now: DateTime<Utc>,
 }
@@ -191,6 +197,8 @@ pub struct Record {
     pub target_volume_id: Option<String>,
     pub snapshot_progress: Option<i64>,
     pub failure: Option<String>,
+    /// The EbsVolume that tracks the source (name, UID), for `source.volumeRef`.
+    pub ebs_volume: Option<(String, String)>,
 }
 
 impl Record {
@@ -209,6 +217,7 @@ impl Record {
             target_volume_id: s.target_volume_id.clone(),
             snapshot_progress: s.snapshot_progress,
             failure: s.failure.clone(),
+            ebs_volume: s.ebs_volume_name.clone().zip(s.ebs_volume_uid.clone()),
         }
     }
 
@@ -228,6 +237,8 @@ impl Record {
         s.target_volume_id.clone_from(&self.target_volume_id);
         s.snapshot_progress = self.snapshot_progress;
         s.failure.clone_from(&self.failure);
+        s.ebs_volume_name = self.ebs_volume.as_ref().map(|(name, _)| name.clone());
+        s.ebs_volume_uid = self.ebs_volume.as_ref().map(|(_, uid)| uid.clone());
     }
 
     /// Turns the migration back (or stops it) after `failure`.
@@ -294,6 +305,16 @@ pub enum MigrationAction {
     DeleteSnapshot {
         snapshot_id: String,
     },
+    /// CreateTags on volumes (the hand-over's marks).
+    TagVolumes {
+        volume_ids: Vec<String>,
+        tags: BTreeMap<String, String>,
+    },
+    /// DeleteTags on volumes, by key.
+    UntagVolumes {
+        volume_ids: Vec<String>,
+        keys: Vec<String>,
+    },
 }
 
 impl PlannedAction for MigrationAction {
@@ -334,6 +355,13 @@ impl PlannedAction for MigrationAction {
             MigrationAction::DeleteSnapshot { snapshot_id } => {
                 format!("delete snapshot {snapshot_id}")
             }
+            MigrationAction::TagVolumes { volume_ids, tags } => {
+                let keys: Vec<&str> = tags.keys().map(String::as_str).collect();
+                format!("tag {}: {}", volume_ids.join(", "), keys.join(", "))
+            }
+            MigrationAction::UntagVolumes { volume_ids, keys } => {
+                format!("untag {}: {}", volume_ids.join(", "), keys.join(", "))
+            }
         }
     }
 
@@ -349,6 +377,8 @@ impl PlannedAction for MigrationAction {
             MigrationAction::StartInstance { .. } => "StartedInstance",
             MigrationAction::DeleteVolume { .. } => "DeletedVolume",
             MigrationAction::DeleteSnapshot { .. } => "DeletedSnapshot",
+            MigrationAction::TagVolumes { .. } => "Tagged",
+            MigrationAction::UntagVolumes { .. } => "Untagged",
         }
     }
 
@@ -388,6 +418,11 @@ pub enum MigrationWait {
         volume_id: String,
         state: String,
     },
+    /// The EbsVolume is to take up the new volume.
+    HandOver {
+        ebs_volume: String,
+        volume_id: String,
+    },
 }
 
 impl PlannedWait for MigrationWait {
@@ -398,6 +433,7 @@ impl PlannedWait for MigrationWait {
             MigrationWait::Snapshot { .. } => "WaitingForSnapshot",
             MigrationWait::Requested { .. } => "WaitingForAws",
             MigrationWait::Volume { .. } | MigrationWait::Attachment { .. } => "WaitingForVolume",
+            MigrationWait::HandOver { .. } => "WaitingForEbsVolume",
         }
     }
 
@@ -423,6 +459,10 @@ impl PlannedWait for MigrationWait {
             MigrationWait::Attachment { volume_id, state } => {
                 format!("the attachment of {volume_id} is {state}")
             }
+            MigrationWait::HandOver {
+                ebs_volume,
+                volume_id,
+            } => format!("EbsVolume {ebs_volume} is to take up {volume_id}"),
         }
     }
 }
@@ -495,6 +535,7 @@ pub fn plan_migration(input: &MigrationInput<'_>) -> MigrationPlan {
             Phase::Swapping => forward::swap(&mut p),
             Phase::Starting => forward::start(&mut p),
             Phase::Verifying => forward::verify(&mut p),
+            Phase::HandingOver => hand_over::step(&mut p),
             Phase::CleaningUp => forward::clean_up(&mut p),
             Phase::RollingBack => rollback::step(&mut p),
             Phase::Completed | Phase::RolledBack | Phase::Failed => Step::Hold,

@@ -29,6 +29,15 @@ pub const UID_TAG: &str = "ec2.reconciler.dev/uid";
 pub const STEP_TAG: &str = "ec2.reconciler.dev/step";
 pub const RELEASED_TAG: &str = "ec2.reconciler.dev/released";
 
+/// On a volume an EncryptedVolumeMigration is swapping (value: the migration,
+/// `namespace/name`): the EbsVolume that tracks the volume holds still until it is gone.
+pub const MIGRATING_TAG: &str = "ec2.reconciler.dev/migrating";
+/// On a volume a migration replaced (value: the new volume's id): the EbsVolume that
+/// tracked it follows it to the new one.
+pub const REPLACED_BY_TAG: &str = "ec2.reconciler.dev/replaced-by";
+/// On a volume a migration made (value: the id of the volume it replaces).
+pub const MIGRATED_FROM_TAG: &str = "ec2.reconciler.dev/migrated-from";
+
 /// The ownership tag keys, the optional step included.
 pub const OWNERSHIP_TAG_KEYS: [&str; 5] = [CLUSTER_TAG, KIND_TAG, OWNER_TAG, UID_TAG, STEP_TAG];
 

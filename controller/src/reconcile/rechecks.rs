@@ -19,6 +19,7 @@ use super::aws_state::AwsState;
 use super::backoff::Backoff;
 use super::context::Context;
 use crate::aws::identity::Scope;
+use crate::plan::tags::{MIGRATING_TAG, REPLACED_BY_TAG};
 use crate::plan::tenancy::tag_grants;
 
 /// What blocks an object, as something the controller can look at again.
@@ -32,6 +33,9 @@ pub enum Cause {
     SnapshotMissing { scope: Scope, snapshot_id: String },
     /// An image the spec names (a copy's source) that does not exist or is not visible.
     ImageMissing { scope: Scope, image_id: String },
+    /// A volume an EncryptedVolumeMigration is swapping: gone once it hands the volume over
+    /// (the old one marked replaced) or lifts its mark after a rollback.
+    VolumeMigrating { scope: Scope, volume_id: String },
     /// A resource the namespace was not granted: an administrator may label the namespace
     /// or tag the resource.
     NotGranted {
@@ -103,6 +107,16 @@ impl Rechecks {
 
     /// The objects blocked by a cause in `gone`, no longer watched: their holds are lifted
     /// and each is sent to its kind's controller. Returns how many were released.
+    /// Reconciles one object of `kind` now: another object changed what it depends on (a
+    /// migration marked or handed over the volume an EbsVolume tracks).
+    pub fn nudge(&self, kind: &'static str, namespace: &str, name: &str) {
+        if let Ok(triggers) = self.triggers.lock()
+            && let Some(sender) = triggers.get(kind)
+        {
+            let _ = sender.unbounded_send((namespace.to_owned(), name.to_owned()));
+        }
+    }
+
     pub fn release(&self, gone: &BTreeSet<Cause>, backoff: &Backoff) -> usize {
         let released: Vec<(String, Blocked)> = match self.blocked.lock() {
             Ok(mut blocked) => {
@@ -155,6 +169,16 @@ async fn is_gone(ctx: &Context, cause: &Cause, max_age: Duration) -> bool {
             .refresh(snapshot_id)
             .await
             .is_ok_and(|found| found.is_some()),
+        Cause::VolumeMigrating { scope, volume_id } => aws
+            .volumes(scope)
+            .refresh(volume_id)
+            .await
+            .is_ok_and(|found| {
+                found.is_none_or(|entry| {
+                    let tags = &entry.volume.tags;
+                    !tags.contains_key(MIGRATING_TAG) || tags.contains_key(REPLACED_BY_TAG)
+                })
+            }),
         Cause::NotGranted {
             scope,
             namespace,

@@ -2,16 +2,20 @@
 //! start, verify, clean up. Each looks at AWS's state and either finds its work done, plans
 //! one call, waits, or fails.
 
-use super::{
-    COPY_STEP, MigrationAction, MigrationWait, NewVolume, Planner, SNAPSHOT_STEP, Step, VOLUME_STEP,
-};
+use super::{COPY_STEP, MigrationAction, MigrationWait, NewVolume, Planner, SNAPSHOT_STEP, Step};
 use crate::api::VolumeType;
 use crate::api::intent::find_intent;
 use crate::api::migration::{InstanceStopPolicy, SourceVolumePolicy};
 use crate::plan::observed::{
     AttachmentState, ObservedInstance, ObservedSnapshot, ObservedVolume, VolumeState,
 };
-use crate::plan::tags::{STEP_TAG, is_reserved_key, ownership_tags};
+use std::collections::BTreeMap;
+
+use crate::plan::tags::{
+    CLUSTER_TAG, KIND_TAG, MIGRATED_FROM_TAG, MIGRATING_TAG, OWNER_TAG, STEP_TAG, UID_TAG,
+    is_reserved_key, ownership_tags,
+};
+use crate::plan::tenancy::GRANT_TAG;
 
 /// StateReason codes of a stop someone asked for; any other code on an instance that was
 /// to start means the start failed.
@@ -30,6 +34,9 @@ pub(super) fn instance<'a>(p: &Planner<'a>) -> Result<Option<&'a ObservedInstanc
 }
 
 pub(super) fn stop(p: &mut Planner<'_>) -> Step {
+    if let Some(marking) = super::hand_over::mark(p) {
+        return marking;
+    }
     let instance = match instance(p) {
         Ok(Some(instance)) => instance,
         Ok(None) => return Step::Done,
@@ -225,18 +232,26 @@ pub(super) fn create_volume(p: &mut Planner<'_>) -> Step {
     p.act(MigrationAction::CreateVolume(Box::new(new)))
 }
 
-/// The source's own tags (AWS's and ours aside) and this migration's.
-fn new_volume_tags(
-    p: &Planner<'_>,
-    source: &ObservedVolume,
-) -> std::collections::BTreeMap<String, String> {
-    let mut tags: std::collections::BTreeMap<String, String> = source
+/// The source's own tags (AWS's and ours aside, its grant kept), where it came from, and
+/// the ownership of the EbsVolume that tracked the source (with the migrating mark, so it
+/// holds still until the hand-over). A volume no EbsVolume tracked stays unowned, like its
+/// source: it is the user's, not this migration's.
+fn new_volume_tags(p: &Planner<'_>, source: &ObservedVolume) -> BTreeMap<String, String> {
+    let mut tags: BTreeMap<String, String> = source
         .tags
         .iter()
-        .filter(|(k, _)| !is_reserved_key(k))
+        .filter(|(k, _)| !is_reserved_key(k) || k.as_str() == GRANT_TAG)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    tags.extend(ownership_tags(p.input.owner, Some(VOLUME_STEP)));
+    tags.insert(MIGRATED_FROM_TAG.to_owned(), source.volume_id.clone());
+    if p.record.ebs_volume.is_some() {
+        for key in [CLUSTER_TAG, KIND_TAG, OWNER_TAG, UID_TAG] {
+            if let Some(value) = source.tags.get(key) {
+                tags.insert(key.to_owned(), value.clone());
+            }
+        }
+        tags.insert(MIGRATING_TAG.to_owned(), p.input.owner.owner_ref());
+    }
     tags
 }
 

@@ -94,6 +94,13 @@ pub(super) fn check(p: &mut Planner<'_>) -> Step {
     }
     p.record.source_volume_id = Some(volume_id);
     p.record.kms_key_arn = Some(key_arn.to_owned());
+    if let SourceRef::ByRef {
+        name,
+        ebs_volume: Some(referenced),
+    } = input.source_ref
+    {
+        p.record.ebs_volume = Some((name.clone(), referenced.uid.clone()));
+    }
     Step::Done
 }
 

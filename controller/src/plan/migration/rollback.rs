@@ -47,5 +47,9 @@ pub(super) fn step(p: &mut Planner<'_>) -> Step {
             _ => {}
         }
     }
-    delete_snapshots(p)
+    let deleted = delete_snapshots(p);
+    if deleted != Step::Done {
+        return deleted;
+    }
+    super::hand_over::unmark(p).unwrap_or(Step::Done)
 }

@@ -90,6 +90,7 @@ struct Case {
     store_gb: Option<i64>,
     snapshots: (Option<ObservedSnapshot>, Option<ObservedSnapshot>),
     target: Option<ObservedVolume>,
+    tracks: Option<String>,
     deleting: bool,
 }
 
@@ -105,6 +106,7 @@ impl Case {
             store_gb: Some(0),
             snapshots: (None, None),
             target: None,
+            tracks: None,
             deleting: false,
         }
     }
@@ -125,6 +127,7 @@ impl Case {
             encrypted_snapshot: self.snapshots.1.as_ref(),
             found_snapshots: &[],
             target_volume: self.target.as_ref(),
+            ebs_volume_tracks: self.tracks.as_deref(),
             deleting: self.deleting,
             now: DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default(),
         })
@@ -528,4 +531,113 @@ fn unknown_phase_words_are_never_acted_on() {
     for phase in Phase::FORWARD {
         assert_eq!(Phase::parse(Some(phase.as_str())), phase);
     }
+}
+
+/// A migration of the volume EbsVolume `data` tracks.
+fn by_ref() -> (Case, BTreeMap<String, String>) {
+    let mut case = Case::new();
+    let ebs_owner = Owner {
+        kind: "EbsVolume".into(),
+        name: "data".into(),
+        uid: "uid-v".into(),
+        ..owner()
+    };
+    let tags = ownership_tags(&ebs_owner, None);
+    if let Some(v) = case.source.as_mut() {
+        v.tags = tags.clone();
+        v.tags.insert("team".into(), "web".into());
+    }
+    case.source_ref = SourceRef::ByRef {
+        name: "data".into(),
+        ebs_volume: Some(ReferencedVolume {
+            uid: "uid-v".into(),
+            volume_id: Some(SOURCE.into()),
+        }),
+    };
+    (case, tags)
+}
+
+#[test]
+fn an_ebs_volumes_volume_is_marked_before_anything_changes_and_its_new_volume_is_the_ebs_volumes() {
+    use crate::plan::tags::{MIGRATED_FROM_TAG, MIGRATING_TAG, UID_TAG};
+    let (mut case, ebs_tags) = by_ref();
+    let plan = case.plan();
+    assert!(
+        matches!(plan.actions.as_slice(), [MigrationAction::TagVolumes { volume_ids, tags }]
+            if volume_ids == &[SOURCE.to_owned()] && tags.contains_key(MIGRATING_TAG)),
+        "{:?}",
+        plan.actions
+    );
+    assert_eq!(
+        plan.record.ebs_volume,
+        Some(("data".into(), "uid-v".into()))
+    );
+    case.after(&plan);
+
+    in_phase(&mut case, Phase::CreatingVolume);
+    case.status.target_volume_id = None;
+    if let Some(v) = case.source.as_mut() {
+        v.tags.insert(MIGRATING_TAG.into(), "team-a/encrypt".into());
+    }
+    let plan = case.plan();
+    let [MigrationAction::CreateVolume(new)] = plan.actions.as_slice() else {
+        panic!("{:?}", plan.actions);
+    };
+    for (key, value) in &ebs_tags {
+        assert_eq!(new.tags.get(key), Some(value), "{key}");
+    }
+    assert_eq!(new.tags.get("team").map(String::as_str), Some("web"));
+    assert_eq!(
+        new.tags.get(MIGRATED_FROM_TAG).map(String::as_str),
+        Some(SOURCE)
+    );
+    assert!(new.tags.contains_key(MIGRATING_TAG));
+    assert_eq!(new.tags.get(UID_TAG).map(String::as_str), Some("uid-v"));
+}
+
+#[test]
+fn the_hand_over_marks_the_old_volume_waits_for_the_ebs_volume_then_lifts_the_marks() {
+    use crate::plan::tags::{MIGRATING_TAG, REPLACED_BY_TAG, UID_TAG};
+    let (mut case, ebs_tags) = by_ref();
+    in_phase(&mut case, Phase::HandingOver);
+    case.status.ebs_volume_name = Some("data".into());
+    case.status.ebs_volume_uid = Some("uid-v".into());
+    case.instance = Some(instance("running"));
+    case.source = Some(ObservedVolume {
+        tags: ebs_tags.clone(),
+        ..ObservedVolume::example(SOURCE, "us-east-1a")
+    });
+    let mut target = ObservedVolume {
+        encrypted: true,
+        kms_key_id: Some(KEY.into()),
+        tags: ebs_tags.clone(),
+        ..attached(TARGET, AttachmentState::Attached)
+    };
+    target
+        .tags
+        .insert(MIGRATING_TAG.into(), "team-a/encrypt".into());
+    case.target = Some(target);
+    case.tracks = Some(SOURCE.into());
+    let plan = case.plan();
+    let [MigrationAction::TagVolumes { volume_ids, tags }] = plan.actions.as_slice() else {
+        panic!("{:?}", plan.actions);
+    };
+    assert_eq!(volume_ids, &[SOURCE.to_owned()]);
+    assert_eq!(tags.get(REPLACED_BY_TAG).map(String::as_str), Some(TARGET));
+    assert_eq!(
+        tags.get(UID_TAG).map(String::as_str),
+        Some("uid-m"),
+        "the old one is the migration's now"
+    );
+
+    case.source = Some(ObservedVolume {
+        tags: tags.clone(),
+        ..ObservedVolume::example(SOURCE, "us-east-1a")
+    });
+    assert_eq!(case.plan().ready.reason, "WaitingForEbsVolume");
+    case.tracks = Some(TARGET.into());
+    assert!(matches!(
+        case.plan().actions.as_slice(),
+        [MigrationAction::UntagVolumes { volume_ids, .. }] if volume_ids == &[TARGET.to_owned()]
+    ));
 }

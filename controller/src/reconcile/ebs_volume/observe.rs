@@ -10,7 +10,7 @@ use crate::plan::ebs_volume::FINAL_SNAPSHOT_STEP;
 use crate::plan::observed::{
     ObservedInstance, ObservedModification, ObservedSnapshot, ObservedVolume,
 };
-use crate::plan::tags::STEP_TAG;
+use crate::plan::tags::{MIGRATING_TAG, REPLACED_BY_TAG, STEP_TAG, is_ours};
 use crate::reconcile::aws_errors::from_aws;
 use crate::reconcile::error::Result;
 use crate::reconcile::pipeline::Pass;
@@ -67,6 +67,16 @@ pub async fn observe(pass: &Pass<'_, EbsVolume>) -> Result<Observation> {
             observation.volume = Some(entry.volume);
             observation.modification = entry.modification;
         }
+        follow_replacement(pass, &mut observation).await?;
+        if let Some(v) = &observation.volume
+            && v.tags.contains_key(MIGRATING_TAG)
+        {
+            // Looked at again as soon as the migration hands the volume over.
+            pass.recheck_when(Cause::VolumeMigrating {
+                scope: pass.scope.clone(),
+                volume_id: v.volume_id.clone(),
+            });
+        }
     }
 
     // Deleting needs no key: a missing or disabled one must not keep the object forever.
@@ -82,6 +92,34 @@ pub async fn observe(pass: &Pass<'_, EbsVolume>) -> Result<Observation> {
         observation.final_snapshot = final_snapshot(pass).await?;
     }
     Ok(observation)
+}
+
+/// A migration replaced the tracked volume (its replaced-by tag names the new one): the
+/// object tracks the new volume from now on, if that one carries this object's ownership
+/// tags (the migration gave it them when it made it).
+async fn follow_replacement(
+    pass: &Pass<'_, EbsVolume>,
+    observation: &mut Observation,
+) -> Result<()> {
+    let Some(new_id) = observation
+        .volume
+        .as_ref()
+        .and_then(|v| v.tags.get(REPLACED_BY_TAG))
+    else {
+        return Ok(());
+    };
+    let entry = pass
+        .ctx
+        .aws
+        .volumes(&pass.scope)
+        .refresh(new_id)
+        .await
+        .map_err(|e| from_aws("DescribeVolumes", e))?;
+    if let Some(entry) = entry.filter(|e| is_ours(&e.volume.tags, &pass.owner.uid)) {
+        observation.volume = Some(entry.volume);
+        observation.modification = entry.modification;
+    }
+    Ok(())
 }
 
 /// The final snapshot of a deletion: by the id the create returned, or, when only its

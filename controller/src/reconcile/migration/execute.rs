@@ -157,6 +157,14 @@ async fn call(
                 Err(e) => Err(from_aws("DeleteVolume", e)),
             }
         }
+        MigrationAction::TagVolumes { volume_ids, tags } => ec2
+            .create_tags(volume_ids.clone(), tags.clone())
+            .await
+            .map_err(|e| from_aws("CreateTags", e)),
+        MigrationAction::UntagVolumes { volume_ids, keys } => ec2
+            .delete_tags(volume_ids.clone(), keys.clone())
+            .await
+            .map_err(|e| from_aws("DeleteTags", e)),
         MigrationAction::DeleteSnapshot { snapshot_id } => ec2
             .delete_snapshot(snapshot_id.clone())
             .await

@@ -5,8 +5,10 @@ mod execute;
 mod observe;
 
 use super::error::Result;
+use super::kind::ManagedKind;
 use super::pipeline::{Pass, Reconciler};
 use super::status::StatusWriter;
+use crate::api::EbsVolume;
 use crate::api::migration::{
     EncryptedVolumeMigration, EncryptedVolumeMigrationStatus, MigrationStep,
 };
@@ -45,6 +47,7 @@ impl Reconciler for EncryptedVolumeMigration {
             encrypted_snapshot: o.encrypted_snapshot.as_ref(),
             found_snapshots: &o.found_snapshots,
             target_volume: o.target_volume.as_ref(),
+            ebs_volume_tracks: o.ebs_volume_tracks.as_deref(),
             deleting: pass.deleting,
             now: pass.now,
         })
@@ -76,6 +79,20 @@ impl Reconciler for EncryptedVolumeMigration {
         if let Some(id) = &status.instance_id {
             let _ = pass.ctx.aws.instances(&pass.scope).refresh(id).await;
         }
+        nudge_ebs_volume(pass, status);
+    }
+}
+
+/// The EbsVolume whose volume this migration marks or hands over looks at it now rather
+/// than at its next resync (the volume reads above are what it will see).
+pub(crate) fn nudge_ebs_volume(
+    pass: &Pass<'_, EncryptedVolumeMigration>,
+    status: &EncryptedVolumeMigrationStatus,
+) {
+    if let Some(name) = &status.ebs_volume_name {
+        pass.ctx
+            .rechecks
+            .nudge(EbsVolume::KIND, &pass.owner.namespace, name);
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Observation {
     pub encrypted_snapshot: Option<ObservedSnapshot>,
     pub found_snapshots: Vec<ObservedSnapshot>,
     pub target_volume: Option<ObservedVolume>,
+    /// While handing over: the volume the EbsVolume tracks now.
+    pub ebs_volume_tracks: Option<String>,
 }
 
 pub async fn observe(pass: &Pass<'_, EncryptedVolumeMigration>) -> Result<Observation> {
@@ -43,6 +45,7 @@ pub async fn observe(pass: &Pass<'_, EncryptedVolumeMigration>) -> Result<Observ
         encrypted_snapshot: None,
         found_snapshots: Vec::new(),
         target_volume: None,
+        ebs_volume_tracks: None,
     };
     // Over, or deleted before it began: nothing to read.
     if phase.is_final() || (phase == Phase::Pending && pass.deleting) {
@@ -106,6 +109,19 @@ pub async fn observe(pass: &Pass<'_, EncryptedVolumeMigration>) -> Result<Observ
     }
     if let Some(id) = &status.target_volume_id {
         o.target_volume = volume(pass, id).await?;
+    }
+    if phase == Phase::HandingOver
+        && let Some(name) = &status.ebs_volume_name
+    {
+        let api: Api<EbsVolume> = Api::namespaced(pass.ctx.client.clone(), &pass.owner.namespace);
+        o.ebs_volume_tracks = api
+            .get_opt(name)
+            .await?
+            .and_then(|v| v.status)
+            .and_then(|s| s.volume_id);
+        if o.ebs_volume_tracks != status.target_volume_id {
+            super::nudge_ebs_volume(pass, &status);
+        }
     }
     Ok(o)
 }

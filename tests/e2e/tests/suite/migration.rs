@@ -9,11 +9,11 @@ use aws_sdk_ec2::types::{
     EbsInstanceBlockDeviceSpecification, Instance, InstanceBlockDeviceMappingSpecification,
     InstanceType, Placement, VolumeType,
 };
-use e2e::bed::{ZONE, condition, has_condition, tags_of};
+use e2e::bed::{ZONE, condition, has_condition, tags_of, volume_id};
 use e2e::{Bed, Fault};
-use ec2_reconciler::api::EncryptedVolumeMigration;
 use ec2_reconciler::api::conditions::{ConditionStatus, READY, SYNCED};
 use ec2_reconciler::api::migration::EncryptedVolumeMigrationStatus;
+use ec2_reconciler::api::{EbsVolume, EncryptedVolumeMigration};
 use ec2_reconciler::reconcile::ManagedKind;
 use kube::Resource;
 use serde_json::{Value, json};
@@ -253,6 +253,7 @@ async fn a_data_volume_on_a_running_instance_is_encrypted_in_place_and_loses_not
                 "Swapping",
                 "Starting",
                 "Verifying",
+                "HandingOver",
                 "CleaningUp"
             ],
         "{steps:?}"
@@ -594,12 +595,108 @@ async fn a_controller_killed_at_each_step_resumes_without_leaking_or_repeating()
     for action in ["CreateSnapshot", "CopySnapshot"] {
         ensure!(calls.count(action) == 1, "{action} repeated: {calls:?}");
     }
-    let created = bed.volumes_of(NAME).await?;
+    let created = bed
+        .ec2()
+        .describe_volumes()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:ec2.reconciler.dev/migrated-from")
+                .values(&source)
+                .build(),
+        )
+        .send()
+        .await?
+        .volumes()
+        .to_vec();
     ensure!(created.len() == 1, "volumes made: {created:?}");
     let mut counts = BTreeMap::new();
     for action in INSTANCE_CALLS {
         counts.insert(action, calls.count(action));
     }
     ensure!(counts.values().all(|n| *n <= 2), "{counts:?}");
+    Ok(())
+}
+
+/// Behaviour 7: the EbsVolume holds still during the swap, then tracks the new volume,
+/// reports `encrypted: false` in its spec without acting, and nothing is re-created or
+/// deleted because of the swap.
+#[tokio::test]
+async fn an_ebs_volume_holds_still_during_the_swap_and_then_tracks_the_encrypted_volume()
+-> Result<()> {
+    let bed = Bed::start("evm-handoff", &[]).await?;
+    let instance = running_instance(&bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
+    let arn = key(&bed, "alias/data").await?;
+    let volume_spec = json!({
+        "availabilityZone": ZONE,
+        "sizeGiB": 8,
+        "volumeType": "gp3",
+        "tags": { "team": "web" },
+        "attachments": [{ "instanceId": instance, "device": DEVICE }],
+    });
+    bed.create::<EbsVolume>("data", volume_spec.clone()).await?;
+    let ready = bed.wait_ready::<EbsVolume>("data").await?;
+    let old = volume_id(&ready)?;
+    bed.clear_calls().await?;
+
+    bed.create::<EncryptedVolumeMigration>(
+        NAME,
+        json!({ "source": { "volumeRef": { "name": "data" } }, "kmsKeyId": "alias/data" }),
+    )
+    .await?;
+    bed.wait_for::<EbsVolume>("data", "Synced=False MigrationInProgress", |v| {
+        has_condition(v, SYNCED, ConditionStatus::False, "MigrationInProgress")
+    })
+    .await?;
+    let done = wait_phase(&bed, "Completed").await?;
+    let target = status(&done)?
+        .target_volume_id
+        .clone()
+        .context("no target")?;
+
+    // It tracks the new volume, and says its spec's `encrypted: false` is not what AWS has.
+    let moved = bed
+        .wait_for::<EbsVolume>("data", "status.volumeId on the new volume", |v| {
+            volume_id(v).ok().as_deref() == Some(target.as_str())
+                && has_condition(v, SYNCED, ConditionStatus::False, "EncryptionMismatch")
+        })
+        .await?;
+    ensure!(
+        condition(&moved, SYNCED).is_some_and(|c| c.message.contains("never decrypts")),
+        "{:?}",
+        moved.status
+    );
+    // The old volume is the migration's now, marked as replaced.
+    let old_tags = bed.volume_tags(&old).await?;
+    ensure!(
+        old_tags.get("ec2.reconciler.dev/replaced-by") == Some(&target)
+            && old_tags.get("ec2.reconciler.dev/kind").map(String::as_str)
+                == Some("EncryptedVolumeMigration"),
+        "{old_tags:?}"
+    );
+    let new_tags = bed.volume_tags(&target).await?;
+    ensure!(
+        !new_tags.contains_key("ec2.reconciler.dev/migrating"),
+        "{new_tags:?}"
+    );
+
+    // The spec catches up: Ready, and nothing to do.
+    let mut encrypted = volume_spec;
+    encrypted["encrypted"] = json!(true);
+    encrypted["kmsKeyId"] = json!("alias/data");
+    bed.apply::<EbsVolume>("data", encrypted).await?;
+    let ready = bed.wait_ready::<EbsVolume>("data").await?;
+    ensure!(volume_id(&ready)? == target, "{:?}", ready.status);
+    let v = bed.describe_volume(&target).await?;
+    ensure!(v.kms_key_id() == Some(arn.as_str()), "{v:?}");
+
+    // Only the migration's own calls: one new volume, no delete, no re-attach of the old.
+    let calls = bed.calls().await?;
+    ensure!(
+        calls.count("CreateVolume") == 1
+            && calls.count("DeleteVolume") == 0
+            && calls.count("AttachVolume") == 1
+            && calls.count("DetachVolume") == 1,
+        "{calls:?}"
+    );
     Ok(())
 }

@@ -25,6 +25,7 @@ mod attachments;
 mod create;
 mod delete;
 mod drift;
+mod migration;
 mod modify;
 mod ownership;
 mod ready;
