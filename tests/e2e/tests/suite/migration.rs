@@ -14,6 +14,7 @@ use e2e::{Bed, Fault};
 use ec2_reconciler::api::conditions::{ConditionStatus, READY, SYNCED};
 use ec2_reconciler::api::migration::EncryptedVolumeMigrationStatus;
 use ec2_reconciler::api::{EbsVolume, EncryptedVolumeMigration};
+use ec2_reconciler::plan::tenancy::GRANT_TAG;
 use ec2_reconciler::reconcile::ManagedKind;
 use kube::Resource;
 use serde_json::{Value, json};
@@ -697,6 +698,179 @@ async fn an_ebs_volume_holds_still_during_the_swap_and_then_tracks_the_encrypted
             && calls.count("AttachVolume") == 1
             && calls.count("DetachVolume") == 1,
         "{calls:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn wait_for_stopped_leaves_the_stop_to_someone_else_and_says_so() -> Result<()> {
+    let bed = Bed::start("evm-wait", &[]).await?;
+    let instance = running_instance(&bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
+    let source = bed.outside_volume(8, &[]).await?;
+    attach(&bed, &source, &instance).await?;
+    key(&bed, "alias/data").await?;
+    bed.clear_calls().await?;
+    bed.create::<EncryptedVolumeMigration>(
+        NAME,
+        spec(
+            &source,
+            "alias/data",
+            json!({ "instanceStopPolicy": "WaitForStopped" }),
+        ),
+    )
+    .await?;
+    bed.wait_condition::<EncryptedVolumeMigration>(
+        NAME,
+        READY,
+        ConditionStatus::False,
+        "WaitingForInstanceStop",
+    )
+    .await?;
+    ensure!(
+        bed.calls().await?.mutating().is_empty(),
+        "{:?}",
+        bed.calls().await?
+    );
+
+    // Its owner stops it: the migration goes on, and leaves it stopped as it found it.
+    bed.ec2()
+        .stop_instances()
+        .instance_ids(&instance)
+        .send()
+        .await?;
+    let done = wait_phase(&bed, "Completed").await?;
+    let target = status(&done)?
+        .target_volume_id
+        .clone()
+        .context("no target")?;
+    let (state, mapped) = at_device(&bed, &instance, DEVICE).await?;
+    ensure!(
+        state == "stopped" && mapped == Some((target, true)),
+        "{state} {mapped:?}"
+    );
+    let calls = bed.calls().await?;
+    ensure!(
+        calls.count("StopInstances") == 1 && calls.count("StartInstances") == 0,
+        "only the owner's stop: {calls:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_root_volume_whose_key_is_disabled_before_the_start_is_rolled_back() -> Result<()> {
+    let bed = Bed::start("evm-badstart", &[]).await?;
+    let instance = running_instance(&bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
+    let root_device = describe_instance(&bed, &instance)
+        .await?
+        .root_device_name()
+        .context("no root device")?
+        .to_owned();
+    let (_, mapped) = at_device(&bed, &instance, &root_device).await?;
+    let (root, _) = mapped.context("no root volume")?;
+    let arn = key(&bed, "alias/root").await?;
+    // The new root's attach is held: the key is disabled before the instance starts on it.
+    bed.emu().inject(Fault::slow("AttachVolume", 3000)).await?;
+    bed.create::<EncryptedVolumeMigration>(NAME, spec(&root, "alias/root", json!({})))
+        .await?;
+    bed.wait_for_calls("AttachVolume", 1).await?;
+    let key_id = arn.rsplit('/').next().unwrap_or_default();
+    bed.kms().disable_key().key_id(key_id).send().await?;
+
+    let back = wait_phase(&bed, "RolledBack").await?;
+    let failure = status(&back)?.failure.clone().unwrap_or_default();
+    ensure!(failure.contains("InvalidKMSKey"), "{failure}");
+    let (state, mapped) = at_device(&bed, &instance, &root_device).await?;
+    ensure!(state == "running", "the instance is {state}");
+    ensure!(
+        mapped == Some((root, true)),
+        "the original root is back: {mapped:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_namespace_migrates_only_what_it_owns_or_was_granted() -> Result<()> {
+    let bed = Bed::builder("evm-tenancy")
+        .untrusted()
+        .other_namespace()
+        .args(&["--recheck-seconds", "2"])
+        .start()
+        .await?;
+    let instance = running_instance(&bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
+    let source = bed.outside_volume(8, &[]).await?;
+    attach(&bed, &source, &instance).await?;
+    key(&bed, "alias/data").await?;
+
+    // Another namespace's volume: refused, without naming it.
+    let other = bed.other_namespace()?.to_owned();
+    bed.create_in::<EbsVolume>(
+        &other,
+        "secret",
+        json!({ "availabilityZone": ZONE, "sizeGiB": 8 }),
+    )
+    .await?;
+    let theirs = bed
+        .wait_for_in::<EbsVolume>(&other, "secret", "a volume", |v| volume_id(v).is_ok())
+        .await?;
+    let theirs = volume_id(&theirs)?;
+    bed.clear_calls().await?;
+    bed.create::<EncryptedVolumeMigration>("grab", spec(&theirs, "alias/data", json!({})))
+        .await?;
+    let refused = bed
+        .wait_condition::<EncryptedVolumeMigration>(
+            "grab",
+            SYNCED,
+            ConditionStatus::False,
+            "OwnedByAnotherObject",
+        )
+        .await?;
+    let message = condition(&refused, SYNCED)
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    ensure!(
+        !message.contains(&other) && !message.contains("secret"),
+        "{message}"
+    );
+
+    // An unowned volume and instance: each needs a grant, and the migration heals as soon
+    // as their owner tags them for this namespace.
+    bed.create::<EncryptedVolumeMigration>(NAME, spec(&source, "alias/data", json!({})))
+        .await?;
+    bed.wait_condition::<EncryptedVolumeMigration>(
+        NAME,
+        SYNCED,
+        ConditionStatus::False,
+        "NotGranted",
+    )
+    .await?;
+    ensure!(
+        bed.calls().await?.mutating().is_empty(),
+        "{:?}",
+        bed.calls().await?
+    );
+    for resource in [&source, &instance] {
+        bed.ec2()
+            .create_tags()
+            .resources(resource)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key(GRANT_TAG)
+                    .value(bed.namespace()?)
+                    .build(),
+            )
+            .send()
+            .await?;
+    }
+    let done = wait_phase(&bed, "Completed").await?;
+    let target = status(&done)?
+        .target_volume_id
+        .clone()
+        .context("no target")?;
+    // The grant travels to the new volume: the namespace keeps what it was granted.
+    let tags = bed.volume_tags(&target).await?;
+    ensure!(
+        tags.get(GRANT_TAG).map(String::as_str) == Some(bed.namespace()?),
+        "{tags:?}"
     );
     Ok(())
 }
