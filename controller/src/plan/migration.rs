@@ -418,6 +418,10 @@ pub enum MigrationWait {
         volume_id: String,
         state: String,
     },
+    /// The EbsVolume of `source.volumeRef` has no volume yet.
+    SourcePending {
+        ebs_volume: String,
+    },
     /// The EbsVolume is to take up the new volume.
     HandOver {
         ebs_volume: String,
@@ -433,7 +437,9 @@ impl PlannedWait for MigrationWait {
             MigrationWait::Snapshot { .. } => "WaitingForSnapshot",
             MigrationWait::Requested { .. } => "WaitingForAws",
             MigrationWait::Volume { .. } | MigrationWait::Attachment { .. } => "WaitingForVolume",
-            MigrationWait::HandOver { .. } => "WaitingForEbsVolume",
+            MigrationWait::HandOver { .. } | MigrationWait::SourcePending { .. } => {
+                "WaitingForEbsVolume"
+            }
         }
     }
 
@@ -463,6 +469,9 @@ impl PlannedWait for MigrationWait {
                 ebs_volume,
                 volume_id,
             } => format!("EbsVolume {ebs_volume} is to take up {volume_id}"),
+            MigrationWait::SourcePending { ebs_volume } => {
+                format!("EbsVolume {ebs_volume} has no volume yet")
+            }
         }
     }
 }

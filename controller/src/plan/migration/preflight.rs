@@ -2,7 +2,7 @@
 //! migration needs to put things back (the instance, the device, DeleteOnTermination, the
 //! key's ARN) is recorded. Every refusal here leaves AWS untouched.
 
-use super::{Planner, SourceRef, Step};
+use super::{MigrationWait, Planner, SourceRef, Step};
 use crate::api::migration::InstanceStopPolicy;
 use crate::plan::observed::{AttachmentState, VolumeState};
 use crate::plan::tags::{KIND_TAG, UID_TAG};
@@ -123,10 +123,10 @@ fn source_volume_id(p: &mut Planner<'_>) -> Option<String> {
             ebs_volume: Some(referenced),
         } => {
             if referenced.volume_id.is_none() {
-                p.refuse(
-                    reason::SOURCE_NOT_FOUND,
-                    format!("EbsVolume {name} has no volume yet"),
-                );
+                // Applied together with its EbsVolume: it is being created.
+                p.wait(MigrationWait::SourcePending {
+                    ebs_volume: name.clone(),
+                });
             }
             referenced.volume_id.clone()
         }

@@ -1,6 +1,7 @@
-//! The AmiImage examples converge as the demo applies them: seeded by `hack/demo-seed.py`
-//! (an instance and a snapshot granted to the namespace, public base images in eu-west-1),
-//! their placeholder ids replaced by the seeded ones, each one Ready and Synced.
+//! The examples converge as the demo applies them. The AmiImage ones on what
+//! `hack/demo-seed.py` seeds (an instance and a snapshot granted to the namespace, public base
+//! images in eu-west-1), their placeholder ids replaced by the seeded ones, each one Ready and
+//! Synced; the migration one on the EbsVolume example it names.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -8,8 +9,8 @@ use std::process::Command;
 use anyhow::{Context, Result, ensure};
 use e2e::Bed;
 use e2e::bed::is;
-use ec2_reconciler::api::AmiImage;
 use ec2_reconciler::api::conditions::{ConditionStatus, SYNCED};
+use ec2_reconciler::api::{AmiImage, EbsVolume, EncryptedVolumeMigration};
 use serde_json::Value;
 
 /// The account the demo's controller may share with (`hack/demo.sh`).
@@ -77,5 +78,46 @@ async fn every_amiimage_example_converges_on_what_the_demo_seeds() -> Result<()>
             "{name} is Ready but not Synced"
         );
     }
+    Ok(())
+}
+
+/// The migration example, applied with the EbsVolume it names as the demo applies them
+/// (together, in no particular order): it waits for the volume, encrypts it, and the
+/// EbsVolume tracks the encrypted one.
+#[tokio::test]
+async fn the_migration_example_encrypts_the_volume_example_applied_with_it() -> Result<()> {
+    let bed = Bed::start("examples-evm", &[]).await?;
+    let dir = e2e::paths::repo_root().join("examples");
+    let read = |file: &str| -> Result<Value> {
+        let text = std::fs::read_to_string(dir.join(file))?;
+        Ok(serde_yaml::from_str(&text)?)
+    };
+    let migration = read("encryptedvolumemigration.yaml")?;
+    let volume = read("ebsvolume-gp3.yaml")?;
+    let migration_name = migration["metadata"]["name"].as_str().context("no name")?;
+    let volume_name = volume["metadata"]["name"].as_str().context("no name")?;
+    bed.create::<EncryptedVolumeMigration>(migration_name, migration["spec"].clone())
+        .await?;
+    bed.create::<EbsVolume>(volume_name, volume["spec"].clone())
+        .await?;
+    let done = bed
+        .wait_for::<EncryptedVolumeMigration>(migration_name, "phase Completed", |m| {
+            m.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Completed")
+        })
+        .await?;
+    let target = done
+        .status
+        .and_then(|s| s.target_volume_id)
+        .context("no target volume")?;
+    let v = bed.describe_volume(&target).await?;
+    ensure!(
+        v.encrypted() == Some(true) && v.iops() == Some(6000),
+        "{v:?}"
+    );
+    bed.wait_for::<EbsVolume>(volume_name, "the EbsVolume on the new volume", |v| {
+        v.status.as_ref().and_then(|s| s.volume_id.as_deref()) == Some(target.as_str())
+            && is(v, SYNCED, ConditionStatus::False)
+    })
+    .await?;
     Ok(())
 }
