@@ -127,6 +127,13 @@ impl Phase {
         )
     }
 
+    /// A failure (or a deletion) in this phase turns the migration back: before the new
+    /// volume was verified in place. After that the swap stands, and only finishing it is
+    /// left.
+    pub fn can_roll_back(self) -> bool {
+        self.in_flight() && (self < Phase::HandingOver || self == Phase::RollingBack)
+    }
+
     /// Nothing more will happen.
     pub fn is_final(self) -> bool {
         matches!(self, Phase::Completed | Phase::RolledBack | Phase::Failed)
@@ -244,7 +251,7 @@ impl Record {
     /// Turns the migration back (or stops it) after `failure`.
     pub fn fail(&mut self, rollback: bool, failure: String) {
         self.failure = Some(failure);
-        self.phase = if rollback && self.phase.in_flight() {
+        self.phase = if rollback && self.phase.can_roll_back() {
             Phase::RollingBack
         } else {
             Phase::Failed
@@ -526,7 +533,7 @@ pub fn plan_migration(input: &MigrationInput<'_>) -> MigrationPlan {
         builder: Builder::default(),
         entered: Vec::new(),
     };
-    if input.deleting && p.record.phase.in_flight() {
+    if input.deleting && p.record.phase.can_roll_back() && p.record.phase != Phase::RollingBack {
         p.record.fail(
             true,
             "the migration was deleted before it finished: rolled back".to_owned(),

@@ -641,3 +641,24 @@ fn the_hand_over_marks_the_old_volume_waits_for_the_ebs_volume_then_lifts_the_ma
         [MigrationAction::UntagVolumes { volume_ids, .. }] if volume_ids == &[TARGET.to_owned()]
     ));
 }
+
+#[test]
+fn after_the_new_volume_is_verified_a_deletion_finishes_the_migration_instead_of_undoing_it() {
+    let mut case = Case::new();
+    in_phase(&mut case, Phase::CleaningUp);
+    case.spec.source_volume_policy = SourceVolumePolicy::Delete;
+    case.instance = Some(instance("running"));
+    case.source = Some(ObservedVolume::example(SOURCE, "us-east-1a"));
+    case.deleting = true;
+    let plan = case.plan();
+    assert_eq!(plan.record.phase, Phase::CleaningUp);
+    assert!(
+        matches!(plan.actions.as_slice(), [MigrationAction::DeleteVolume { volume_id }] if volume_id == SOURCE)
+    );
+    assert!(!plan.finished);
+    case.source = None;
+    case.snapshots = (None, None);
+    let plan = case.plan();
+    assert_eq!(plan.record.phase, Phase::Completed);
+    assert!(plan.finished);
+}

@@ -215,7 +215,7 @@ async fn answered(
 }
 
 /// AWS refused a step for good: the failure is recorded and the migration turns back (or
-/// stops, without `rollbackOnFailure`); a rollback's own refusal is retried at the resync.
+/// stops, without `rollbackOnFailure`).
 async fn fail(
     pass: &Pass<'_, EncryptedVolumeMigration>,
     action: &MigrationAction,
@@ -224,7 +224,9 @@ async fn fail(
     error: Error,
 ) -> Result<()> {
     let mut record = Record::from_status(status);
-    if !record.phase.in_flight() || record.phase == Phase::RollingBack {
+    // A rollback's refusal, or one after the new volume was verified in place (the swap
+    // stands): reported and tried again at the resync.
+    if !record.phase.can_roll_back() || record.phase == Phase::RollingBack {
         return Err(error);
     }
     use crate::plan::core::PlannedAction;

@@ -101,9 +101,16 @@ pub(crate) fn nudge_ebs_volume(
 fn record_steps(status: &mut EncryptedVolumeMigrationStatus, plan: &MigrationPlan) {
     let now = Some(plan.now);
     for phase in &plan.entered {
+        let closing_id = status
+            .steps
+            .last()
+            .and_then(|last| aws_id(status, Phase::parse(Some(&last.name))));
         if let Some(last) = status.steps.last_mut()
             && last.state == "Running"
         {
+            if last.aws_id.is_none() {
+                last.aws_id = closing_id;
+            }
             last.state = match phase {
                 Phase::Failed => "Failed",
                 Phase::RolledBack => "RolledBack",
@@ -122,18 +129,23 @@ fn record_steps(status: &mut EncryptedVolumeMigrationStatus, plan: &MigrationPla
             });
         }
     }
-    let phase = plan.record.phase;
+    let running = aws_id(status, plan.record.phase);
     if let Some(last) = status.steps.last_mut()
         && last.state == "Running"
     {
-        last.aws_id = match phase {
-            Phase::Stopping | Phase::Starting => status.instance_id.clone(),
-            Phase::Snapshotting => status.source_snapshot_id.clone(),
-            Phase::Copying => status.encrypted_snapshot_id.clone(),
-            Phase::CreatingVolume | Phase::Swapping | Phase::Verifying => {
-                status.target_volume_id.clone()
-            }
-            _ => None,
-        };
+        last.aws_id = running;
+    }
+}
+
+/// What a step works on: the instance, a snapshot or the new volume.
+fn aws_id(status: &EncryptedVolumeMigrationStatus, phase: Phase) -> Option<String> {
+    match phase {
+        Phase::Stopping | Phase::Starting => status.instance_id.clone(),
+        Phase::Snapshotting => status.source_snapshot_id.clone(),
+        Phase::Copying => status.encrypted_snapshot_id.clone(),
+        Phase::CreatingVolume | Phase::Swapping | Phase::Verifying => {
+            status.target_volume_id.clone()
+        }
+        _ => None,
     }
 }
