@@ -39,6 +39,13 @@ pub(super) fn check(p: &mut Planner<'_>) -> Step {
     }
     match volume.state {
         VolumeState::Available | VolumeState::InUse => {}
+        // Applied with the EbsVolume that creates it: its create is under way.
+        VolumeState::Creating => {
+            return p.wait(MigrationWait::Volume {
+                volume_id,
+                state: "creating".to_owned(),
+            });
+        }
         VolumeState::Error => {
             return p.refuse(
                 reason::VOLUME_IN_ERROR,

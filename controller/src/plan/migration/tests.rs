@@ -662,3 +662,19 @@ fn after_the_new_volume_is_verified_a_deletion_finishes_the_migration_instead_of
     assert_eq!(plan.record.phase, Phase::Completed);
     assert!(plan.finished);
 }
+
+#[test]
+fn a_volume_still_being_created_is_waited_for_not_refused() {
+    let mut case = Case::new();
+    case.source = Some(ObservedVolume {
+        state: VolumeState::Creating,
+        ..ObservedVolume::example(SOURCE, "us-east-1a")
+    });
+    let plan = case.plan();
+    assert!(
+        plan.problems.is_empty() && plan.actions.is_empty(),
+        "{plan:?}"
+    );
+    assert_eq!(plan.ready.reason, "WaitingForVolume");
+    assert_eq!(plan.record.phase, Phase::Pending);
+}
