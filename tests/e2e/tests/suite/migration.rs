@@ -481,6 +481,22 @@ async fn guards_refuse_before_any_change() -> Result<()> {
     )
     .await?;
 
+    // A key pending deletion: refused the same way.
+    let doomed = key(&bed, "alias/doomed").await?;
+    let doomed_id = doomed.rsplit('/').next().unwrap_or_default();
+    bed.kms()
+        .schedule_key_deletion()
+        .key_id(doomed_id)
+        .pending_window_in_days(7)
+        .send()
+        .await?;
+    refused(
+        &bed,
+        spec(&lone, "alias/doomed", json!({})),
+        "KmsKeyDisabled",
+    )
+    .await?;
+
     // Already under the key: nothing to do.
     let arn = key(&bed, "alias/same").await?;
     let same = bed
