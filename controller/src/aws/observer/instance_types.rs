@@ -6,11 +6,10 @@
 //! DescribeInstanceTypes, and a type is read again at most once per resync.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::LazyLock;
 
 use futures::future::BoxFuture;
 
-use super::{Observer, Source};
+use super::{NO_TAGS, Observer, Source, nothing_to_sweep};
 use crate::aws::client::{Ec2, InstanceTypeStorage};
 use crate::aws::errors::AwsError;
 
@@ -20,8 +19,6 @@ pub type InstanceTypeObserver = Observer<InstanceTypeSource>;
 /// Reads instance types by name.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct InstanceTypeSource;
-
-static NO_TAGS: LazyLock<BTreeMap<String, String>> = LazyLock::new(BTreeMap::new);
 
 impl Source for InstanceTypeSource {
     type Entry = InstanceTypeStorage;
@@ -33,7 +30,7 @@ impl Source for InstanceTypeSource {
         _: &'a str,
         _: Option<i32>,
     ) -> BoxFuture<'a, Result<HashMap<String, InstanceTypeStorage>, AwsError>> {
-        Box::pin(async { Ok(HashMap::new()) })
+        nothing_to_sweep()
     }
 
     fn read_ids<'a>(

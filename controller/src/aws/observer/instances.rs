@@ -6,11 +6,10 @@
 //! `instance-id` (a missing instance is absent, not an error for the batch).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::LazyLock;
 
 use futures::future::BoxFuture;
 
-use super::{Observer, Source};
+use super::{NO_TAGS, Observer, Source, nothing_to_sweep};
 use crate::aws::client::{Ec2, ObservedInstance};
 use crate::aws::errors::AwsError;
 
@@ -20,9 +19,6 @@ pub type InstanceObserver = Observer<InstanceSource>;
 /// Reads instances by id.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct InstanceSource;
-
-/// Instances are matched by id, never by our tags.
-static NO_TAGS: LazyLock<BTreeMap<String, String>> = LazyLock::new(BTreeMap::new);
 
 impl Source for InstanceSource {
     type Entry = ObservedInstance;
@@ -34,7 +30,7 @@ impl Source for InstanceSource {
         _: &'a str,
         _: Option<i32>,
     ) -> BoxFuture<'a, Result<HashMap<String, ObservedInstance>, AwsError>> {
-        Box::pin(async { Ok(HashMap::new()) })
+        nothing_to_sweep()
     }
 
     fn read_ids<'a>(

@@ -48,6 +48,17 @@ pub use instances::{InstanceObserver, InstanceSource};
 pub use snapshots::{SnapshotObserver, SnapshotSource};
 pub use volumes::{VolumeEntry, VolumeObserver, VolumeSource};
 
+/// The tags of a resource that is never ours (instances, instance types): none, so it is
+/// matched by id only.
+static NO_TAGS: std::sync::LazyLock<BTreeMap<String, String>> =
+    std::sync::LazyLock::new(BTreeMap::new);
+
+/// The sweep of a source read by id only: nothing carries our tag, so nothing is listed
+/// and no call is made.
+fn nothing_to_sweep<'a, E: Send + 'a>() -> BoxFuture<'a, Result<HashMap<String, E>, AwsError>> {
+    Box::pin(async { Ok(HashMap::new()) })
+}
+
 /// How long a failed sweep answers for the sweeps it stands in for.
 pub const FAILED_SWEEP_HOLD: Duration = Duration::from_secs(5);
 

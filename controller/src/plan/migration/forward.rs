@@ -33,14 +33,23 @@ pub(super) fn instance<'a>(p: &Planner<'a>) -> Result<Option<&'a ObservedInstanc
     }
 }
 
+/// The instance a step acts on; without one the step is done, and one that vanished fails
+/// it.
+fn instance_to_act_on<'a>(p: &Planner<'a>) -> Result<&'a ObservedInstance, Step> {
+    match instance(p) {
+        Ok(Some(instance)) => Ok(instance),
+        Ok(None) => Err(Step::Done),
+        Err(failure) => Err(Step::Fail(failure)),
+    }
+}
+
 pub(super) fn stop(p: &mut Planner<'_>) -> Step {
     if let Some(marking) = super::hand_over::mark(p) {
         return marking;
     }
-    let instance = match instance(p) {
-        Ok(Some(instance)) => instance,
-        Ok(None) => return Step::Done,
-        Err(failure) => return Step::Fail(failure),
+    let instance = match instance_to_act_on(p) {
+        Ok(instance) => instance,
+        Err(step) => return step,
     };
     let id = instance.instance_id.clone();
     match instance.state.as_deref().unwrap_or("unknown") {
@@ -350,10 +359,9 @@ pub(super) fn start(p: &mut Planner<'_>) -> Step {
 
 /// The instance running again; a start that AWS turned back is a failure.
 pub(super) fn start_instance(p: &mut Planner<'_>) -> Step {
-    let instance = match instance(p) {
-        Ok(Some(instance)) => instance,
-        Ok(None) => return Step::Done,
-        Err(failure) => return Step::Fail(failure),
+    let instance = match instance_to_act_on(p) {
+        Ok(instance) => instance,
+        Err(step) => return step,
     };
     let id = instance.instance_id.clone();
     match instance.state.as_deref().unwrap_or("unknown") {

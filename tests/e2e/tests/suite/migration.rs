@@ -149,6 +149,35 @@ async fn key(bed: &Bed, alias: &str) -> Result<String> {
     meta.arn().map(str::to_owned).context("no key arn")
 }
 
+/// The volumes whose `name` filter matches `value` (`volume-id`, `tag:...`).
+async fn volumes_where(
+    bed: &Bed,
+    name: &str,
+    value: &str,
+) -> Result<Vec<aws_sdk_ec2::types::Volume>> {
+    Ok(bed
+        .ec2()
+        .describe_volumes()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(name)
+                .values(value)
+                .build(),
+        )
+        .send()
+        .await?
+        .volumes()
+        .to_vec())
+}
+
+/// A running t3.micro instance with an 8 GiB volume of `tags` attached at [`DEVICE`].
+async fn instance_with_volume(bed: &Bed, tags: &[(&str, &str)]) -> Result<(String, String)> {
+    let instance = running_instance(bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
+    let volume = bed.outside_volume(8, tags).await?;
+    attach(bed, &volume, &instance).await?;
+    Ok((instance, volume))
+}
+
 async fn wait_phase(bed: &Bed, phase_word: &str) -> Result<EncryptedVolumeMigration> {
     bed.wait_for::<EncryptedVolumeMigration>(NAME, &format!("phase {phase_word}"), |m| {
         phase(m) == phase_word && m.observed_generation() == m.meta().generation
@@ -315,18 +344,8 @@ async fn a_root_volume_is_swapped_while_stopped_and_the_instance_boots_from_it()
         "{v:?}"
     );
     // The original is deleted (Delete), the two snapshots kept (keepSnapshots).
-    let old = bed
-        .ec2()
-        .describe_volumes()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("volume-id")
-                .values(&root)
-                .build(),
-        )
-        .send()
-        .await?;
-    ensure!(old.volumes().is_empty(), "{old:?}");
+    let old = volumes_where(&bed, "volume-id", &root).await?;
+    ensure!(old.is_empty(), "{old:?}");
     ensure!(
         bed.snapshots_of(NAME).await?.len() == 2,
         "snapshots not kept"
@@ -514,9 +533,7 @@ async fn guards_refuse_before_any_change() -> Result<()> {
 #[tokio::test]
 async fn a_refused_attach_rolls_the_original_volume_back_and_cleans_up() -> Result<()> {
     let bed = Bed::start("evm-rollback", &[]).await?;
-    let instance = running_instance(&bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
-    let source = bed.outside_volume(8, &[]).await?;
-    attach(&bed, &source, &instance).await?;
+    let (instance, source) = instance_with_volume(&bed, &[]).await?;
     key(&bed, "alias/data").await?;
     bed.clear_calls().await?;
     // The new volume's attach is refused for good; the original's, after it, goes through.
@@ -539,21 +556,8 @@ async fn a_refused_attach_rolls_the_original_volume_back_and_cleans_up() -> Resu
     ensure!(state == "running", "the instance is {state}");
     ensure!(mapped == Some((source.clone(), true)), "{mapped:?}");
     let target = s.target_volume_id.clone().context("no target recorded")?;
-    let gone = bed
-        .ec2()
-        .describe_volumes()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("volume-id")
-                .values(&target)
-                .build(),
-        )
-        .send()
-        .await?;
-    ensure!(
-        gone.volumes().is_empty(),
-        "the new volume was kept: {gone:?}"
-    );
+    let gone = volumes_where(&bed, "volume-id", &target).await?;
+    ensure!(gone.is_empty(), "the new volume was kept: {gone:?}");
     ensure!(bed.snapshots_of(NAME).await?.is_empty(), "snapshots kept");
     ensure!(
         bed.events::<EncryptedVolumeMigration>(NAME, "MigrationFailed")
@@ -574,9 +578,7 @@ async fn a_refused_attach_rolls_the_original_volume_back_and_cleans_up() -> Resu
 #[tokio::test]
 async fn a_controller_killed_at_each_step_resumes_without_leaking_or_repeating() -> Result<()> {
     let mut bed = Bed::start("evm-crash", &[]).await?;
-    let instance = running_instance(&bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
-    let source = bed.outside_volume(8, &[("team", "web")]).await?;
-    attach(&bed, &source, &instance).await?;
+    let (instance, source) = instance_with_volume(&bed, &[("team", "web")]).await?;
     key(&bed, "alias/data").await?;
     bed.clear_calls().await?;
     let steps = [
@@ -612,19 +614,7 @@ async fn a_controller_killed_at_each_step_resumes_without_leaking_or_repeating()
     for action in ["CreateSnapshot", "CopySnapshot"] {
         ensure!(calls.count(action) == 1, "{action} repeated: {calls:?}");
     }
-    let created = bed
-        .ec2()
-        .describe_volumes()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:ec2.reconciler.dev/migrated-from")
-                .values(&source)
-                .build(),
-        )
-        .send()
-        .await?
-        .volumes()
-        .to_vec();
+    let created = volumes_where(&bed, "tag:ec2.reconciler.dev/migrated-from", &source).await?;
     ensure!(created.len() == 1, "volumes made: {created:?}");
     let mut counts = BTreeMap::new();
     for action in INSTANCE_CALLS {
@@ -721,9 +711,7 @@ async fn an_ebs_volume_holds_still_during_the_swap_and_then_tracks_the_encrypted
 #[tokio::test]
 async fn wait_for_stopped_leaves_the_stop_to_someone_else_and_says_so() -> Result<()> {
     let bed = Bed::start("evm-wait", &[]).await?;
-    let instance = running_instance(&bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
-    let source = bed.outside_volume(8, &[]).await?;
-    attach(&bed, &source, &instance).await?;
+    let (instance, source) = instance_with_volume(&bed, &[]).await?;
     key(&bed, "alias/data").await?;
     bed.clear_calls().await?;
     bed.create::<EncryptedVolumeMigration>(
@@ -812,9 +800,7 @@ async fn a_namespace_migrates_only_what_it_owns_or_was_granted() -> Result<()> {
         .args(&["--recheck-seconds", "2"])
         .start()
         .await?;
-    let instance = running_instance(&bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
-    let source = bed.outside_volume(8, &[]).await?;
-    attach(&bed, &source, &instance).await?;
+    let (instance, source) = instance_with_volume(&bed, &[]).await?;
     key(&bed, "alias/data").await?;
 
     // Another namespace's volume: refused, without naming it.
