@@ -225,10 +225,6 @@ impl ObservedInstance {
     pub fn device(&self, device: &str) -> Option<&InstanceDevice> {
         self.devices.iter().find(|d| d.device_name == device)
     }
-
-    pub fn in_state(&self, state: &str) -> bool {
-        self.state.as_deref() == Some(state)
-    }
 }
 
 /// An AMI's state as DescribeImages reports it.

@@ -15,6 +15,7 @@ use crate::aws::client::{
 };
 use crate::aws::errors::AwsError;
 use crate::aws::tokens::client_token;
+use crate::plan::core::PlannedAction;
 use crate::plan::migration::{
     COPY_STEP, MigrationAction, Phase, Record, SNAPSHOT_STEP, VOLUME_STEP,
 };
@@ -31,8 +32,10 @@ pub async fn run(
     status: &mut EncryptedVolumeMigrationStatus,
     writer: Writer<'_, '_>,
 ) -> Result<()> {
-    // What the plan recorded (the phase, whether the migration stopped the instance) is on
-    // the server before the call.
+    // What the plan recorded (the phase, whether the migration stopped the instance) and,
+    // for a snapshot made without a client token, its intent are on the server before the
+    // call: one write.
+    record_intent(pass, action, status);
     writer.write(status).await?;
     let outcome = call(pass, action, status, writer).await;
     match outcome {
@@ -58,7 +61,6 @@ async fn call(
             .await
             .map_err(|e| from_aws("StartInstances", e)),
         MigrationAction::CreateSnapshot { volume_id, tags } => {
-            record_intent(pass, status, writer, SNAPSHOT_STEP, tags).await?;
             let request = CreateSnapshotRequest {
                 volume_id: volume_id.clone(),
                 description: Some(format!(
@@ -78,7 +80,6 @@ async fn call(
             kms_key_id,
             tags,
         } => {
-            record_intent(pass, status, writer, COPY_STEP, tags).await?;
             let request = CopySnapshotRequest {
                 source_snapshot_id: snapshot_id.clone(),
                 description: Some(format!(
@@ -173,14 +174,18 @@ async fn call(
 }
 
 /// Records that a snapshot is about to be made, with the tags it is made with, so a pass
-/// after a lost answer looks for it instead of making a second one.
-async fn record_intent(
+/// after a lost answer looks for it instead of making a second one. Other actions are
+/// decided from AWS's state or carry a client token: they record nothing.
+fn record_intent(
     pass: &Pass<'_, EncryptedVolumeMigration>,
+    action: &MigrationAction,
     status: &mut EncryptedVolumeMigrationStatus,
-    writer: Writer<'_, '_>,
-    step: &str,
-    tags: &std::collections::BTreeMap<String, String>,
-) -> Result<()> {
+) {
+    let (step, tags) = match action {
+        MigrationAction::CreateSnapshot { tags, .. } => (SNAPSHOT_STEP, tags),
+        MigrationAction::CopySnapshot { tags, .. } => (COPY_STEP, tags),
+        _ => return,
+    };
     recorded_or_put(
         &mut status.intents,
         Intent {
@@ -191,7 +196,6 @@ async fn record_intent(
             lookup_tags: tags.clone(),
         },
     );
-    writer.write(status).await
 }
 
 /// The id AWS answered; when AWS proved it made nothing, the intent goes with the error.
@@ -229,7 +233,6 @@ async fn fail(
     if !record.phase.can_roll_back() || record.phase == Phase::RollingBack {
         return Err(error);
     }
-    use crate::plan::core::PlannedAction;
     let failure = format!("{} failed: {error}", action.describe());
     record.fail(pass.obj.spec.rollback_on_failure, failure.clone());
     record.apply(status);

@@ -113,9 +113,7 @@ pub async fn observe(pass: &Pass<'_, EncryptedVolumeMigration>) -> Result<Observ
     if phase == Phase::HandingOver
         && let Some(name) = &status.ebs_volume_name
     {
-        let api: Api<EbsVolume> = Api::namespaced(pass.ctx.client.clone(), &pass.owner.namespace);
-        o.ebs_volume_tracks = api
-            .get_opt(name)
+        o.ebs_volume_tracks = ebs_volume(pass, name)
             .await?
             .and_then(|v| v.status)
             .and_then(|s| s.volume_id);
@@ -145,8 +143,7 @@ async fn source_ref(pass: &Pass<'_, EncryptedVolumeMigration>) -> Result<SourceR
     let Some(reference) = &pass.obj.spec.source.volume_ref else {
         return Ok(SourceRef::ById);
     };
-    let api: Api<EbsVolume> = Api::namespaced(pass.ctx.client.clone(), &pass.owner.namespace);
-    let found = api.get_opt(&reference.name).await?;
+    let found = ebs_volume(pass, &reference.name).await?;
     Ok(SourceRef::ByRef {
         name: reference.name.clone(),
         ebs_volume: found.map(|v| ReferencedVolume {
@@ -154,6 +151,16 @@ async fn source_ref(pass: &Pass<'_, EncryptedVolumeMigration>) -> Result<SourceR
             volume_id: v.status.and_then(|s| s.volume_id),
         }),
     })
+}
+
+/// The EbsVolume `name` of the migration's namespace, read from the API (one GET, only
+/// before the start and while handing over).
+async fn ebs_volume(
+    pass: &Pass<'_, EncryptedVolumeMigration>,
+    name: &str,
+) -> Result<Option<EbsVolume>> {
+    let api: Api<EbsVolume> = Api::namespaced(pass.ctx.client.clone(), &pass.owner.namespace);
+    Ok(api.get_opt(name).await?)
 }
 
 /// The instance store of the instance's type, in GB (0 when it has none).
