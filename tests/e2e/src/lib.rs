@@ -11,6 +11,7 @@ pub mod controller;
 pub mod emulator;
 pub mod paths;
 pub mod process;
+pub mod prometheus;
 pub mod wait;
 
 pub use bed::Bed;

@@ -19,6 +19,7 @@ mod ebs_volume_smoke;
 mod examples;
 mod leader_election;
 mod migration;
+mod observability;
 mod pipeline;
 mod plan_command;
 mod tenancy;
