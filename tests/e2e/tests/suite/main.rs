@@ -11,6 +11,7 @@ mod ami_image_details;
 mod ami_image_scale;
 mod aws_layer;
 mod chart_rbac;
+mod container_image;
 mod controller_skeleton;
 mod ebs_volume_attachments;
 mod ebs_volume_lifecycle;
