@@ -232,6 +232,24 @@ fn with_its_defaults_the_chart_renders_the_controller_its_permissions_and_the_cr
         controller["securityContext"]
     );
 
+    // What values.yaml tells a platform that assigns user ids itself to do.
+    let assigned_ids = Helm::new()?.template(
+        RELEASE,
+        NAMESPACE,
+        &[
+            "--set",
+            "podSecurityContext.runAsUser=null",
+            "--set",
+            "podSecurityContext.runAsGroup=null",
+        ],
+    )?;
+    let pod_context = &pod_spec(assigned_ids.only("Deployment")?)["securityContext"];
+    ensure!(
+        *pod_context
+            == json!({ "runAsNonRoot": true, "seccompProfile": { "type": "RuntimeDefault" } }),
+        "pod securityContext with the ids unset: {pod_context}"
+    );
+
     let without_crds =
         Helm::new()?.template(RELEASE, NAMESPACE, &["--set", "installCRDs=false"])?;
     ensure!(
