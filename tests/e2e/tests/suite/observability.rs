@@ -1,12 +1,13 @@
 //! What an operator scrapes and looks at agrees with what the controller serves: every
 //! expression of the shipped Grafana dashboard reads a metric `/metrics` exports, and the
-//! README's metric table lists exactly the exported families with their labels.
+//! README's metric table lists exactly the exported families with their labels; the chart
+//! renders the ServiceMonitor and the dashboard ConfigMap to match.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, ensure};
-use e2e::Bed;
 use e2e::prometheus::{self, Family};
+use e2e::{Bed, Helm};
 use ec2_reconciler::api::EbsVolume;
 use serde_json::{Value, json};
 
@@ -126,6 +127,97 @@ async fn the_readme_lists_every_exported_metric_with_its_type_and_labels() -> Re
     ensure!(
         documented == exported,
         "the README's metric table differs from /metrics\n README:   {documented:?}\n /metrics: {exported:?}"
+    );
+    Ok(())
+}
+
+/// The chart's optional monitoring: off by default; when on, the ServiceMonitor selects the
+/// metrics Service by its labels and scrapes a port the Service has, and the dashboard
+/// ConfigMap carries the sidecar's label and exactly the dashboard file.
+#[test]
+fn the_chart_renders_a_service_monitor_and_the_dashboard_only_when_asked() -> Result<()> {
+    let helm = Helm::new()?;
+    let defaults = helm.template("ec2r", "ec2-reconciler", &[])?;
+    ensure!(
+        defaults.of_kind("ServiceMonitor").count() == 0
+            && !defaults
+                .kinds_and_names()
+                .iter()
+                .any(|(kind, name)| kind == "ConfigMap" && name == "ec2r-dashboard"),
+        "monitoring rendered by default: {:?}",
+        defaults.kinds_and_names()
+    );
+
+    let chart = helm.template(
+        "ec2r",
+        "ec2-reconciler",
+        &[
+            "--set",
+            "metrics.serviceMonitor.enabled=true",
+            "--set",
+            "metrics.serviceMonitor.labels.release=prometheus",
+            "--set",
+            "metrics.grafanaDashboard.enabled=true",
+        ],
+    )?;
+    let monitor = chart.only("ServiceMonitor")?;
+    ensure!(
+        monitor["metadata"]["labels"]["release"] == "prometheus",
+        "{monitor}"
+    );
+    let service = chart.get("Service", "ec2r-metrics")?;
+    let service_labels = service["metadata"]["labels"]
+        .as_object()
+        .context("the metrics Service has no labels")?;
+    let selector = monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .context("the ServiceMonitor selects by no label")?;
+    ensure!(
+        !selector.is_empty()
+            && selector
+                .iter()
+                .all(|(k, v)| service_labels.get(k) == Some(v)),
+        "the ServiceMonitor's selector {selector:?} does not match the Service's labels {service_labels:?}"
+    );
+    ensure!(
+        monitor["spec"]["namespaceSelector"]["matchNames"] == json!(["ec2-reconciler"]),
+        "{monitor}"
+    );
+    let port_names: BTreeSet<&str> = service["spec"]["ports"]
+        .as_array()
+        .context("the Service has no ports")?
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    let endpoints = monitor["spec"]["endpoints"]
+        .as_array()
+        .context("the ServiceMonitor has no endpoints")?;
+    ensure!(
+        !endpoints.is_empty()
+            && endpoints.iter().all(|e| {
+                e["path"] == "/metrics"
+                    && e["port"].as_str().is_some_and(|p| port_names.contains(p))
+            }),
+        "endpoints {endpoints:?} vs the Service's ports {port_names:?}"
+    );
+
+    let config_map = chart.get("ConfigMap", "ec2r-dashboard")?;
+    ensure!(
+        config_map["metadata"]["labels"]["grafana_dashboard"] == "1",
+        "{}",
+        config_map["metadata"]
+    );
+    let shipped: Value = serde_json::from_str(
+        config_map["data"]["ec2-reconciler.json"]
+            .as_str()
+            .context("no dashboard in the ConfigMap")?,
+    )?;
+    let path = e2e::paths::chart_dir().join("dashboards/ec2-reconciler.json");
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    ensure!(
+        shipped == file,
+        "the ConfigMap's dashboard differs from {}",
+        path.display()
     );
     Ok(())
 }
