@@ -23,9 +23,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## Build (or reuse) kube-apiserver, etcd, kubectl and the emulator's Python environment.
+## Build (or reuse) kube-apiserver, etcd, kubectl, the health helper (kstatus and Argo CD's
+## Lua engine, for the GitOps health tests) and the emulator's Python environment.
 testbed:
 	hack/testbed-binaries.sh
+	hack/health-helper.sh >/dev/null
 	hack/emulator-venv.sh >/dev/null
 
 test-emulator: testbed
