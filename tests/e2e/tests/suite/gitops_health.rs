@@ -62,6 +62,9 @@ fn expected(phase: Phase) -> Expected {
         Phase::Ready => ("Current", "Healthy", "Healthy"),
         Phase::Failed => ("Failed", "Degraded", "Degraded"),
         Phase::Deleting => ("Terminating", "Progressing", "Progressing"),
+        // Nothing is applied on purpose: Argo CD has a word for it, kstatus does not (it
+        // reads `Ready=False`).
+        Phase::ObserveOnlyDrift => ("InProgress", "Suspended", "Suspended"),
     };
     Expected { kstatus, argo, lua }
 }
@@ -73,6 +76,8 @@ enum Phase {
     Modifying,
     Failed,
     Deleting,
+    /// `managementPolicy: ObserveOnly` and AWS differs from the spec.
+    ObserveOnlyDrift,
 }
 
 /// An object as the API server had it in one phase.
@@ -275,6 +280,19 @@ async fn ebs_volumes_read_in_progress_current_failed_and_terminating_as_operator
     })
     .await?;
     seen_in.push(seen::<EbsVolume>(&bed, Phase::Failed, "locked").await?);
+
+    // Observe-only, and AWS has 20 GiB where the spec says 30: reported, never applied.
+    let outside = bed.outside_volume(20, &[]).await?;
+    bed.create::<EbsVolume>(
+        "watched",
+        json!({ "volumeId": outside, "sizeGiB": 30, "managementPolicy": "ObserveOnly" }),
+    )
+    .await?;
+    bed.wait_for::<EbsVolume>("watched", "the difference to be reported", |v| {
+        has_current_condition(v, PROGRESSING, ConditionStatus::False, "ObserveOnly")
+    })
+    .await?;
+    seen_in.push(seen::<EbsVolume>(&bed, Phase::ObserveOnlyDrift, "watched").await?);
 
     bed.emu()
         .set_transitions(json!({ "volume-modify": 0, "volume-optimize": 0 }))
