@@ -23,13 +23,17 @@ var validHealth = map[string]bool{
 func runHealthScript(obj *unstructured.Unstructured, script string) (*Verdict, error) {
 	l := lua.NewState(lua.Options{SkipOpenLibs: true})
 	defer l.Close()
-	for name, open := range map[string]lua.LGFunction{
-		lua.LoadLibName: lua.OpenPackage,
-		lua.BaseLibName: lua.OpenBase,
-		lua.TabLibName:  lua.OpenTable,
+	// In Argo CD's order.
+	for _, lib := range []struct {
+		name string
+		open lua.LGFunction
+	}{
+		{lua.LoadLibName, lua.OpenPackage},
+		{lua.BaseLibName, lua.OpenBase},
+		{lua.TabLibName, lua.OpenTable},
 	} {
-		if err := l.CallByParam(lua.P{Fn: l.NewFunction(open), NRet: 0, Protect: true}, lua.LString(name)); err != nil {
-			return nil, fmt.Errorf("opening the %q library: %w", name, err)
+		if err := l.CallByParam(lua.P{Fn: l.NewFunction(lib.open), NRet: 0, Protect: true}, lua.LString(lib.name)); err != nil {
+			return nil, fmt.Errorf("opening the %q library: %w", lib.name, err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)

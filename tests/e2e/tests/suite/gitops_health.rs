@@ -165,6 +165,15 @@ fn condition_of(object: &Value, type_: &str) -> Option<(String, String)> {
         })
 }
 
+/// The status of the object's condition `type_` as fetched.
+fn status_of<'a>(object: &'a Value, type_: &str) -> Option<&'a str> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)?["status"]
+        .as_str()
+}
+
 /// Evaluates every object seen and checks each answer against [`expected`]; a failure lists
 /// every mismatch with the object.
 fn check(kind: &str, seen: &[Seen]) -> Result<()> {
@@ -192,8 +201,17 @@ fn check(kind: &str, seen: &[Seen]) -> Result<()> {
             ));
             continue;
         }
-        // A failure names its cause to both tools: the Stalled condition's reason and message.
+        // A failure names its cause to both tools: the Stalled condition's reason and message;
+        // and nothing claims to be in progress beside it.
         if s.phase == Phase::Failed {
+            for type_ in [PROGRESSING, RECONCILING] {
+                if status_of(&s.object, type_) != Some("False") {
+                    wrong.push(format!(
+                        "{kind} failed ({}): {type_} is not False beside Stalled: {}",
+                        v.name, s.object["status"]
+                    ));
+                }
+            }
             let (reason, message) = condition_of(&s.object, STALLED).unwrap_or_default();
             let kstatus_message = v.kstatus.as_ref().map(|k| k.message.as_str());
             let lua_message = v.lua.as_ref().map(|l| l.message.clone());
