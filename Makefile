@@ -23,11 +23,13 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## Build (or reuse) kube-apiserver, etcd, kubectl, helm and the emulator's Python environment,
-## and install podman (from Debian's packages) for the image test.
+## Build (or reuse) kube-apiserver, etcd, kubectl, helm, the health helper (kstatus and Argo
+## CD's Lua engine, for the GitOps health tests) and the emulator's Python environment, and
+## install podman (from Debian's packages) for the image test.
 testbed:
 	hack/testbed-binaries.sh
 	hack/helm-binary.sh >/dev/null
+	hack/health-helper.sh >/dev/null
 	hack/emulator-venv.sh >/dev/null
 	hack/install-image-tools.sh
 

@@ -10,6 +10,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::api::common::ManagementPolicy;
 use crate::api::conditions::{ConditionStatus, DesiredCondition, PROGRESSING, READY, SYNCED};
 
+/// `Progressing=False` with this reason: nothing goes on until the spec, or something
+/// outside, changes (see `Synced`).
+pub const BLOCKED: &str = "Blocked";
+
 /// One AWS change a plan asks for. The executor maps it to exactly one call.
 pub trait PlannedAction: Clone + Debug + PartialEq + Send + Sync {
     /// The action in words, for `status.plan`, events and the `plan` command. Stable for a
@@ -288,7 +292,7 @@ impl<A: PlannedAction, W: PlannedWait> Builder<A, W> {
             );
         }
         if !self.problems.is_empty() {
-            Summary::no("Blocked", "waiting for the spec to change (see Synced)")
+            Summary::no(BLOCKED, "waiting for the spec to change (see Synced)")
         } else if !self.actions.is_empty() {
             Summary::no("ObserveOnly", "changes are reported, not applied")
         } else {

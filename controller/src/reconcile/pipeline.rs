@@ -29,7 +29,7 @@ use crate::api::conditions::{ConditionStatus, DesiredCondition, PROGRESSING, REA
 use crate::api::status::KindStatus;
 use crate::aws::client::{Ec2, KmsKey};
 use crate::aws::identity::Scope;
-use crate::plan::core::{Plan, PlannedAction, PlannedWait};
+use crate::plan::core::{BLOCKED, Plan, PlannedAction, PlannedWait};
 use crate::plan::tags::Owner;
 use crate::plan::tenancy::{self, Grants};
 
@@ -294,13 +294,16 @@ async fn converge<K: Reconciler>(
     }
 
     let mut conditions = plan.conditions();
-    if held && !plan.executable().is_empty() {
+    let held_back = held && !plan.executable().is_empty();
+    if held_back {
         keep_rejection(pass, &mut conditions);
     }
     if changed {
         mark_progressing(&mut conditions, plan);
     }
-    writer.set_conditions(status, &conditions, pass.now);
+    // A problem the planner found, or a rejection held back, waits for a change from outside.
+    let terminal = held_back || !plan.problems.is_empty();
+    writer.set_conditions(status, &conditions, terminal, pass.now);
     writer.write(status).await?;
     report_new_problems(pass, plan).await;
 
@@ -349,7 +352,8 @@ fn held_after_rejection<K: ManagedKind>(pass: &Pass<'_, K>) -> bool {
     rejected && pass.ctx.backoff.holding(&object_key(pass.obj))
 }
 
-/// While held, `Synced` keeps showing the rejection rather than the plan's view.
+/// While held, `Synced` keeps showing the rejection rather than the plan's view, and nothing
+/// is in progress: the actions the plan lists wait for the re-check.
 fn keep_rejection<K: ManagedKind>(pass: &Pass<'_, K>, conditions: &mut Vec<DesiredCondition>) {
     if let Some(synced) = find(pass.obj.conditions(), SYNCED) {
         conditions.retain(|c| c.type_ != SYNCED);
@@ -360,6 +364,18 @@ fn keep_rejection<K: ManagedKind>(pass: &Pass<'_, K>, conditions: &mut Vec<Desir
             synced.message.clone(),
         ));
     }
+    mark_blocked(conditions);
+}
+
+/// `Progressing=False`: the controller waits for a change from outside (see `Synced`).
+fn mark_blocked(conditions: &mut Vec<DesiredCondition>) {
+    conditions.retain(|c| c.type_ != PROGRESSING);
+    conditions.push(DesiredCondition::new(
+        PROGRESSING,
+        ConditionStatus::False,
+        BLOCKED,
+        "waiting for the cause to go away (see Synced); looked at again at the next resync",
+    ));
 }
 
 fn mark_progressing<A: PlannedAction, W: PlannedWait>(
@@ -380,8 +396,9 @@ pub fn jittered(interval: Duration) -> Duration {
     interval.mul_f64(rand::Rng::random_range(&mut rand::rng(), 0.9..1.1))
 }
 
-/// A failed pass: `Synced=False` with the reason, written once; `Ready` and `Progressing`
-/// stay as last written.
+/// A failed pass: `Synced=False` with the reason, written once; `Ready` stays as last
+/// written, and so does `Progressing` unless the failure is terminal (nothing goes on until
+/// the cause is gone).
 async fn report_failure<K: Reconciler>(
     pass: &Pass<'_, K>,
     mut status: K::Status,
@@ -392,7 +409,8 @@ async fn report_failure<K: Reconciler>(
         return Ok(());
     }
     // Conditions other than Synced stay as last written: the pass did not finish.
-    let keep = writer
+    let terminal = matches!(error, Error::Terminal { .. });
+    let mut keep = writer
         .last_written()
         .conditions()
         .iter()
@@ -416,7 +434,10 @@ async fn report_failure<K: Reconciler>(
             error.to_string(),
         )])
         .collect::<Vec<_>>();
-    writer.set_conditions(&mut status, &keep, pass.now);
+    if terminal {
+        mark_blocked(&mut keep);
+    }
+    writer.set_conditions(&mut status, &keep, terminal, pass.now);
     writer.write(&status).await
 }
 

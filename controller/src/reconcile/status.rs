@@ -9,7 +9,7 @@ use super::context::{Context, KindLabels};
 use super::error::Result;
 use super::kind::ManagedKind;
 use super::object_key;
-use crate::api::conditions::{DesiredCondition, merge_conditions};
+use crate::api::conditions::{DesiredCondition, merge_conditions, with_kstatus_conditions};
 use crate::api::status::KindStatus;
 
 /// The field manager of every write the controller makes.
@@ -39,16 +39,19 @@ impl<'a, K: ManagedKind> StatusWriter<'a, K> {
     }
 
     /// Sets the conditions on `status` (transition times move only on change) for the
-    /// object's current generation.
+    /// object's current generation, with kstatus's `Reconciling` and `Stalled` derived from
+    /// them (`terminal`: a `Synced=False` among them waits for a change from outside; see
+    /// [`with_kstatus_conditions`]).
     pub fn set_conditions(
         &self,
         status: &mut K::Status,
         desired: &[DesiredCondition],
+        terminal: bool,
         now: DateTime<Utc>,
     ) {
         status.set_conditions(merge_conditions(
             self.written.conditions(),
-            desired,
+            &with_kstatus_conditions(desired, terminal),
             self.generation,
             now,
         ));

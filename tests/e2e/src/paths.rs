@@ -93,6 +93,23 @@ pub fn chart_dir() -> PathBuf {
     repo_root().join("charts").join("ec2-reconciler")
 }
 
+/// `health-helper` (`tests/health`, built once by `hack/health-helper.sh`, cached outside
+/// git): kstatus and Argo CD's Lua engine on objects given as JSON.
+pub fn health_helper() -> Result<PathBuf> {
+    static CELL: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    cached_script_output(
+        &CELL,
+        "health-helper.sh",
+        "it builds tests/health from Go modules the first time, which needs Go (on PATH) and \
+         the Go module proxy; run `hack/health-helper.sh` by hand to see the whole output",
+    )
+}
+
+/// The Argo CD health scripts the chart ships, one `<Kind>.lua` per kind.
+pub fn argocd_health_scripts() -> PathBuf {
+    repo_root().join("charts/ec2-reconciler/argocd/health")
+}
+
 /// The python interpreter of the emulator's virtual environment (`hack/emulator-venv.sh`).
 pub fn emulator_python() -> Result<PathBuf> {
     static CELL: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();

@@ -19,6 +19,7 @@ mod ebs_volume_lifecycle;
 mod ebs_volume_safety;
 mod ebs_volume_smoke;
 mod examples;
+mod gitops_health;
 mod leader_election;
 mod migration;
 mod observability;
