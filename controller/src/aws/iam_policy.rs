@@ -20,7 +20,7 @@
 use serde::Serialize;
 
 use super::actions::AwsAction;
-use crate::plan::tags::CLUSTER_TAG;
+use crate::plan::tags::{CLUSTER_TAG, MIGRATED_FROM_TAG};
 use crate::plan::tenancy::GRANT_TAG;
 
 /// A resource type an action is authorized on, as its ARN pattern.
@@ -65,6 +65,9 @@ pub enum Scope {
     Source,
     /// A resource the call creates: our cluster tag must be in the request.
     Created,
+    /// A migration's replacement for a volume the controller does not own: it stays the
+    /// user's (no cluster tag) and the request carries our `migrated-from` tag.
+    CreatedReplacement,
     /// Tags written by a create (TagSpecifications): `ec2:CreateAction` is a create action.
     TagOnCreate,
     /// A resource the controller made: it carries our cluster tag.
@@ -83,6 +86,7 @@ impl Scope {
             Scope::Read => "Read",
             Scope::Source => "ReadAny",
             Scope::Created => "CreateTagged",
+            Scope::CreatedReplacement => "CreateReplacement",
             Scope::TagOnCreate => "TagOnCreate",
             Scope::Owned => "ActOnOwned",
             Scope::Granted => "ActOnGranted",
@@ -127,7 +131,11 @@ impl AwsAction {
             | AwsAction::GetImageBlockPublicAccessState
             | AwsAction::GetEbsDefaultKmsKeyId => &[(Scope::Read, &[])],
             // A volume from any snapshot the account can read (public, shared or ours).
-            AwsAction::CreateVolume => &[(Scope::Created, &[Volume]), (Scope::Source, &[Snapshot])],
+            AwsAction::CreateVolume => &[
+                (Scope::Created, &[Volume]),
+                (Scope::CreatedReplacement, &[Volume]),
+                (Scope::Source, &[Snapshot]),
+            ],
             AwsAction::ModifyVolume | AwsAction::DeleteVolume => &[(Scope::Owned, &[Volume])],
             // Our volume or a migrated one on a granted instance.
             AwsAction::AttachVolume | AwsAction::DetachVolume => &[
@@ -272,6 +280,9 @@ fn condition(scope: Scope) -> Option<serde_json::Value> {
         Scope::Created => {
             Some(json!({ "Null": { format!("aws:RequestTag/{CLUSTER_TAG}"): "false" } }))
         }
+        Scope::CreatedReplacement => {
+            Some(json!({ "Null": { format!("aws:RequestTag/{MIGRATED_FROM_TAG}"): "false" } }))
+        }
         Scope::TagOnCreate => None,
         Scope::Owned => {
             Some(json!({ "Null": { format!("ec2:ResourceTag/{CLUSTER_TAG}"): "false" } }))
@@ -343,7 +354,13 @@ pub fn policy() -> PolicyDocument {
         .map(AwsAction::iam_name)
         .collect();
     statements.push(statement(Scope::Read, None, reads));
-    let scoped = [Scope::Source, Scope::Created, Scope::Owned, Scope::Granted];
+    let scoped = [
+        Scope::Source,
+        Scope::Created,
+        Scope::CreatedReplacement,
+        Scope::Owned,
+        Scope::Granted,
+    ];
     for scope in scoped {
         for resource in [Volume, Snapshot, Image, Instance, KmsKey] {
             let actions: Vec<String> = AwsAction::ALL
@@ -360,7 +377,7 @@ pub fn policy() -> PolicyDocument {
             }
         }
         // Tags written by a create, right after the creates.
-        if scope == Scope::Created {
+        if scope == Scope::CreatedReplacement {
             for resource in [Volume, Snapshot, Image] {
                 if !actions_creating(resource).is_empty() {
                     statements.push(tag_on_create(resource));
@@ -486,6 +503,19 @@ mod tests {
                 AwsAction::CopyImage
             ]
         );
+    }
+
+    #[test]
+    fn an_unowned_volume_is_created_only_as_a_migration_replacement() {
+        let key = format!("aws:RequestTag/{MIGRATED_FROM_TAG}");
+        let replacements: Vec<Statement> = policy()
+            .statements
+            .into_iter()
+            .filter(|s| null_key(s).as_deref() == Some(&key))
+            .collect();
+        assert_eq!(replacements.len(), 1);
+        assert_eq!(replacements[0].actions, ["ec2:CreateVolume"]);
+        assert_eq!(replacements[0].resources, [Volume.arn_pattern()]);
     }
 
     #[test]
