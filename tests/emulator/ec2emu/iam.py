@@ -41,12 +41,13 @@ A refusal is answered as AWS does: EC2 HTTP 403 `UnauthorizedOperation` ("You ar
 authorized to perform this operation. User: <arn> is not authorized to perform: ec2:<Action>
 on resource: <arn> because no identity-based policy allows the ec2:<Action> action", without
 AWS's encoded authorization message); KMS HTTP 400 `AccessDeniedException` with the same
-sentence. The request is not applied.
+sentence. The request is not applied, and it is counted (`GET /_emulator/iam-refusals`).
 """
 
 import json
 import logging
 import re
+import threading
 from urllib.parse import parse_qs, unquote
 
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -54,6 +55,10 @@ from moto.core import DEFAULT_ACCOUNT_ID
 log = logging.getLogger("ec2emu.iam")
 
 PARTITION = "aws"
+
+_lock = threading.Lock()
+# IAM action -> how many requests were refused for it (GET /_emulator/iam-refusals).
+_refusals: dict[str, int] = {}
 
 # The create actions whose new resources carry TagSpecifications: action -> new resource types.
 CREATES = {
@@ -388,6 +393,8 @@ def refusal(environ, action: str, body: bytes) -> tuple[int, str, str] | None:
         )
         sentence = f"User: {user.arn} is not authorized to perform: {iam_action} on resource: {resource} {why}"
         log.info("IAM refused %s on %s for %s (%s)", iam_action, resource, user.name, decision)
+        with _lock:
+            _refusals[iam_action] = _refusals.get(iam_action, 0) + 1
         if service == "kms":
             return 400, "AccessDeniedException", sentence
         return 403, "UnauthorizedOperation", f"You are not authorized to perform this operation. {sentence}"
@@ -414,7 +421,22 @@ def _users_endpoint(method: str, payload):
     return {"arn": user.arn, "access_key_id": key.access_key_id, "secret_access_key": key.secret_access_key}
 
 
+def _refusals_endpoint(method: str, payload):
+    """GET /_emulator/iam-refusals: {"refusals": {"ec2:ModifyVolume": 1}}, refused requests by
+    the IAM action refused (the first one a request failed on)."""
+    if method != "GET":
+        raise ValueError("GET the refusals")
+    with _lock:
+        return {"refusals": dict(_refusals)}
+
+
+def reset() -> None:
+    with _lock:
+        _refusals.clear()
+
+
 def install() -> None:
     from . import control
 
     control.register("iam-users", _users_endpoint)
+    control.register("iam-refusals", _refusals_endpoint)

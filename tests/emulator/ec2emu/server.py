@@ -65,6 +65,7 @@ def reset_all() -> None:
         moto_api_backend.reset()
         faults.reset()
         principals.reset()
+        iam.reset()
         clock.reset()
         transitions.reset()
         for module in _fix_modules:

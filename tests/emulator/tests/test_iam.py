@@ -70,6 +70,9 @@ def test_a_create_needs_the_cluster_tag_in_the_request(emu, controller):
     volume = controller.create_volume(AvailabilityZone="us-east-1a", Size=1, TagSpecifications=OURS)
     assert volume["VolumeId"].startswith("vol-")
     assert len(emu.client().describe_volumes()["Volumes"]) == 1
+    assert emu.control("GET", "iam-refusals") == {"refusals": {"ec2:CreateVolume": 1}}
+    emu.control("POST", "reset")
+    assert emu.control("GET", "iam-refusals") == {"refusals": {}}
 
 
 def test_tags_at_creation_need_create_tags_for_that_create_action(emu):
