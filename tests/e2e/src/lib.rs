@@ -16,7 +16,7 @@ pub mod wait;
 pub use bed::Bed;
 pub use control_plane::{ControlPlane, ControlPlaneOptions, new_namespace, shared};
 pub use controller::ControllerProcess;
-pub use emulator::{Calls, Emulator, Fault, FaultKind};
+pub use emulator::{Calls, Emulator, Fault, FaultKind, IamUser};
 pub use wait::{eventually, retry};
 
 /// Installs rustls' ring provider as the process default (once; a no-op if some provider is

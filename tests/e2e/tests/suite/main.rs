@@ -17,6 +17,7 @@ mod ebs_volume_lifecycle;
 mod ebs_volume_safety;
 mod ebs_volume_smoke;
 mod examples;
+mod iam_policy;
 mod leader_election;
 mod migration;
 mod pipeline;
