@@ -45,8 +45,13 @@ fn policy_without(action: &str) -> Result<Value> {
 /// A bed whose controller has only `policy`; the namespace gets no grant from a label, so
 /// what it acts on without owning must carry the grant tag (as the policy requires).
 async fn bed(prefix: &str, policy: Value) -> Result<Bed> {
+    bed_with(prefix, policy, &[]).await
+}
+
+async fn bed_with(prefix: &str, policy: Value, args: &[&str]) -> Result<Bed> {
     Bed::builder(prefix)
         .untrusted()
+        .args(args)
         .iam_policy(policy)
         .start()
         .await
@@ -165,6 +170,101 @@ async fn an_image_of_a_granted_instance_is_made_and_deregistered_with_only_the_s
         calls.mutating()
     );
     only_the_policy_was_used(&bed, &["CreateImage", "DescribeImages", "DeregisterImage"]).await
+}
+
+#[tokio::test]
+async fn a_shared_deprecated_copy_is_made_and_deregistered_with_only_the_shipped_policy()
+-> Result<()> {
+    const SHARED_WITH: &str = "111122223333";
+    let bed = bed_with(
+        "iam-ami-copy",
+        shipped_policy()?,
+        &["--share-allow-accounts", SHARED_WITH],
+    )
+    .await?;
+    let source = bed
+        .emu()
+        .seed_image(json!({ "owner": "amazon", "name": "base-linux", "region": "us-west-2" }))
+        .await?;
+    let source_id = source["image_id"].as_str().context("no image_id")?;
+    bed.create::<AmiImage>(
+        "base",
+        json!({
+            "name": "base-copy",
+            "source": { "copy": { "sourceImageId": source_id, "sourceRegion": "us-west-2" } },
+            "launchPermissions": { "accountIds": [SHARED_WITH], "snapshotCreateVolumePermissions": true },
+            // Within AWS's ten years for a private image.
+            "deprecationTime": "2031-01-01T00:00:00Z",
+        }),
+    )
+    .await?;
+    bed.wait_ready::<AmiImage>("base").await?;
+    bed.wait_until("the launch permission and the deprecation", || async {
+        let calls = bed.calls().await?;
+        Ok((calls.count("ModifyImageAttribute") > 0
+            && calls.count("ModifySnapshotAttribute") > 0
+            && calls.count("EnableImageDeprecation") > 0)
+            .then_some(()))
+    })
+    .await?;
+    bed.delete::<AmiImage>("base").await?;
+    bed.wait_gone::<AmiImage>("base").await?;
+    let calls = bed.calls().await?;
+    ensure!(
+        calls.count("CopyImage") == 1 && calls.count("DeregisterImage") == 1,
+        "{:?}",
+        calls.mutating()
+    );
+    only_the_policy_was_used(
+        &bed,
+        &[
+            "CopyImage",
+            "ModifyImageAttribute",
+            "ModifySnapshotAttribute",
+            "EnableImageDeprecation",
+            "DeregisterImage",
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_image_registered_from_a_granted_snapshot_is_made_and_deregistered_with_only_the_shipped_policy()
+-> Result<()> {
+    let bed = bed("iam-ami-reg", shipped_policy()?).await?;
+    let volume = bed.outside_volume(8, &[]).await?;
+    let snapshot = bed.completed_snapshot(&volume).await?;
+    grant(&bed, &snapshot).await?;
+    bed.create::<AmiImage>(
+        "root",
+        json!({
+            "name": "from-snapshot",
+            "source": { "snapshots": {
+                "architecture": "x86_64",
+                "rootDeviceName": "/dev/xvda",
+                "blockDeviceMappings": [{ "deviceName": "/dev/xvda", "snapshotId": snapshot }],
+            } },
+        }),
+    )
+    .await?;
+    bed.wait_ready::<AmiImage>("root").await?;
+    bed.delete::<AmiImage>("root").await?;
+    bed.wait_gone::<AmiImage>("root").await?;
+    let calls = bed.calls().await?;
+    ensure!(
+        calls.count("RegisterImage") == 1 && calls.count("DeregisterImage") == 1,
+        "{:?}",
+        calls.mutating()
+    );
+    // The user's snapshot is not the controller's to delete.
+    let left = bed
+        .ec2()
+        .describe_snapshots()
+        .snapshot_ids(&snapshot)
+        .send()
+        .await?;
+    ensure!(left.snapshots().len() == 1, "{left:?}");
+    only_the_policy_was_used(&bed, &["RegisterImage", "DeregisterImage"]).await
 }
 
 #[tokio::test]
