@@ -48,7 +48,7 @@ import json
 import logging
 import re
 import threading
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
@@ -120,13 +120,7 @@ def _documents(backend, user) -> list[dict]:
     for group in backend.get_groups_for_user(user.name):
         texts += [group.policies[name] for name in group.policies]
         texts += [_default_version(p) for p in group.managed_policies.values()]
-    docs = []
-    for text in texts:
-        if isinstance(text, str):
-            docs.append(json.loads(unquote(text) if text.lstrip().startswith("%") else text))
-        elif isinstance(text, dict):
-            docs.append(text)
-    return docs
+    return [json.loads(text) if isinstance(text, str) else text for text in texts]
 
 
 def _default_version(policy) -> str:
@@ -278,7 +272,7 @@ def _request_context(tags: dict[str, str]) -> dict:
     return context
 
 
-def _existing_context(backend, rtype: str, rid: str) -> dict:
+def _existing_context(backend, rid: str) -> dict:
     tags = dict(backend.tags.get(rid, {})) if backend is not None else {}
     context = {}
     for k, v in tags.items():
@@ -308,7 +302,7 @@ def ec2_checks(region: str, action: str, form: dict) -> list[tuple[str, str, dic
         request = _request_context(_request_tags(form))
         for rid in _list_param(form, "ResourceId.N"):
             rtype = next((t for p, t in ID_PREFIXES.items() if rid.startswith(p)), "resource")
-            context = {**_existing_context(backend, rtype, rid), **request}
+            context = {**_existing_context(backend, rid), **request}
             checks.append((iam_action, _arn(region, rtype, rid), context))
         return checks
     if action not in CREATES and action not in EXISTING:
@@ -326,13 +320,13 @@ def ec2_checks(region: str, action: str, form: dict) -> list[tuple[str, str, dic
         if action == "DetachVolume" and rtype == "instance" and not ids:
             found = _detach_instance(backend, form.get("VolumeId", ""))
             ids = [found] if found else []
-        source_backend = backend
+        # A snapshot copy's source may be in another Region.
+        where, where_backend = region, backend
         if action == "CopySnapshot" and form.get("SourceRegion"):
-            source_backend = ec2_backends[DEFAULT_ACCOUNT_ID].get(form["SourceRegion"])
+            where = form["SourceRegion"]
+            where_backend = ec2_backends[DEFAULT_ACCOUNT_ID].get(where)
         for rid in ids:
-            source_region = form.get("SourceRegion") if action == "CopySnapshot" else None
-            arn = _arn(source_region or region, rtype, rid)
-            checks.append((iam_action, arn, _existing_context(source_backend, rtype, rid)))
+            checks.append((iam_action, _arn(where, rtype, rid), _existing_context(where_backend, rid)))
     return checks
 
 
@@ -387,7 +381,7 @@ def refusal(environ, action: str, body: bytes) -> tuple[int, str, str] | None:
         if decision == "allow":
             continue
         why = (
-            f"with an explicit deny in an identity-based policy"
+            "with an explicit deny in an identity-based policy"
             if decision == "explicit"
             else f"because no identity-based policy allows the {iam_action} action"
         )
@@ -405,17 +399,23 @@ def refusal(environ, action: str, body: bytes) -> tuple[int, str, str] | None:
 
 def _users_endpoint(method: str, payload):
     """POST /_emulator/iam-users {"name": "controller", "policy": {...}}: an IAM user with that
-    inline policy and a new access key; returns {"arn", "access_key_id", "secret_access_key"}.
-    The same as iam:CreateUser, iam:PutUserPolicy and iam:CreateAccessKey."""
+    inline policy and a new access key; returns {"arn", "access_key_id", "secret_access_key"}
+    (iam:CreateUser, iam:PutUserPolicy, iam:CreateAccessKey). PUT with the same body replaces
+    the policy of an existing user (iam:PutUserPolicy); returns {"arn"}."""
     from moto.iam.models import iam_backends
 
-    if method != "POST":
-        raise ValueError("POST a user")
+    if method not in ("POST", "PUT"):
+        raise ValueError("POST a new user or PUT a user's policy")
     name = payload["name"]
     policy = payload["policy"]
-    backend = iam_backends[DEFAULT_ACCOUNT_ID][PARTITION]
-    user = backend.create_user(region_name="us-east-1", user_name=name)
     text = policy if isinstance(policy, str) else json.dumps(policy)
+    backend = iam_backends[DEFAULT_ACCOUNT_ID][PARTITION]
+    if method == "PUT":
+        if name not in backend.users:
+            raise LookupError(f"no IAM user {name}")
+        backend.put_user_policy(name, "policy", text)
+        return {"arn": backend.users[name].arn}
+    user = backend.create_user(region_name="us-east-1", user_name=name)
     backend.put_user_policy(name, "policy", text)
     key = backend.create_access_key(name)
     return {"arn": user.arn, "access_key_id": key.access_key_id, "secret_access_key": key.secret_access_key}

@@ -118,6 +118,15 @@ def test_kms_keys_are_read_directly_and_used_for_nothing_else(emu):
     assert "kms:Encrypt" in e.response["Error"]["Message"]
 
 
+def test_a_policy_replaced_later_applies_to_the_next_request(emu, controller):
+    create = {"AvailabilityZone": "us-east-1a", "Size": 1, "TagSpecifications": OURS}
+    emu.control("PUT", "iam-users", {"name": "controller", "policy": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]}})
+    assert error_code_of(refused(lambda: controller.create_volume(**create))) == "UnauthorizedOperation"
+    emu.control("PUT", "iam-users", {"name": "controller", "policy": POLICY})
+    assert controller.create_volume(**create)["VolumeId"].startswith("vol-")
+
+
 def test_reads_are_allowed_and_other_credentials_are_not_evaluated(emu, controller, ec2):
     controller.describe_volumes()
     controller.describe_images(Owners=["self"])
