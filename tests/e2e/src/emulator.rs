@@ -102,6 +102,8 @@ pub struct Session {
 /// are held to its policy (`tests/emulator/ec2emu/iam.py`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct IamUser {
+    #[serde(default)]
+    pub name: String,
     pub arn: String,
     pub access_key_id: String,
     pub secret_access_key: String,
@@ -382,7 +384,19 @@ impl Emulator {
         let value = self
             .control(reqwest::Method::POST, "iam-users", Some(&body))
             .await?;
-        serde_json::from_value(value).context("parsing the answer of POST /_emulator/iam-users")
+        let mut user: IamUser = serde_json::from_value(value)
+            .context("parsing the answer of POST /_emulator/iam-users")?;
+        user.name = name.to_owned();
+        Ok(user)
+    }
+
+    /// Replaces the policy of IAM user `name` (as iam:PutUserPolicy); the next request is
+    /// held to the new one.
+    pub async fn put_iam_policy(&self, name: &str, policy: &Value) -> Result<()> {
+        let body = serde_json::json!({ "name": name, "policy": policy });
+        self.control(reqwest::Method::PUT, "iam-users", Some(&body))
+            .await
+            .map(drop)
     }
 
     /// Requests IAM refused, by the IAM action refused (`ec2:ModifyVolume`).

@@ -368,9 +368,15 @@ async fn a_granted_volume_is_migrated_to_completed_with_only_the_shipped_policy(
 }
 
 #[tokio::test]
-async fn a_call_the_policy_does_not_allow_is_synced_false_access_denied_naming_the_action()
+async fn a_call_the_policy_does_not_allow_is_synced_false_access_denied_naming_it_until_granted()
 -> Result<()> {
-    let bed = bed("iam-denied", policy_without("ec2:ModifyVolume")?).await?;
+    // A short resync: a rejection is looked at again at each one.
+    let bed = bed_with(
+        "iam-denied",
+        policy_without("ec2:ModifyVolume")?,
+        &["--resync-seconds", "3"],
+    )
+    .await?;
     bed.create::<EbsVolume>("data", json!({ "availabilityZone": ZONE, "sizeGiB": 8 }))
         .await?;
     bed.wait_ready::<EbsVolume>("data").await?;
@@ -390,6 +396,31 @@ async fn a_call_the_policy_does_not_allow_is_synced_false_access_denied_naming_t
     ensure!(
         bed.describe_volume(&id).await?.size() == Some(8),
         "the volume changed"
+    );
+
+    // The permission granted in IAM heals the object without a spec edit.
+    let user = bed.iam_user().context("no IAM user")?;
+    bed.emu()
+        .put_iam_policy(&user.name, &shipped_policy()?)
+        .await?;
+    bed.wait_for::<EbsVolume>("data", "10 GiB and Synced", |v| {
+        v.status.as_ref().and_then(|s| s.size_gib) == Some(10)
+            && e2e::bed::is(v, SYNCED, ConditionStatus::True)
+    })
+    .await?;
+    // Refused calls count too: exactly one went through.
+    let refused = bed
+        .emu()
+        .iam_refusals()
+        .await?
+        .get("ec2:ModifyVolume")
+        .copied()
+        .unwrap_or(0);
+    let calls = bed.calls().await?;
+    ensure!(
+        refused >= 1 && calls.count("ModifyVolume") == refused + 1,
+        "{refused} refused; {:?}",
+        calls.mutating()
     );
     Ok(())
 }
