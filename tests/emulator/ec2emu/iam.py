@@ -33,9 +33,15 @@ What is evaluated:
     new resource with `ec2:CreateAction` = the create action;
   * KMS calls (X-Amz-Target) on the key ARN, an alias resolved to its key.
 
+KMS through EBS: creating an encrypted volume needs kms:GenerateDataKeyWithoutPlaintext and
+kms:Decrypt on its key with `kms:ViaService` = `ec2.<region>.amazonaws.com`
+(`may_use_key_through_ebs`, called by fixes/volumes.py); without them the volume vanishes
+after `creating`, as for a disabled key (rule 3d).
+
 Not evaluated: resource-based policies (KMS key policies), permission boundaries, SCPs,
-session policies, `aws:SourceIp` and other global keys, and the KMS calls EBS makes on the
-caller's behalf (`kms:ViaService`, `kms:GrantIsForAWSResource`): moto's EBS never calls KMS.
+session policies, `aws:SourceIp` and other global keys, and the other KMS calls EBS makes for
+the caller (kms:CreateGrant with `kms:GrantIsForAWSResource` at attach and start, the copies'
+re-encryption): moto's EBS never calls KMS.
 
 A refusal is answered as AWS does: EC2 HTTP 403 `UnauthorizedOperation` ("You are not
 authorized to perform this operation. User: <arn> is not authorized to perform: ec2:<Action>
@@ -393,6 +399,35 @@ def refusal(environ, action: str, body: bytes) -> tuple[int, str, str] | None:
             return 400, "AccessDeniedException", sentence
         return 403, "UnauthorizedOperation", f"You are not authorized to perform this operation. {sentence}"
     return None
+
+
+# ---- KMS through EBS --------------------------------------------------------------------
+
+# What EBS asks KMS for, with the caller's permissions, to create an encrypted volume
+# (kubernetes/kubernetes#62171: these two suffice to create one).
+EBS_KMS_ACTIONS = ("kms:GenerateDataKeyWithoutPlaintext", "kms:Decrypt")
+
+
+def may_use_key_through_ebs(authorization: str, region: str, key_arn: str) -> bool:
+    """Whether EBS, acting for the signer of `authorization`, may use `key_arn` to create an
+    encrypted volume: EBS_KMS_ACTIONS on the key with `kms:ViaService` =
+    `ec2.<region>.amazonaws.com` ("How Amazon EBS uses AWS KMS"; "kms:ViaService" in the KMS
+    Developer Guide). True for keys no IAM user owns. A refusal is counted like any other;
+    AWS accepts the CreateVolume and the volume vanishes (volumes.py rule 3d)."""
+    match = re.search(r"Credential=([^/,\s]+)/", authorization or "")
+    found = _user_access_key(match.group(1)) if match else None
+    if found is None:
+        return True
+    backend, user = found
+    documents = _documents(backend, user)
+    context = {"kms:ViaService": f"ec2.{region}.amazonaws.com"}
+    for action in EBS_KMS_ACTIONS:
+        if decide(documents, action, key_arn, context) != "allow":
+            log.info("IAM refused %s through EBS on %s for %s", action, key_arn, user.name)
+            with _lock:
+                _refusals[action] = _refusals.get(action, 0) + 1
+            return False
+    return True
 
 
 # ---- control endpoint --------------------------------------------------------------------

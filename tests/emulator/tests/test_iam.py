@@ -127,6 +127,31 @@ def test_a_policy_replaced_later_applies_to_the_next_request(emu, controller):
     assert controller.create_volume(**create)["VolumeId"].startswith("vol-")
 
 
+def encrypted_volume(emu, policy: dict, name: str) -> list:
+    """Creates an encrypted volume under `policy`; the volumes seen afterwards."""
+    key_id = emu.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    client = as_user(emu, name, policy)
+    volume_id = client.create_volume(AvailabilityZone="us-east-1a", Size=1, Encrypted=True, KmsKeyId=key_id,
+                                     TagSpecifications=OURS)["VolumeId"]
+    return [v["VolumeId"] for v in emu.client().describe_volumes()["Volumes"] if v["VolumeId"] == volume_id]
+
+
+def test_ebs_uses_a_key_for_the_caller_only_through_ebs(emu):
+    assert len(encrypted_volume(emu, POLICY, "allowed")) == 1
+    assert emu.control("GET", "iam-refusals") == {"refusals": {}}
+
+    without = json.loads(json.dumps(POLICY))
+    without["Statement"] = [s for s in without["Statement"] if s["Sid"] != "UseThroughEbsKmsKeys"]
+    assert encrypted_volume(emu, without, "no-kms") == []  # accepted, then vanished
+    assert emu.control("GET", "iam-refusals") == {"refusals": {"kms:GenerateDataKeyWithoutPlaintext": 1}}
+
+    other_service = json.loads(json.dumps(POLICY))
+    for s in other_service["Statement"]:
+        if s["Sid"] == "UseThroughEbsKmsKeys":
+            s["Condition"]["StringLike"]["kms:ViaService"] = "rds.*.amazonaws.com"
+    assert encrypted_volume(emu, other_service, "via-rds") == []
+
+
 def test_reads_are_allowed_and_other_credentials_are_not_evaluated(emu, controller, ec2):
     controller.describe_volumes()
     controller.describe_images(Owners=["self"])
