@@ -6,7 +6,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 STATE_DIR ?= .local
 
-.PHONY: all build crds iam-policy check-crds lint test test-emulator test-rust testbed env-up env-down demo clean
+.PHONY: all build crds iam-policy check-crds lint test test-emulator test-rust testbed image env-up env-down demo clean
 
 all: build
 
@@ -27,10 +27,17 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## Build (or reuse) kube-apiserver, etcd, kubectl and the emulator's Python environment.
+## Build (or reuse) kube-apiserver, etcd, kubectl, helm and the emulator's Python environment,
+## and install podman (from Debian's packages) for the image test.
 testbed:
 	hack/testbed-binaries.sh
+	hack/helm-binary.sh >/dev/null
 	hack/emulator-venv.sh >/dev/null
+	hack/install-image-tools.sh
+
+## The controller's container image (release build), as .local/image/ec2-reconciler.oci.tar.
+image:
+	hack/build-image.sh --tag ec2-reconciler:$$($(CARGO) pkgid -p ec2-reconciler | sed 's/.*[#@]//')
 
 test-emulator: testbed
 	cd tests/emulator && PYTHONPATH=. "$$(../../hack/emulator-venv.sh)" -m pytest -q tests

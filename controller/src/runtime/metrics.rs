@@ -39,6 +39,9 @@ pub struct Metrics {
     pub aws_calls: AwsCallMetrics,
     pub objects: Family<ObjectLabels, Gauge>,
     pub status_writes: Family<KindLabels, Counter>,
+    /// 1 while this process acts (it holds the Lease, or runs without leader election), 0
+    /// while it stands by: `sum(ec2_reconciler_leader)` is 1 in a healthy deployment.
+    pub leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -51,6 +54,7 @@ impl Default for Metrics {
         let aws_calls = AwsCallMetrics::default();
         let objects = Family::<ObjectLabels, Gauge>::default();
         let status_writes = Family::<KindLabels, Counter>::default();
+        let leader = Gauge::default();
         registry.register(
             "reconciles",
             "Reconciles by kind and outcome",
@@ -81,6 +85,11 @@ impl Default for Metrics {
             "Status writes by kind",
             status_writes.clone(),
         );
+        registry.register(
+            "leader",
+            "1 while this replica acts on AWS, 0 while it stands by",
+            leader.clone(),
+        );
         Self {
             registry: Arc::new(Mutex::new(registry)),
             reconciles,
@@ -88,6 +97,7 @@ impl Default for Metrics {
             aws_calls,
             objects,
             status_writes,
+            leader,
         }
     }
 }

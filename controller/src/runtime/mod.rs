@@ -86,6 +86,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         leader::lead(ctx.client.clone(), leader).await;
         readiness.set_standby(false);
     }
+    metrics.leader.set(1);
     tokio::spawn(rechecks::run(ctx.clone(), config.recheck_interval));
     let run = controllers::Runner {
         ctx: ctx.clone(),

@@ -9,14 +9,17 @@ pub mod certs;
 pub mod control_plane;
 pub mod controller;
 pub mod emulator;
+pub mod helm;
 pub mod paths;
 pub mod process;
+pub mod prometheus;
 pub mod wait;
 
 pub use bed::Bed;
 pub use control_plane::{ControlPlane, ControlPlaneOptions, new_namespace, shared};
 pub use controller::ControllerProcess;
 pub use emulator::{Calls, Emulator, Fault, FaultKind, IamUser};
+pub use helm::{Helm, Rendered};
 pub use wait::{eventually, retry};
 
 /// Installs rustls' ring provider as the process default (once; a no-op if some provider is

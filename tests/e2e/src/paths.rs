@@ -75,6 +75,24 @@ pub fn binaries_dir() -> Result<PathBuf> {
     )
 }
 
+/// The `helm` binary, built once from its Go module by `hack/helm-binary.sh` (cached outside
+/// git).
+pub fn helm_binary() -> Result<PathBuf> {
+    static CELL: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    cached_script_output(
+        &CELL,
+        "helm-binary.sh",
+        "it builds helm from its Go module the first time, which needs Go (https://go.dev/dl/, \
+         on PATH) and access to the Go module proxy; run `hack/helm-binary.sh` by hand to see \
+         the whole output",
+    )
+}
+
+/// The Helm chart, `<repo>/charts/ec2-reconciler`.
+pub fn chart_dir() -> PathBuf {
+    repo_root().join("charts").join("ec2-reconciler")
+}
+
 /// The python interpreter of the emulator's virtual environment (`hack/emulator-venv.sh`).
 pub fn emulator_python() -> Result<PathBuf> {
     static CELL: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();

@@ -3,6 +3,9 @@
 //! running as that ServiceAccount (a client certificate with that identity), takes a volume
 //! through create and delete without a Kubernetes API failure.
 //!
+//! The ServiceAccount, Roles and bindings are what `helm template` renders from the chart,
+//! and the controller runs as the ServiceAccount the rendered Deployment names.
+//!
 //! Every check reads a structured answer (SubjectAccessReview `allowed`, conditions,
 //! finalizers, events, the Lease), never the controller's log. Not the controller's
 //! `reconciles_total{outcome="kubernetes"}` either: it also counts optimistic-concurrency
@@ -10,7 +13,8 @@
 
 use anyhow::{Context, Result, ensure};
 use e2e::bed::ZONE;
-use e2e::{Bed, new_namespace, shared};
+use e2e::helm::{kind, name};
+use e2e::{Bed, Helm, Rendered, new_namespace, shared};
 use ec2_reconciler::api::EbsVolume;
 use ec2_reconciler::reconcile::FINALIZER;
 use k8s_openapi::api::authorization::v1::{
@@ -24,40 +28,46 @@ use serde_json::json;
 
 const RELEASE: &str = "ec2r";
 
-/// The chart's RBAC template for a release named `RELEASE` in `namespace`. The template
-/// uses only these two values, so plain substitution renders it exactly as Helm would.
-fn rendered_rbac(namespace: &str) -> Result<Vec<serde_json::Value>> {
-    let path = e2e::paths::repo_root().join("charts/ec2-reconciler/templates/rbac.yaml");
-    let template = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
-    let rendered = template
-        .replace("{{ .Release.Name }}", RELEASE)
-        .replace("{{ .Release.Namespace }}", namespace);
-    ensure!(
-        !rendered.contains("{{"),
-        "rbac.yaml uses template values this test does not render"
-    );
-    let mut docs = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&rendered) {
-        let value: serde_json::Value = serde::Deserialize::deserialize(doc)?;
-        if !value.is_null() {
-            docs.push(value);
-        }
-    }
-    Ok(docs)
+/// The kinds of the chart's identity and permissions.
+const RBAC_KINDS: [&str; 5] = [
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+];
+
+/// The chart as `helm template` renders it for a release named `RELEASE` in `namespace`.
+fn rendered(helm: &Helm, namespace: &str) -> Result<Rendered> {
+    helm.template(RELEASE, namespace, &[])
 }
 
-/// Applies the chart's RBAC for a release in `ns`, as the admin. Cluster-scoped names get
-/// the namespace in them so parallel runs do not collide (`ec2r` -> `ec2r-<ns>`,
-/// `ec2r-tenant` -> `ec2r-<ns>-tenant`).
-async fn apply_rendered_rbac(admin: &Client, ns: &str) -> Result<()> {
-    let docs = rendered_rbac(ns)?;
+/// The ServiceAccount the rendered Deployment runs as.
+fn deployment_service_account(chart: &Rendered) -> Result<String> {
+    let deployment = chart.only("Deployment")?;
+    deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the rendered Deployment names no serviceAccountName")
+}
+
+/// Applies the rendered ServiceAccount and RBAC of a release in `ns`, as the admin.
+/// Cluster-scoped names get the namespace in them so parallel runs do not collide (`ec2r` ->
+/// `ec2r-<ns>`, `ec2r-tenant` -> `ec2r-<ns>-tenant`).
+async fn apply_rendered_rbac(admin: &Client, chart: &Rendered, ns: &str) -> Result<()> {
+    let docs: Vec<serde_json::Value> = chart
+        .docs
+        .iter()
+        .filter(|d| RBAC_KINDS.contains(&kind(d)))
+        .cloned()
+        .collect();
+    let found: Vec<(&str, &str)> = docs.iter().map(|d| (kind(d), name(d))).collect();
     ensure!(
-        docs.len() == 5,
-        "expected the controller's ClusterRole, ClusterRoleBinding, Role and RoleBinding and the tenants' ClusterRole, got {}",
-        docs.len()
+        docs.len() == 6,
+        "expected the controller's ServiceAccount, ClusterRole, ClusterRoleBinding, Role and RoleBinding and the tenants' ClusterRole, got {found:?}"
     );
     for mut doc in docs {
-        let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+        let kind = kind(&doc).to_owned();
         if kind.starts_with("Cluster") {
             let per_test = |name: &serde_json::Value| {
                 let name = name.as_str().unwrap_or_default();
@@ -76,10 +86,7 @@ async fn apply_rendered_rbac(admin: &Client, ns: &str) -> Result<()> {
             kind: kind.clone(),
         })?;
         let resource = kube::core::ApiResource::from_gvk(&gvk);
-        let name = doc["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let name = name(&doc).to_owned();
         let api: Api<kube::core::DynamicObject> = if kind.starts_with("Cluster") {
             Api::all_with(admin.clone(), &resource)
         } else {
@@ -98,17 +105,33 @@ async fn apply_rendered_rbac(admin: &Client, ns: &str) -> Result<()> {
 
 #[tokio::test]
 async fn the_controller_works_with_exactly_the_charts_permissions() -> Result<()> {
-    // The controller runs as the chart's ServiceAccount and retries until the RBAC below
-    // lets it in.
+    // The ServiceAccount's name does not depend on the namespace, which the bed creates: a
+    // first rendering names it, the controller starts as it and retries until the RBAC
+    // rendered for the bed's namespace lets it in.
+    let helm = Helm::new()?;
+    let service_account = deployment_service_account(&rendered(&helm, "not-yet-known")?)?;
     let bed = Bed::builder("rbac")
-        .service_account(RELEASE)
+        .service_account(&service_account)
         .leader_elect("rbac")
         .start()
         .await?;
     let admin = bed.client()?;
     let ns = bed.namespace()?.to_owned();
-    apply_rendered_rbac(&admin, &ns).await?;
-    let user = format!("system:serviceaccount:{ns}:{RELEASE}");
+    let chart = rendered(&helm, &ns)?;
+    ensure!(
+        deployment_service_account(&chart)? == service_account,
+        "the Deployment's ServiceAccount depends on the namespace"
+    );
+    ensure!(
+        chart
+            .get("ServiceAccount", &service_account)?
+            .pointer("/metadata/namespace")
+            .and_then(serde_json::Value::as_str)
+            == Some(ns.as_str()),
+        "the rendered ServiceAccount {service_account} is not in the release namespace {ns}"
+    );
+    apply_rendered_rbac(&admin, &chart, &ns).await?;
+    let user = format!("system:serviceaccount:{ns}:{service_account}");
     access_is_exactly_what_the_controller_needs(&admin, &ns, &user, &["system:serviceaccounts"])
         .await?;
 
@@ -304,7 +327,8 @@ async fn a_tenant_with_the_charts_tenant_role_cannot_grant_itself_anything() -> 
     let cp = shared()?;
     let admin = cp.client().await?;
     let ns = new_namespace(&admin, "tenant").await?;
-    apply_rendered_rbac(&admin, &ns).await?;
+    let chart = rendered(&Helm::new()?, &ns)?;
+    apply_rendered_rbac(&admin, &chart, &ns).await?;
     // What a cluster administrator does for a team: the tenant role, bound in its namespace.
     let user = format!("tenant-of-{ns}");
     let binding: RoleBinding = serde_json::from_value(json!({
