@@ -6,7 +6,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 STATE_DIR ?= .local
 
-.PHONY: all build crds check-crds lint test test-emulator test-rust testbed image env-up env-down demo clean
+.PHONY: all build crds iam-policy check-crds lint test test-emulator test-rust testbed image env-up env-down demo clean
 
 all: build
 
@@ -18,6 +18,10 @@ build:
 ## Regenerate crds/ (and the chart's copies) from the Rust types.
 crds:
 	$(CARGO) run -q -p ec2-reconciler -- crdgen --out-dir crds --chart-dir charts/ec2-reconciler/templates/crds
+
+## Regenerate deploy/iam-policy.json from the AWS actions the client calls.
+iam-policy:
+	$(CARGO) run -q -p ec2-reconciler -- iam-policy --out deploy/iam-policy.json
 
 lint:
 	$(CARGO) fmt --all -- --check

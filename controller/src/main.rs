@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ec2_reconciler::api::{chart_crd_yaml, crd_yaml, crds};
+use ec2_reconciler::aws::iam_policy;
 use ec2_reconciler::plan::ami_image::SharingPolicy;
 use ec2_reconciler::reconcile::tenancy::TenancySettings;
 use ec2_reconciler::runtime::leader::LeaderConfig;
@@ -39,6 +40,12 @@ enum Command {
         /// Also write the Helm chart's CRD templates into this directory.
         #[arg(long)]
         chart_dir: Option<PathBuf>,
+    },
+    /// Print the controller's least-privilege IAM policy (JSON), generated from the AWS
+    /// actions it calls, or write it to a file.
+    IamPolicy {
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -236,6 +243,14 @@ async fn main() -> anyhow::Result<()> {
                     Some(dir) => std::fs::write(dir.join(file), yaml)?,
                     None => print!("---\n{yaml}"),
                 }
+            }
+            Ok(())
+        }
+        Command::IamPolicy { out } => {
+            let json = iam_policy::policy_json()?;
+            match out {
+                Some(path) => std::fs::write(path, json)?,
+                None => print!("{json}"),
             }
             Ok(())
         }

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use crate::control_plane::{ControlPlane, new_annotated_namespace, shared};
 use crate::controller::{ControllerProcess, REGION};
-use crate::emulator::{Calls, Emulator};
+use crate::emulator::{Calls, Emulator, IamUser};
 use crate::wait::{eventually, retry};
 
 /// How long a `wait_*` waits.
@@ -50,6 +50,8 @@ pub struct Bed {
     ec2: aws_sdk_ec2::Client,
     kms: aws_sdk_kms::Client,
     kube: Option<Kube>,
+    /// The IAM user the controller signs as ([`BedBuilder::iam_policy`]).
+    iam_user: Option<IamUser>,
 }
 
 /// The Kubernetes side of a bed.
@@ -66,6 +68,8 @@ struct Kube {
     controller: ControllerProcess,
     /// Logs of the controllers this bed killed, oldest first.
     killed_logs: Vec<String>,
+    /// Environment overriding the emulator's for the controller (an IAM user's keys).
+    env: Vec<(String, String)>,
 }
 
 impl Kube {
@@ -99,6 +103,8 @@ pub struct BedBuilder {
     /// Annotations of the bed's namespace and of the other one.
     annotations: Vec<(String, String)>,
     other_annotations: Vec<(String, String)>,
+    /// The controller signs as an IAM user with only this policy.
+    iam_policy: Option<Value>,
 }
 
 impl BedBuilder {
@@ -165,12 +171,26 @@ impl BedBuilder {
         self
     }
 
+    /// The controller's AWS credentials are an IAM user's whose only permissions are
+    /// `policy`, and the emulator enforces it ([`Bed::iam_user`]); the bed's own SDK clients
+    /// keep the unrestricted test credentials.
+    #[must_use]
+    pub fn iam_policy(mut self, policy: Value) -> Self {
+        self.iam_policy = Some(policy);
+        self
+    }
+
     pub async fn start(mut self) -> Result<Bed> {
         crate::install_crypto_provider();
         let emu = Emulator::start().await?;
         if let Some(settings) = self.transitions {
             emu.set_transitions(settings).await?;
         }
+        let iam_user = match &self.iam_policy {
+            Some(policy) => Some(emu.create_iam_user("ec2-reconciler", policy).await?),
+            None => None,
+        };
+        let env = iam_user.as_ref().map(IamUser::env_vars).unwrap_or_default();
         let sdk_config = emu.sdk_config(REGION).await;
         let ec2 = aws_sdk_ec2::Client::new(&sdk_config);
         let kms = aws_sdk_kms::Client::new(&sdk_config);
@@ -206,7 +226,7 @@ impl BedBuilder {
                 None => cp.admin_kubeconfig_path().to_owned(),
             };
             let watched = watched_namespaces(&ns, other_ns.as_deref());
-            let controller = spawn_controller(cp, &emu, &kubeconfig, &watched, &self.args)?;
+            let controller = spawn_controller(cp, &emu, &kubeconfig, &watched, &self.args, &env)?;
             Some(Kube {
                 cp,
                 client,
@@ -216,6 +236,7 @@ impl BedBuilder {
                 args: self.args,
                 controller,
                 killed_logs: Vec::new(),
+                env,
             })
         } else {
             None
@@ -225,6 +246,7 @@ impl BedBuilder {
             ec2,
             kms,
             kube,
+            iam_user,
         })
     }
 }
@@ -235,10 +257,11 @@ fn spawn_controller(
     kubeconfig: &Path,
     ns: &str,
     extra: &[String],
+    env: &[(String, String)],
 ) -> Result<ControllerProcess> {
     let mut args = vec!["--namespace", ns];
     args.extend(extra.iter().map(String::as_str));
-    ControllerProcess::spawn_with_kubeconfig(cp, emu, kubeconfig, &args)
+    ControllerProcess::spawn_with_env(cp, emu, kubeconfig, &args, env)
 }
 
 impl Bed {
@@ -262,6 +285,7 @@ impl Bed {
             service_account: None,
             annotations: Vec::new(),
             other_annotations: Vec::new(),
+            iam_policy: None,
         }
     }
 
@@ -543,7 +567,14 @@ impl Bed {
         kube.controller.kill_9()?;
         kube.killed_logs.push(kube.controller.log());
         let watched = kube.watched();
-        kube.controller = spawn_controller(kube.cp, emu, &kube.kubeconfig, &watched, &kube.args)?;
+        kube.controller = spawn_controller(
+            kube.cp,
+            emu,
+            &kube.kubeconfig,
+            &watched,
+            &kube.args,
+            &kube.env,
+        )?;
         Ok(())
     }
 
@@ -561,7 +592,19 @@ impl Bed {
             }
         }
         args.extend(["--identity".to_owned(), identity.to_owned()]);
-        spawn_controller(kube.cp, &self.emu, &kube.kubeconfig, &kube.watched(), &args)
+        spawn_controller(
+            kube.cp,
+            &self.emu,
+            &kube.kubeconfig,
+            &kube.watched(),
+            &args,
+            &kube.env,
+        )
+    }
+
+    /// The IAM user the controller signs as, if the bed was given a policy.
+    pub fn iam_user(&self) -> Option<&IamUser> {
+        self.iam_user.as_ref()
     }
 
     /// The controller's `/metrics` (Prometheus text).

@@ -39,6 +39,18 @@ impl ControllerProcess {
         kubeconfig: &std::path::Path,
         args: &[&str],
     ) -> Result<Self> {
+        Self::spawn_with_env(cp, emu, kubeconfig, args, &[])
+    }
+
+    /// Like [`Self::spawn_with_kubeconfig`], with environment variables that override the
+    /// emulator's (e.g. an IAM user's AWS credentials).
+    pub fn spawn_with_env(
+        cp: &ControlPlane,
+        emu: &Emulator,
+        kubeconfig: &std::path::Path,
+        args: &[&str],
+        env: &[(String, String)],
+    ) -> Result<Self> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let binary = paths::controller_binary()?;
@@ -58,7 +70,8 @@ impl ControllerProcess {
                     "RUST_LOG".to_owned(),
                     "info,ec2_reconciler=debug".to_owned(),
                 ),
-            ]);
+            ])
+            .envs(env.iter().cloned());
         let child = ChildProcess::spawn(
             "ec2-reconciler",
             &spec,

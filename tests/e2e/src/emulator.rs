@@ -98,6 +98,30 @@ pub struct Session {
     pub tags: BTreeMap<String, String>,
 }
 
+/// An IAM user of the emulator (`POST /_emulator/iam-users`): requests signed with its key
+/// are held to its policy (`tests/emulator/ec2emu/iam.py`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct IamUser {
+    #[serde(default)]
+    pub name: String,
+    pub arn: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl IamUser {
+    /// The AWS variables that make a process sign as this user.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID".to_owned(), self.access_key_id.clone()),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_owned(),
+                self.secret_access_key.clone(),
+            ),
+        ]
+    }
+}
+
 /// The kinds of fault the emulator scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -352,6 +376,41 @@ impl Emulator {
         let parsed: Principals =
             serde_json::from_value(value).context("parsing /_emulator/principals")?;
         Ok(parsed.principals)
+    }
+
+    /// A new IAM user whose only permissions are `policy` (an IAM policy document).
+    pub async fn create_iam_user(&self, name: &str, policy: &Value) -> Result<IamUser> {
+        let body = serde_json::json!({ "name": name, "policy": policy });
+        let value = self
+            .control(reqwest::Method::POST, "iam-users", Some(&body))
+            .await?;
+        let mut user: IamUser = serde_json::from_value(value)
+            .context("parsing the answer of POST /_emulator/iam-users")?;
+        user.name = name.to_owned();
+        Ok(user)
+    }
+
+    /// Replaces the policy of IAM user `name` (as iam:PutUserPolicy); the next request is
+    /// held to the new one.
+    pub async fn put_iam_policy(&self, name: &str, policy: &Value) -> Result<()> {
+        let body = serde_json::json!({ "name": name, "policy": policy });
+        self.control(reqwest::Method::PUT, "iam-users", Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// Requests IAM refused, by the IAM action refused (`ec2:ModifyVolume`).
+    pub async fn iam_refusals(&self) -> Result<BTreeMap<String, u64>> {
+        #[derive(Deserialize)]
+        struct Refusals {
+            refusals: BTreeMap<String, u64>,
+        }
+        let value = self
+            .control(reqwest::Method::GET, "iam-refusals", None)
+            .await?;
+        let parsed: Refusals =
+            serde_json::from_value(value).context("parsing /_emulator/iam-refusals")?;
+        Ok(parsed.refusals)
     }
 
     /// Zeroes the call counters.

@@ -18,7 +18,7 @@ pub mod wait;
 pub use bed::Bed;
 pub use control_plane::{ControlPlane, ControlPlaneOptions, new_namespace, shared};
 pub use controller::ControllerProcess;
-pub use emulator::{Calls, Emulator, Fault, FaultKind};
+pub use emulator::{Calls, Emulator, Fault, FaultKind, IamUser};
 pub use helm::{Helm, Rendered};
 pub use wait::{eventually, retry};
 

@@ -3,6 +3,7 @@
 The middleware
   * answers the control API under /_emulator/ (control.py),
   * names and counts every AWS request, and applies scripted faults (faults.py),
+  * refuses what an IAM user's policies do not allow (iam.py; other credentials unchecked),
   * serialises calls into moto with one lock: moto's backends are not thread-safe, and the
     corrections do check-then-act work (ClientToken replay, attachment limits) that must not
     interleave. moto serves about 150-180 requests/s in one process either way; `slow` faults
@@ -35,7 +36,7 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 )
 from werkzeug.serving import make_server  # noqa: E402
 
-from . import clock, control, faults, principals, transitions  # noqa: E402
+from . import clock, control, faults, iam, principals, transitions  # noqa: E402
 from .fixes import MODULES  # noqa: E402
 
 log = logging.getLogger("ec2emu")
@@ -50,7 +51,9 @@ _fix_modules: list = []
 
 
 def load_fixes() -> None:
-    """Imports ec2emu.fixes.<name> for each name in fixes.MODULES and installs it once."""
+    """Imports ec2emu.fixes.<name> for each name in fixes.MODULES and installs it once, and
+    the IAM evaluation's control endpoint (iam.py)."""
+    iam.install()
     for name in MODULES:
         module = importlib.import_module(f"ec2emu.fixes.{name}")
         module.install()
@@ -62,6 +65,7 @@ def reset_all() -> None:
         moto_api_backend.reset()
         faults.reset()
         principals.reset()
+        iam.reset()
         clock.reset()
         transitions.reset()
         for module in _fix_modules:
@@ -234,6 +238,10 @@ class EmulatorApp:
         if fault == "drop":
             _drop(environ)
         principals.record(environ, action)
+        with MOTO_LOCK:
+            refused = iam.refusal(environ, action, body)
+        if refused:
+            return error_response(start_response, "HTTP_X_AMZ_TARGET" in environ, *refused)
         status, headers, chunks = self.call_moto(environ)
         if action == "sts:AssumeRole" and status.startswith("200"):
             principals.record_session(body, chunks)

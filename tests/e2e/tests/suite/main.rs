@@ -20,6 +20,7 @@ mod ebs_volume_safety;
 mod ebs_volume_smoke;
 mod examples;
 mod gitops_health;
+mod iam_policy;
 mod leader_election;
 mod migration;
 mod observability;

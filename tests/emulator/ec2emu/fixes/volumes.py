@@ -642,11 +642,21 @@ def _create_volume_response(self: Any) -> ActionResult:
     volume.__dict__["_ec2r_created_at"] = clock.now()
     # The key actually used, whether given, inherited from the snapshot or the default key
     # (rule 3d also for a snapshot whose key has since been disabled).
-    if volume.encrypted and not _key_usable(backend, volume.kms_key_id or kms_key_id):
+    key_ref = volume.kms_key_id or kms_key_id
+    if volume.encrypted and not (_key_usable(backend, key_ref) and _caller_may_use(self, backend, key_ref)):
         # AWS accepts the call and fails the creation asynchronously: the volume vanishes.
         volume.__dict__["_ec2r_doomed"] = True
         _pending_set(backend).add(volume.id)
     return result
+
+
+def _caller_may_use(response: Any, backend: Any, key_ref: str) -> bool:
+    """Rule 3d for a key the caller's IAM policy does not let EBS use (ec2emu/iam.py)."""
+    from .. import iam
+    from .images import resolve_key_arn
+
+    arn = resolve_key_arn(backend.account_id, backend.region_name, key_ref) or key_ref
+    return iam.may_use_key_through_ebs(response.headers.get("Authorization", ""), backend.region_name, arn)
 
 
 def _attach_volume_response(self: Any) -> ActionResult:
