@@ -35,13 +35,16 @@ pub enum ResourceType {
 
 impl ResourceType {
     /// Snapshot and image ARNs carry no account (`arn:aws:ec2:<region>::image/ami-x`).
+    /// The partition is `*` (`aws`, `aws-cn`, `aws-us-gov`, ...), so one file serves every
+    /// account: IAM's validator takes a partition that is `*` or a partition's name, nothing
+    /// in between (`aws*` is refused as "Partition is not valid").
     pub const fn arn_pattern(self) -> &'static str {
         match self {
-            ResourceType::Volume => "arn:aws:ec2:*:*:volume/*",
-            ResourceType::Snapshot => "arn:aws:ec2:*::snapshot/*",
-            ResourceType::Image => "arn:aws:ec2:*::image/*",
-            ResourceType::Instance => "arn:aws:ec2:*:*:instance/*",
-            ResourceType::KmsKey => "arn:aws:kms:*:*:key/*",
+            ResourceType::Volume => "arn:*:ec2:*:*:volume/*",
+            ResourceType::Snapshot => "arn:*:ec2:*::snapshot/*",
+            ResourceType::Image => "arn:*:ec2:*::image/*",
+            ResourceType::Instance => "arn:*:ec2:*:*:instance/*",
+            ResourceType::KmsKey => "arn:*:kms:*:*:key/*",
         }
     }
 
@@ -272,9 +275,13 @@ pub fn create_actions() -> Vec<AwsAction> {
         .collect()
 }
 
+/// The `kms:ViaService` values of EBS (EC2's endpoint) in every partition.
+const EBS_VIA_SERVICE: [&str; 2] = ["ec2.*.amazonaws.com", "ec2.*.amazonaws.com.cn"];
+
 fn condition(scope: Scope) -> Option<serde_json::Value> {
     use serde_json::json;
-    let via_ebs = json!({ "kms:ViaService": "ec2.*.amazonaws.com" });
+    // EBS's endpoint in every Region; the China Regions' endpoints end in `.com.cn`.
+    let via_ebs = json!({ "kms:ViaService": EBS_VIA_SERVICE });
     match scope {
         Scope::Read | Scope::Source => None,
         Scope::Created => {
@@ -609,7 +616,7 @@ mod tests {
             let c = s.condition.clone().unwrap_or_default();
             assert_eq!(
                 c.pointer("/StringLike/kms:ViaService"),
-                Some(&serde_json::json!("ec2.*.amazonaws.com")),
+                Some(&serde_json::json!(EBS_VIA_SERVICE)),
                 "{}",
                 s.sid
             );

@@ -53,6 +53,21 @@ def test_null_and_string_conditions_follow_the_iam_operators():
     assert not condition_holds("NumericLessThan", "aws:MultiFactorAuthAge", "3600", {"aws:MultiFactorAuthAge": "1"})
 
 
+def test_the_shipped_policy_serves_every_partition():
+    """One file for every account: ARNs of the aws, aws-cn and aws-us-gov partitions, and EBS's
+    KMS endpoint in a China Region (`.amazonaws.com.cn`)."""
+    owned = {"ec2:ResourceTag/ec2.reconciler.dev/cluster": "prod"}
+    for partition, region in [("aws", "us-east-1"), ("aws-cn", "cn-north-1"), ("aws-us-gov", "us-gov-west-1")]:
+        volume = f"arn:{partition}:ec2:{region}:123456789012:volume/vol-1"
+        assert decide([POLICY], "ec2:DeleteVolume", volume, owned) == "allow", partition
+        assert decide([POLICY], "ec2:DeleteVolume", volume, {}) == "implicit", partition
+        key = f"arn:{partition}:kms:{region}:123456789012:key/k-1"
+        suffix = ".cn" if partition == "aws-cn" else ""
+        via_ebs = {"kms:ViaService": f"ec2.{region}.amazonaws.com{suffix}"}
+        assert decide([POLICY], "kms:Decrypt", key, via_ebs) == "allow", partition
+        assert decide([POLICY], "kms:Decrypt", key, {"kms:ViaService": f"s3.{region}.amazonaws.com{suffix}"}) == "implicit"
+
+
 def test_an_explicit_deny_wins_and_nothing_allowed_is_an_implicit_deny():
     allow = {"Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]}
     deny = {"Statement": [{"Effect": "Deny", "Action": "ec2:DeleteVolume", "Resource": "arn:aws:ec2:*:*:volume/*"}]}
