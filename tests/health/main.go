@@ -1,9 +1,9 @@
 // Command health-helper reads Kubernetes objects as JSON and says how the tools GitOps users
 // watch them with would see each one: kstatus (the library Flux's health checks use) and
-// the Argo CD health checks this project ships as Lua scripts, run by gopher-lua, the Lua
-// engine Argo CD embeds.
+// the Argo CD health check this project ships as a Lua script (one for every kind), run by
+// gopher-lua, the Lua engine Argo CD embeds.
 //
-// Usage: health-helper -scripts DIR [FILE...]
+// Usage: health-helper -script health.lua [FILE...]
 //
 // Objects come from the files named, or from standard input when none is: one JSON object,
 // a JSON array of them, or several one after another. For each object one JSON line is
@@ -12,10 +12,10 @@
 //	{"kind":..., "name":..., "kstatus":{"status","message"}, "argo":{"status","message"},
 //	 "lua":{"status","message"}, "error":...}
 //
-// "lua" is what the kind's script (DIR/<Kind>.lua) returns; "argo" is what Argo CD shows,
-// which is the script's answer except for an object being deleted, whose health Argo CD
-// reports as Progressing without running any script. A script that fails or a kind without
-// one makes the helper exit non-zero after printing the other objects' lines.
+// "lua" is what the script returns; "argo" is what Argo CD shows, which is the script's
+// answer except for an object being deleted, whose health Argo CD reports as Progressing
+// without running any script. A script that fails makes the helper exit non-zero after
+// printing the other objects' lines.
 package main
 
 import (
@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
@@ -49,10 +48,15 @@ type Result struct {
 }
 
 func main() {
-	scripts := flag.String("scripts", "", "directory holding one <Kind>.lua health script per kind")
+	scriptPath := flag.String("script", "", "the health script, run for objects of every kind")
 	flag.Parse()
-	if *scripts == "" {
-		fmt.Fprintln(os.Stderr, "health-helper: -scripts DIR is required")
+	if *scriptPath == "" {
+		fmt.Fprintln(os.Stderr, "health-helper: -script FILE is required")
+		os.Exit(2)
+	}
+	script, err := os.ReadFile(*scriptPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "health-helper: %v\n", err)
 		os.Exit(2)
 	}
 	objects, err := readObjects(flag.Args())
@@ -63,7 +67,7 @@ func main() {
 	out := json.NewEncoder(os.Stdout)
 	failed := false
 	for _, obj := range objects {
-		result := evaluate(obj, *scripts)
+		result := evaluate(obj, string(script))
 		if result.Error != "" {
 			failed = true
 		}
@@ -136,7 +140,7 @@ func decodeAll(data []byte) ([]*unstructured.Unstructured, error) {
 	}
 }
 
-func evaluate(obj *unstructured.Unstructured, scripts string) Result {
+func evaluate(obj *unstructured.Unstructured, script string) Result {
 	result := Result{Kind: obj.GetKind(), Name: obj.GetName()}
 	computed, err := status.Compute(obj)
 	if err != nil {
@@ -145,14 +149,9 @@ func evaluate(obj *unstructured.Unstructured, scripts string) Result {
 	}
 	result.KStatus = &Verdict{Status: computed.Status.String(), Message: computed.Message}
 
-	script, err := os.ReadFile(filepath.Join(scripts, obj.GetKind()+".lua"))
+	lua, err := runHealthScript(obj, script)
 	if err != nil {
-		result.Error = fmt.Sprintf("no health script for kind %q: %v", obj.GetKind(), err)
-		return result
-	}
-	lua, err := runHealthScript(obj, string(script))
-	if err != nil {
-		result.Error = fmt.Sprintf("%s.lua: %v", obj.GetKind(), err)
+		result.Error = fmt.Sprintf("health script on %s: %v", obj.GetKind(), err)
 		return result
 	}
 	result.Lua = lua

@@ -105,9 +105,9 @@ pub fn health_helper() -> Result<PathBuf> {
     )
 }
 
-/// The Argo CD health scripts the chart ships, one `<Kind>.lua` per kind.
-pub fn argocd_health_scripts() -> PathBuf {
-    repo_root().join("charts/ec2-reconciler/argocd/health")
+/// The Argo CD health script the chart ships, one for every kind.
+pub fn argocd_health_script() -> PathBuf {
+    repo_root().join("charts/ec2-reconciler/argocd/health.lua")
 }
 
 /// The python interpreter of the emulator's virtual environment (`hack/emulator-venv.sh`).

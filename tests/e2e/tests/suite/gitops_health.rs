@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail, ensure};
 use e2e::bed::{ZONE, has_current_condition, is, is_ready};
-use e2e::paths::{argocd_health_scripts, health_helper, repo_root};
+use e2e::paths::{argocd_health_script, health_helper, repo_root};
 use e2e::{Bed, Fault};
 use ec2_reconciler::api::conditions::{
     ConditionStatus, PROGRESSING, READY, RECONCILING, STALLED, find,
@@ -112,8 +112,8 @@ async fn seen<K: ManagedKind>(bed: &Bed, phase: Phase, name: &str) -> Result<See
 fn evaluate(objects: &[&Value]) -> Result<Vec<Verdicts>> {
     let helper = health_helper()?;
     let mut child = Command::new(&helper)
-        .arg("-scripts")
-        .arg(argocd_health_scripts())
+        .arg("-script")
+        .arg(argocd_health_script())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -520,7 +520,8 @@ async fn migrations_read_in_progress_current_failed_and_terminating_as_operators
     check("EncryptedVolumeMigration", &seen_in)
 }
 
-/// `argocd-cm.yaml`, the copy-paste form of the scripts, holds each `<Kind>.lua` verbatim.
+/// `argocd-cm.yaml`, the copy-paste form of the health check, holds `health.lua` verbatim for
+/// every kind.
 #[test]
 fn the_argocd_configmap_holds_every_health_script_verbatim() -> Result<()> {
     let path = repo_root().join("charts/ec2-reconciler/argocd/argocd-cm.yaml");
@@ -537,11 +538,11 @@ fn the_argocd_configmap_holds_every_health_script_verbatim() -> Result<()> {
         "argocd-cm.yaml has {:?}, expected {keys:?}",
         data.keys().collect::<Vec<_>>()
     );
-    for (kind, key) in KINDS.iter().zip(&keys) {
-        let script = std::fs::read_to_string(argocd_health_scripts().join(format!("{kind}.lua")))?;
+    let script = std::fs::read_to_string(argocd_health_script())?;
+    for key in &keys {
         ensure!(
             data.get(key) == Some(&script),
-            "{key} in argocd-cm.yaml differs from health/{kind}.lua"
+            "{key} in argocd-cm.yaml differs from health.lua"
         );
     }
     Ok(())

@@ -1,7 +1,8 @@
--- Argo CD health check for EncryptedVolumeMigration (ec2.reconciler.dev), the value of
--- resource.customizations.health.ec2.reconciler.dev_EncryptedVolumeMigration in argocd-cm (see ../README.md).
--- Every kind of ec2-reconciler has the same body: it reads the conditions the controller
--- writes, the same ones kstatus (Flux) reads.
+-- Argo CD health check for the kinds of ec2-reconciler (ec2.reconciler.dev): EbsVolume,
+-- AmiImage and EncryptedVolumeMigration. argocd-cm takes it once per kind, as the value of
+-- resource.customizations.health.ec2.reconciler.dev_<Kind> (see README.md, argocd-cm.yaml).
+-- It reads the conditions the controller writes for every kind, the same ones kstatus (Flux)
+-- reads.
 --   Degraded    Stalled=True: nothing goes on until the spec, or something in AWS, changes
 --   Progressing being deleted; the latest spec not yet seen by the controller;
 --               Reconciling=True; Ready=False for any other reason
