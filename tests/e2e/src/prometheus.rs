@@ -96,12 +96,6 @@ const KEYWORDS: &[&str] = &[
     "quantile",
     "limitk",
     "limit_ratio",
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
     "bool",
     "and",
     "or",
@@ -109,6 +103,16 @@ const KEYWORDS: &[&str] = &[
     "offset",
     "inf",
     "nan",
+];
+
+/// PromQL words followed by a list of label names in parentheses (`by (kind)`).
+const GROUPINGS: &[&str] = &[
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
 ];
 
 /// The metric names a PromQL expression reads: the identifiers left once strings, label
@@ -143,16 +147,7 @@ pub fn promql_metric_names(expr: &str) -> Result<BTreeSet<String>> {
             label_list_next = false;
             let next = chars[i..].iter().find(|c| !c.is_whitespace());
             let lower = word.to_ascii_lowercase();
-            if [
-                "by",
-                "without",
-                "on",
-                "ignoring",
-                "group_left",
-                "group_right",
-            ]
-            .contains(&lower.as_str())
-            {
+            if GROUPINGS.contains(&lower.as_str()) {
                 label_list_next = true;
             } else if next == Some(&'(') || KEYWORDS.contains(&lower.as_str()) {
                 // A function or aggregation, or an operator keyword.
