@@ -50,6 +50,36 @@ pub use volumes::{
     AttachVolumeRequest, CreateVolumeRequest, DetachVolumeRequest, ModifyVolumeRequest,
 };
 
+tokio::task_local! {
+    /// When the first answered request made inside [`first_answered_request`] was sent.
+    static FIRST_ANSWERED: std::cell::Cell<Option<tokio::time::Instant>>;
+}
+
+/// Runs `work` and tells when the first of its requests that AWS answered was sent: after
+/// its rate-limit token and on its last attempt, so a read that queued behind other calls or
+/// was retried after throttling is not taken for older than it is. What `work` read is at
+/// least that recent. `None`: nothing it sent was answered.
+pub async fn first_answered_request<F: std::future::Future>(
+    work: F,
+) -> (F::Output, Option<tokio::time::Instant>) {
+    FIRST_ANSWERED
+        .scope(std::cell::Cell::new(None), async {
+            let output = work.await;
+            (output, FIRST_ANSWERED.with(std::cell::Cell::get))
+        })
+        .await
+}
+
+/// An [`Ec2`] implementation calls this when AWS answers a request, with the instant the
+/// request was sent (for [`first_answered_request`]; outside of one it does nothing).
+pub fn note_answered(sent_at: tokio::time::Instant) {
+    let _ = FIRST_ANSWERED.try_with(|first| {
+        if first.get().is_none() {
+            first.set(Some(sent_at));
+        }
+    });
+}
+
 /// The EC2/KMS calls of one Region. Object safe: use it as `Arc<dyn Ec2>` (tests substitute a
 /// fake).
 pub trait Ec2: Send + Sync {
@@ -314,4 +344,32 @@ pub trait Ec2: Send + Sync {
 
     /// The account's default EBS KMS key in this Region (an alias or ARN as AWS stores it).
     fn get_ebs_default_kms_key_id(&self) -> BoxFuture<'_, Result<Option<String>, AwsError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::{first_answered_request, note_answered};
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_answer_noted_in_a_scope_is_the_one_reported_and_nothing_leaks_out() {
+        let begun = Instant::now();
+        note_answered(begun);
+        let ((), first) = first_answered_request(async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            note_answered(Instant::now());
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            note_answered(Instant::now());
+        })
+        .await;
+        assert_eq!(first, Some(begun + Duration::from_secs(2)));
+        let ((), none) = first_answered_request(async {}).await;
+        assert_eq!(
+            none, None,
+            "an answer noted outside a scope is not carried in"
+        );
+    }
 }

@@ -150,6 +150,9 @@ impl Ec2Client {
                     // our own pacing.
                     let started = Instant::now();
                     let result = request.await.map_err(AwsError::from);
+                    if result.is_ok() {
+                        super::note_answered(started);
+                    }
                     self.metrics.record(
                         action,
                         outcome(result.as_ref().err()),

@@ -46,6 +46,12 @@ pub struct Fake {
     /// A DescribeVolumes page reads the volumes when it is requested and answers this much
     /// later, like a slow page of a long sweep.
     pub page_delay: Option<Duration>,
+    /// A DescribeVolumes page waits this long before it is sent, like a page waiting for
+    /// its rate-limit token behind other calls.
+    pub token_wait: Option<Duration>,
+    /// How long successive DescribeVolumes-by-id calls take to answer (read when sent,
+    /// answered this much later); calls beyond the list answer at once.
+    pub by_ids_delays: Mutex<std::collections::VecDeque<Duration>>,
     /// Sizes changed "by a write" since the fake was built, seen by every read after it.
     pub resized: Mutex<HashMap<String, i64>>,
 }
@@ -106,13 +112,16 @@ impl Ec2 for Fake {
             });
         }
         let cluster = filters[0].values[0].clone();
-        let matching: Vec<_> = self
-            .volumes_now()
-            .filter(|v| v.tags.get(CLUSTER_TAG) == Some(&cluster))
-            .collect();
-        let delay = self.page_delay;
         Box::pin(async move {
-            if let Some(delay) = delay {
+            if let Some(wait) = self.token_wait {
+                tokio::time::sleep(wait).await;
+            }
+            note_answered(tokio::time::Instant::now());
+            let matching: Vec<_> = self
+                .volumes_now()
+                .filter(|v| v.tags.get(CLUSTER_TAG) == Some(&cluster))
+                .collect();
+            if let Some(delay) = self.page_delay {
                 tokio::time::sleep(delay).await;
             }
             Ok(page_of(matching, max_results, next_token))
@@ -123,11 +132,22 @@ impl Ec2 for Fake {
         ids: Vec<String>,
     ) -> BoxFuture<'_, Result<Vec<ObservedVolume>, AwsError>> {
         self.by_ids.fetch_add(1, Ordering::SeqCst);
+        note_answered(tokio::time::Instant::now());
         let found = self
             .volumes_now()
             .filter(|v| ids.contains(&v.volume_id))
             .collect();
-        Box::pin(async move { Ok(found) })
+        let delay = self
+            .by_ids_delays
+            .lock()
+            .ok()
+            .and_then(|mut delays| delays.pop_front());
+        Box::pin(async move {
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            Ok(found)
+        })
     }
     fn describe_volumes_modifications(
         &self,

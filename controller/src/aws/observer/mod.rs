@@ -13,10 +13,14 @@
 //!   failing the batch. Results are kept until the next sweep.
 //!   [`Observer::get_recent`] answers from such a read while it is young enough, present or
 //!   absent, for resources only ever read by id (instances).
-//! - Which is newer: every sweep and every on-demand read is stamped with the instant it
-//!   started, so its data is at least that recent. A read that starts while a sweep is still
-//!   paging therefore wins over that sweep, which may have listed the resource before the
-//!   write the read follows.
+//! - Which is newer: every sweep and every on-demand read is stamped with the instant its
+//!   first answered request went out (after its rate-limit token, on its last attempt:
+//!   [`first_answered_request`]), so its data is at least that recent. A read sent while a
+//!   sweep is still paging therefore wins over that sweep, which may have listed the
+//!   resource before the write the read follows; a read sent before the sweep's first page
+//!   loses to it. Per resource the newer record is kept: a sweep does not hide a newer
+//!   on-demand read, and an older on-demand batch that answers late does not replace a
+//!   newer one.
 //!
 //! What is swept, and how, is a [`Source`]: [`volumes`] (with their modifications),
 //! [`snapshots`], [`images`], [`instances`] and [`instance_types`] (read by id only: they
@@ -39,7 +43,7 @@ use rand::Rng;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::client::Ec2;
+use super::client::{Ec2, first_answered_request};
 use super::errors::AwsError;
 
 pub use images::{ImageObserver, ImageSource};
@@ -351,11 +355,10 @@ impl<S: Source> Observer<S> {
         let mut ids: Vec<String> = ids.into_iter().collect();
         ids.sort();
         let started = Instant::now();
-        let result = self
-            .source
-            .read_ids(self.ec2.as_ref(), &ids)
-            .await
-            .map(Arc::new);
+        let (result, sent) =
+            first_answered_request(self.source.read_ids(self.ec2.as_ref(), &ids)).await;
+        let result = result.map(Arc::new);
+        let read_at = sent.unwrap_or(started);
         if let Ok(found) = &result
             && let Ok(mut on_demand) = self.on_demand.lock()
         {
@@ -363,7 +366,15 @@ impl<S: Source> Observer<S> {
             let horizon = self.config.resync_interval.mul_f64(2.0);
             on_demand.retain(|_, (at, _)| now.saturating_duration_since(*at) < horizon);
             for id in &ids {
-                on_demand.insert(id.clone(), (started, found.get(id).cloned()));
+                // Batches overlap (one may wait for its rate token or answer slowly while
+                // the next goes out): the newer read of a resource is kept, whichever
+                // comes back last.
+                match on_demand.get(id) {
+                    Some((at, _)) if *at > read_at => {}
+                    _ => {
+                        on_demand.insert(id.clone(), (read_at, found.get(id).cloned()));
+                    }
+                }
             }
         }
         for waiter in waiters {
@@ -373,10 +384,13 @@ impl<S: Source> Observer<S> {
 
     async fn take_sweep(&self) -> Result<Sweep<S::Entry>, AwsError> {
         let started = Instant::now();
-        let entries = self
-            .source
-            .sweep(self.ec2.as_ref(), &self.cluster, self.config.page_size)
-            .await?;
+        let (entries, sent) = first_answered_request(self.source.sweep(
+            self.ec2.as_ref(),
+            &self.cluster,
+            self.config.page_size,
+        ))
+        .await;
+        let entries = entries?;
         tracing::debug!(
             region = self.ec2.region(),
             of = S::NOUN,
@@ -385,7 +399,9 @@ impl<S: Source> Observer<S> {
         );
         Ok(Sweep {
             entries,
-            taken_at: started,
+            // Its first page may have waited for a rate token (or a retry) behind on-demand
+            // reads: those went out first and are older than every page.
+            taken_at: sent.unwrap_or(started),
             max_age: jittered(self.config.resync_interval, self.config.resync_jitter),
         })
     }
@@ -501,5 +517,84 @@ mod tests {
         tokio::time::advance(Duration::from_secs(700)).await;
         assert_eq!(size(ok(obs.get(&id).await)), Some(3));
         assert_eq!(fake.pages.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sweep_is_as_old_as_its_first_page_sent_not_as_the_wait_for_its_token() {
+        let mut f = fake(3);
+        f.token_wait = Some(Duration::from_secs(3));
+        let fake = Arc::new(f);
+        let obs = VolumeObserver::new(fake.clone(), "prod", ObserverConfig::default());
+        let id = volume(0, "prod").volume_id;
+        let size = |e: Option<VolumeEntry>| e.map(|e| e.volume.size_gib);
+        let original = volume(0, "prod").size_gib;
+
+        // The sweep starts now, but its first page waits 3 s for a rate token.
+        let sweep = tokio::spawn({
+            let obs = obs.clone();
+            async move { obs.sweep().await.map(|s| s.taken_at) }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Meanwhile an on-demand read goes out and sees the volume as it was...
+        assert_eq!(size(ok(obs.refresh(&id).await)), Some(original));
+        // ...then a write lands, and the sweep's page, sent after it, sees the new size.
+        fake.resize(&id, original + 5);
+        let taken_at = ok(sweep.await.unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(
+            taken_at.elapsed(),
+            Duration::ZERO,
+            "stamped when its page went out, 3 s after the sweep started"
+        );
+        assert_eq!(
+            size(ok(obs.get(&id).await)),
+            Some(original + 5),
+            "the page went out after the read: the sweep is newer"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_older_batch_answering_late_does_not_replace_a_newer_read() {
+        let f = fake(3);
+        if let Ok(mut delays) = f.by_ids_delays.lock() {
+            // The first batch answers 5 s after it is sent, the second at once.
+            delays.push_back(Duration::from_secs(5));
+        }
+        let fake = Arc::new(f);
+        let obs = VolumeObserver::new(fake.clone(), "prod", ObserverConfig::default());
+        let id = volume(0, "prod").volume_id;
+        let size = |e: Option<VolumeEntry>| e.map(|e| e.volume.size_gib);
+        let original = volume(0, "prod").size_gib;
+        assert_eq!(ok(obs.sweep().await).entries.len(), 3);
+
+        let slow = tokio::spawn({
+            let obs = obs.clone();
+            let id = id.clone();
+            async move { obs.refresh(&id).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        fake.resize(&id, original + 5);
+        assert_eq!(size(ok(obs.refresh(&id).await)), Some(original + 5));
+        let late = ok(slow.await.unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(
+            size(late),
+            Some(original),
+            "the first read went out before the write"
+        );
+        assert_eq!(
+            fake.by_ids.load(Ordering::SeqCst),
+            2,
+            "two batches, overlapping"
+        );
+
+        assert_eq!(
+            size(ok(obs.get(&id).await)),
+            Some(original + 5),
+            "the newer read is kept although the older one answered last"
+        );
+        assert_eq!(
+            fake.pages.load(Ordering::SeqCst),
+            1,
+            "and no sweep was taken for it"
+        );
     }
 }
