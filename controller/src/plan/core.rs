@@ -46,6 +46,14 @@ pub trait PlannedWait: Clone + Debug + PartialEq + Send + Sync {
     fn until(&self) -> Option<DateTime<Utc>> {
         None
     }
+
+    /// AWS usually ends this wait within seconds, and the object is read by id while it
+    /// waits (one id in a read merged with every other waiting object's): look again at
+    /// the next merged read ([`Plan::look_soon`]) instead of after a delay that grows
+    /// with the time waited so far.
+    fn ends_soon(&self) -> bool {
+        false
+    }
 }
 
 /// Why the spec cannot be acted on: terminal until the spec (or the world) changes.
@@ -96,7 +104,11 @@ pub struct Plan<A, W> {
     pub ready: Summary,
     pub progressing: Summary,
     /// When to look again because AWS is still working; grows the longer it works.
+    /// Waits that end soon are not counted here: see `look_soon`.
     pub requeue_after: Option<Duration>,
+    /// A wait ends soon ([`PlannedWait::ends_soon`]): look again at the next merged
+    /// on-demand read (the observer's merge window), whatever `requeue_after` says.
+    pub look_soon: bool,
     /// Deleting: once every action has succeeded, the finalizer may be removed.
     pub finished: bool,
 }
@@ -220,6 +232,7 @@ impl<A: PlannedAction, W: PlannedWait> Builder<A, W> {
 
     pub fn finish(self, how: Finish<'_>) -> Plan<A, W> {
         let requeue_after = self.requeue_after(&how);
+        let look_soon = self.waits.iter().any(W::ends_soon);
         let ready = self.ready(&how);
         let progressing = self.progressing(&how);
         Plan {
@@ -230,6 +243,7 @@ impl<A: PlannedAction, W: PlannedWait> Builder<A, W> {
             ready,
             progressing,
             requeue_after,
+            look_soon,
             finished: self.finished,
         }
     }
@@ -237,6 +251,7 @@ impl<A: PlannedAction, W: PlannedWait> Builder<A, W> {
     fn requeue_after(&self, how: &Finish<'_>) -> Option<Duration> {
         self.waits
             .iter()
+            .filter(|w| !w.ends_soon())
             .map(|w| match w.until() {
                 Some(until) => (until - how.now)
                     .to_std()
@@ -387,6 +402,37 @@ mod tests {
         how.waiting_since = Some(how.now);
         let plan = b.finish(how);
         assert_eq!(plan.requeue_after, Some(Duration::from_secs(300)));
+        assert!(!plan.look_soon);
         assert_eq!(waiting_delay(TimeDelta::seconds(1)), Duration::from_secs(5));
+    }
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Quick;
+
+    impl PlannedWait for Quick {
+        fn reason(&self) -> &'static str {
+            "Quick"
+        }
+        fn message(&self) -> String {
+            "nearly done".to_owned()
+        }
+        fn ends_soon(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_wait_that_ends_soon_asks_for_the_next_merged_read_and_grows_no_delay() {
+        let mut how = finish(ManagementPolicy::Manage);
+        how.waiting_since = Some(how.now - TimeDelta::hours(2));
+        let mut b = Builder::<Act, Quick>::default();
+        b.wait(Quick);
+        let plan = b.finish(how);
+        assert!(plan.look_soon);
+        assert_eq!(
+            plan.requeue_after, None,
+            "two hours of waiting grow nothing"
+        );
+        assert_eq!(plan.progressing.reason, "Quick");
     }
 }

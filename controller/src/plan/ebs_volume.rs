@@ -295,6 +295,33 @@ impl PlannedWait for Wait {
             _ => None,
         }
     }
+
+    fn ends_soon(&self) -> bool {
+        match self {
+            // A new volume is usually available within seconds of its create, however long
+            // the create waited for its rate token: at every merged read, Ready follows
+            // availability by one merge window instead of a sixth of the time waited. Each
+            // look is one id in a read shared by every creating object in the Region, and
+            // a look that finds it still creating writes nothing.
+            Wait::Creating { .. } => true,
+            // A create AWS does not show yet is usually seen at the next look too, but it
+            // may never be (a create that failed after answering): the growing delay keeps
+            // a lost volume from costing a read every merge window until it is reported.
+            Wait::VolumeNotVisibleYet { .. } => false,
+            // Modifying, and above all optimizing, takes minutes to hours; a final snapshot
+            // and a deletion minutes; the quota wait has its own end. Attaching and
+            // detaching take seconds, but an instance that is stopping or stuck can hold
+            // them far longer: the growing delay (from 5 s) is cheap and fast enough.
+            Wait::Modification { .. }
+            | Wait::ModificationNotVisibleYet { .. }
+            | Wait::ModificationQuota { .. }
+            | Wait::Attaching { .. }
+            | Wait::Detaching { .. }
+            | Wait::Deleting { .. }
+            | Wait::FinalSnapshotRequested { .. }
+            | Wait::FinalSnapshot { .. } => false,
+        }
+    }
 }
 
 impl PlannedAction for VolumeAction {

@@ -136,6 +136,11 @@ impl AwsState {
         }
     }
 
+    /// How long on-demand reads wait for company: the soonest a merged read comes.
+    pub fn merge_window(&self) -> Duration {
+        self.observer_config.merge_window
+    }
+
     pub fn cluster(&self) -> &str {
         &self.cluster
     }

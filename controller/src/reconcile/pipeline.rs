@@ -303,7 +303,14 @@ async fn converge<K: Reconciler>(
     }
     // A problem the planner found, or a rejection held back, waits for a change from outside.
     let terminal = held_back || !plan.problems.is_empty();
-    writer.set_conditions(status, &conditions, terminal, pass.now);
+    // The actions may have waited long for their rate tokens (a CreateVolume queued behind
+    // hundreds): what they started, started now, not when the pass began.
+    let acted_at = if changed {
+        pass.ctx.clock.now()
+    } else {
+        pass.now
+    };
+    writer.set_conditions(status, &conditions, terminal, acted_at);
     writer.write(status).await?;
     report_new_problems(pass, plan).await;
 
@@ -311,14 +318,33 @@ async fn converge<K: Reconciler>(
         // Nothing is left to do in AWS once this plan's actions have succeeded.
         return Ok(Converged::Finished);
     }
-    // AWS is looked at again at least once per resync, however long a wait may last.
-    let resync = jittered(pass.ctx.settings.resync_interval);
-    let after = match (changed, plan.requeue_after) {
-        (true, _) => AFTER_CHANGE,
-        (false, Some(wait)) => wait.min(resync),
-        (false, None) => resync,
-    };
+    let after = requeue_delay(
+        changed,
+        plan,
+        jittered(pass.ctx.settings.resync_interval),
+        pass.ctx.aws.merge_window(),
+    );
     Ok(Converged::Requeue(after))
+}
+
+/// When to look again: soon after a change; at the next merged read while AWS ends a wait
+/// soon; after the plan's growing delay for longer waits; and at least once per resync,
+/// however long a wait may last.
+fn requeue_delay<A: PlannedAction, W: PlannedWait>(
+    changed: bool,
+    plan: &Plan<A, W>,
+    resync: Duration,
+    merge_window: Duration,
+) -> Duration {
+    if changed {
+        return AFTER_CHANGE;
+    }
+    let after = plan.requeue_after.map_or(resync, |wait| wait.min(resync));
+    if plan.look_soon {
+        after.min(merge_window)
+    } else {
+        after
+    }
 }
 
 /// A refusal a grant would lift (a namespace label, a tag on the resource) is watched, so
@@ -437,7 +463,8 @@ async fn report_failure<K: Reconciler>(
     if terminal {
         mark_blocked(&mut keep);
     }
-    writer.set_conditions(&mut status, &keep, terminal, pass.now);
+    // Stamped after whatever the pass waited for (rate tokens, retries) before it failed.
+    writer.set_conditions(&mut status, &keep, terminal, pass.ctx.clock.now());
     writer.write(&status).await
 }
 
@@ -460,5 +487,86 @@ async fn report_new_problems<K: ManagedKind, A: PlannedAction, W: PlannedWait>(
                 "Plan",
             )
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeDelta};
+
+    use super::*;
+    use crate::api::common::ManagementPolicy;
+    use crate::plan::core::{Builder, Finish, Summary};
+    use crate::plan::ebs_volume::{VolumeAction, Wait};
+    use crate::plan::observed::ModificationState;
+
+    const RESYNC: Duration = Duration::from_secs(600);
+    const MERGE_WINDOW: Duration = Duration::from_millis(200);
+
+    /// The plan of an object that has waited `waited` for `wait`.
+    fn waiting(wait: Wait, waited: TimeDelta) -> Plan<VolumeAction, Wait> {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let mut b = Builder::<VolumeAction, Wait>::default();
+        b.wait(wait);
+        b.finish(Finish {
+            policy: ManagementPolicy::Manage,
+            deleting: false,
+            now,
+            waiting_since: Some(now - waited),
+            noun: "the volume",
+            converged: Summary::yes("Available", ""),
+        })
+    }
+
+    fn creating() -> Wait {
+        Wait::Creating {
+            volume_id: "vol-0123456789abcdef0".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_volume_still_creating_is_requeued_at_the_merge_window_not_at_a_fraction_of_its_age() {
+        for waited in [
+            TimeDelta::seconds(1),
+            TimeDelta::minutes(5),
+            TimeDelta::hours(1),
+        ] {
+            let plan = waiting(creating(), waited);
+            assert_eq!(
+                requeue_delay(false, &plan, RESYNC, MERGE_WINDOW),
+                MERGE_WINDOW,
+                "creating for {waited}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_modification_keeps_its_growing_delay_and_a_change_its_own() {
+        let optimizing = Wait::Modification {
+            volume_id: "vol-0123456789abcdef0".to_owned(),
+            state: ModificationState::Optimizing,
+            progress: Some(10),
+            since: None,
+            more_to_do: false,
+        };
+        let plan = waiting(optimizing, TimeDelta::hours(2));
+        assert_eq!(
+            requeue_delay(false, &plan, RESYNC, MERGE_WINDOW),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            requeue_delay(false, &plan, Duration::from_secs(60), MERGE_WINDOW),
+            Duration::from_secs(60),
+            "at least once per resync"
+        );
+        assert_eq!(
+            requeue_delay(
+                true,
+                &waiting(creating(), TimeDelta::zero()),
+                RESYNC,
+                MERGE_WINDOW
+            ),
+            AFTER_CHANGE
+        );
     }
 }

@@ -258,6 +258,55 @@ async fn ready_stays_false_while_the_volume_is_creating_and_turns_true_once_avai
     Ok(())
 }
 
+#[tokio::test]
+async fn a_creating_volume_is_looked_at_again_at_each_merged_read_without_writing_status()
+-> Result<()> {
+    let bed = start("ebs-creating-looks", &[]).await?;
+    bed.emu()
+        .set_transitions(json!({"volume-create": HOLD}))
+        .await?;
+    bed.create::<EbsVolume>("slow", json!({"availabilityZone": ZONE, "sizeGiB": 10}))
+        .await?;
+    bed.wait_for::<EbsVolume>("slow", "the volume to be seen creating", |v| {
+        v.status.as_ref().and_then(|s| s.state.as_deref()) == Some("creating")
+            && has_current_condition(v, PROGRESSING, ConditionStatus::True, "Creating")
+    })
+    .await?;
+    // One more pass, so the write that showed `creating` is counted before counting starts.
+    let settled = bed.reconciles::<EbsVolume>().await?;
+    bed.wait_reconciles::<EbsVolume>(settled, 1).await?;
+
+    let writes = bed.status_writes::<EbsVolume>().await?;
+    bed.emu().clear_calls().await?;
+    let before = bed.reconciles::<EbsVolume>().await?;
+    // Looked at again every merge window (a growing delay would space ten looks over
+    // minutes): each look is one read by id and finds nothing new to write.
+    let after = bed.wait_reconciles::<EbsVolume>(before, 10).await?;
+    let calls = bed.emu().calls().await?;
+    ensure!(
+        bed.status_writes::<EbsVolume>().await? == writes,
+        "a look that finds the volume still creating writes no status"
+    );
+    let looks = after - before;
+    // A look in flight when the calls were cleared may add one read.
+    ensure!(
+        calls.count("DescribeVolumes") <= looks + 1,
+        "at most one read per look ({looks} looks): {calls:?}"
+    );
+    ensure!(calls.count("CreateVolume") == 0, "{calls:?}");
+
+    bed.emu()
+        .set_transitions(json!({"volume-create": 0}))
+        .await?;
+    let ready = bed.wait_ready::<EbsVolume>("slow").await?;
+    ensure!(
+        has_current_condition(&ready, READY, ConditionStatus::True, "Available"),
+        "{:?}",
+        ready.status
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------
 // 2. Adopt
 // ---------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ fn a_creating_volume_is_not_ready_and_nothing_is_attached_or_modified() {
     );
     assert_eq!((plan.ready.status, plan.ready.reason), (false, "Creating"));
     assert!(plan.progressing.status);
-    assert!(plan.requeue_after.is_some());
+    assert!(plan.look_soon, "looked at again at the next merged read");
 }
 
 #[test]
