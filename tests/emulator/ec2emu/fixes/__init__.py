@@ -5,4 +5,4 @@ Each module here exposes `install()` (patch moto once, at server start) and `res
 cites the AWS behaviour it restores in its docstring.
 """
 
-MODULES = ["volumes", "images", "instances", "snapshot_copies"]
+MODULES = ["volumes", "images", "instances", "snapshot_copies", "tags"]
