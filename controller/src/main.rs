@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use ec2_reconciler::api::{chart_crd_yaml, crd_yaml, crds};
 use ec2_reconciler::aws::iam_policy;
+use ec2_reconciler::aws::rate::MAX_SCALE;
 use ec2_reconciler::plan::ami_image::SharingPolicy;
 use ec2_reconciler::reconcile::tenancy::TenancySettings;
 use ec2_reconciler::runtime::leader::LeaderConfig;
@@ -109,6 +110,12 @@ struct RunArgs {
     /// shared with every other tool using it.
     #[arg(long, env = "EC2R_AWS_RATE_FRACTION", default_value_t = 0.5)]
     aws_rate_fraction: f64,
+    /// Multiplies every client-side AWS rate bucket, burst and refill, after
+    /// --aws-rate-fraction (1 to 100). A knob for benchmarks on the emulator and for accounts
+    /// whose EC2 API limits AWS raised: above 1/fraction the controller asks for more than
+    /// AWS's default buckets hold, and an account at the defaults throttles it.
+    #[arg(long, env = "EC2R_AWS_RATE_SCALE", default_value_t = 1.0)]
+    aws_rate_scale: f64,
     /// Act only while holding a Lease, so several replicas can run (one acts at a time).
     #[arg(long, env = "EC2R_LEADER_ELECT")]
     leader_elect: bool,
@@ -210,6 +217,7 @@ async fn main() -> anyhow::Result<()> {
                 ),
                 crd_poll_interval: Duration::from_secs(5),
                 aws_rate_fraction: args.aws_rate_fraction.clamp(0.01, 1.0),
+                aws_rate_scale: args.aws_rate_scale.clamp(1.0, MAX_SCALE),
                 tenancy: args.policy.tenancy(),
                 sharing: args.policy.sharing(),
                 leader_election: args.leader_elect.then(|| {

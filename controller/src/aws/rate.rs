@@ -121,11 +121,19 @@ pub enum Idempotency {
     Unsafe,
 }
 
+/// The largest [`RateConfig::scale`]: past it a misplaced digit, not a raised quota.
+pub const MAX_SCALE: f64 = 100.0;
+
 /// Limits and retry settings, resolved once from configuration.
 #[derive(Clone, Debug)]
 pub struct RateConfig {
     /// The share of each AWS bucket this controller allows itself (0 < f <= 1; default 0.5).
     pub fraction: f64,
+    /// Multiplies every bucket after `fraction`, burst and refill alike (1 <= s <=
+    /// [`MAX_SCALE`]; default 1). Above `1 / fraction` the controller asks for more than
+    /// AWS's default buckets hold: for an account whose limits AWS raised, or a benchmark
+    /// on the emulator, which has no buckets of its own.
+    pub scale: f64,
     /// Most attempts per call, the first included.
     pub max_attempts: u32,
     /// First backoff ceiling for 5xx and transport errors (doubles each attempt, full jitter).
@@ -146,12 +154,34 @@ impl Default for RateConfig {
     fn default() -> Self {
         Self {
             fraction: 0.5,
+            scale: 1.0,
             max_attempts: 5,
             base_backoff: Duration::from_millis(200),
             throttle_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(20),
             retry_budget: 500,
         }
+    }
+}
+
+impl RateConfig {
+    /// The client-side bucket of `class`: AWS's, times the fraction, times the scale, as
+    /// (capacity, refill per second). Values out of range fall back to their defaults
+    /// (fraction) or to the nearest bound (scale).
+    pub fn bucket(&self, class: ActionClass) -> (f64, f64) {
+        let fraction = if self.fraction > 0.0 && self.fraction <= 1.0 {
+            self.fraction
+        } else {
+            RateConfig::default().fraction
+        };
+        // NaN (from a parsed flag) is no scale at all: 1.
+        let scale = if self.scale.is_nan() {
+            1.0
+        } else {
+            self.scale.clamp(1.0, MAX_SCALE)
+        };
+        let (capacity, refill) = class.aws_bucket();
+        (capacity * fraction * scale, refill * fraction * scale)
     }
 }
 
@@ -251,16 +281,11 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(config: RateConfig) -> Self {
-        let fraction = if config.fraction > 0.0 && config.fraction <= 1.0 {
-            config.fraction
-        } else {
-            RateConfig::default().fraction
-        };
         let buckets = ActionClass::ALL
             .into_iter()
             .map(|c| {
-                let (cap, refill) = c.aws_bucket();
-                (c, TokenBucket::new(cap * fraction, refill * fraction))
+                let (cap, refill) = config.bucket(c);
+                (c, TokenBucket::new(cap, refill))
             })
             .collect();
         let budgets = ActionClass::ALL
@@ -432,6 +457,42 @@ mod tests {
         let t = Instant::now();
         limiter.acquire(ActionClass::Describe).await;
         assert_eq!(t.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scale_multiplies_burst_and_refill_after_the_fraction() {
+        let limiter = RateLimiter::new(RateConfig {
+            scale: 4.0,
+            ..RateConfig::default()
+        });
+        let start = Instant::now();
+        // CreateDelete: 100 * 0.5 * 4 = 200 burst, then 5 * 0.5 * 4 = 10/s.
+        for _ in 0..200 {
+            limiter.acquire(ActionClass::CreateDelete).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        limiter.acquire(ActionClass::CreateDelete).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn a_scale_out_of_range_is_clamped_and_a_bad_fraction_falls_back() {
+        let bucket = |fraction: f64, scale: f64| {
+            RateConfig {
+                fraction,
+                scale,
+                ..RateConfig::default()
+            }
+            .bucket(ActionClass::CreateDelete)
+        };
+        assert_eq!(bucket(0.5, 1.0), (50.0, 2.5));
+        assert_eq!(bucket(0.5, 10.0), (500.0, 25.0));
+        // Below 1 is the fraction's job; above MAX_SCALE is a typo; NaN is no scale.
+        assert_eq!(bucket(0.5, 0.1), (50.0, 2.5));
+        assert_eq!(bucket(0.5, 1e9), (5000.0, 250.0));
+        assert_eq!(bucket(0.5, f64::NAN), (50.0, 2.5));
+        assert_eq!(bucket(0.0, 2.0), (100.0, 5.0));
+        assert_eq!(bucket(1.0, 1.0), ActionClass::CreateDelete.aws_bucket());
     }
 
     #[test]

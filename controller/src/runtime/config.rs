@@ -30,6 +30,9 @@ pub struct Config {
     /// The share of each AWS API rate bucket this controller allows itself (the account's
     /// buckets are shared with every other tool).
     pub aws_rate_fraction: f64,
+    /// Multiplies every client-side AWS rate bucket after the fraction (1 by default; see
+    /// `RateConfig::scale`).
+    pub aws_rate_scale: f64,
     /// Who may act on what they do not own (see `plan::tenancy`).
     pub tenancy: TenancySettings,
     /// Where images may be shared outside the account.
@@ -52,6 +55,7 @@ impl Config {
             crd_poll_interval: Duration::from_secs(5),
             leader_election: None,
             aws_rate_fraction: 0.5,
+            aws_rate_scale: 1.0,
             tenancy: TenancySettings::default(),
             sharing: SharingPolicy::default(),
         }

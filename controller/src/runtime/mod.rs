@@ -35,6 +35,7 @@ pub async fn context(config: &Config, client: Client, metrics: &Metrics) -> Cont
     };
     let rate = RateConfig {
         fraction: config.aws_rate_fraction,
+        scale: config.aws_rate_scale,
         ..RateConfig::default()
     };
     let aws_clients =
