@@ -6,7 +6,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 STATE_DIR ?= .local
 
-.PHONY: all build crds iam-policy check-crds lint test test-emulator test-rust testbed image env-up env-down demo clean
+.PHONY: all build crds iam-policy check-crds lint test test-emulator test-rust testbed image env-up env-down demo bench clean
 
 all: build
 
@@ -63,6 +63,19 @@ env-down:
 ## The first thing to run: control plane, emulator, controller, examples, live view.
 demo: testbed build
 	hack/demo.sh $(STATE_DIR)
+
+## The benchmark: N gp3 EbsVolumes (default 1000; `N=10000 make bench`) on the test bed with the
+## release build, one table printed and written as JSON to .local/bench/. RATE_SCALE raises
+## the controller's client-side AWS limits (--aws-rate-scale): such a run is reported apart.
+N ?= 1000
+RATE_SCALE ?= 1
+RESYNC_SECONDS ?= 60
+bench:
+	$(CARGO) build --release -p ec2-reconciler
+	$(CARGO) build --workspace --all-targets
+	"$${CARGO_TARGET_DIR:-target}/debug/bench" --n $(N) --rate-scale $(RATE_SCALE) \
+		--resync-seconds $(RESYNC_SECONDS) \
+		--controller "$${CARGO_TARGET_DIR:-target}/release/ec2-reconciler"
 
 clean: env-down
 	$(CARGO) clean

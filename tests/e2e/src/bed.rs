@@ -70,6 +70,8 @@ struct Kube {
     killed_logs: Vec<String>,
     /// Environment overriding the emulator's for the controller (an IAM user's keys).
     env: Vec<(String, String)>,
+    /// The controller binary; `None`: the debug build.
+    binary: Option<PathBuf>,
 }
 
 impl Kube {
@@ -105,6 +107,10 @@ pub struct BedBuilder {
     other_annotations: Vec<(String, String)>,
     /// The controller signs as an IAM user with only this policy.
     iam_policy: Option<Value>,
+    /// Run this controller binary instead of the debug build.
+    controller_binary: Option<PathBuf>,
+    /// Environment for the controller, over the bed's own (`RUST_LOG`, say).
+    controller_env: Vec<(String, String)>,
 }
 
 impl BedBuilder {
@@ -180,6 +186,22 @@ impl BedBuilder {
         self
     }
 
+    /// Runs this `ec2-reconciler` binary (the release build, for the benchmark) instead of
+    /// `target/debug/ec2-reconciler`.
+    #[must_use]
+    pub fn controller_binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.controller_binary = Some(path.into());
+        self
+    }
+
+    /// Sets an environment variable of the controller, over the bed's (its `RUST_LOG` is
+    /// `info,ec2_reconciler=debug`).
+    #[must_use]
+    pub fn controller_env(mut self, key: &str, value: &str) -> Self {
+        self.controller_env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
     pub async fn start(mut self) -> Result<Bed> {
         crate::install_crypto_provider();
         let emu = Emulator::start().await?;
@@ -190,7 +212,8 @@ impl BedBuilder {
             Some(policy) => Some(emu.create_iam_user("ec2-reconciler", policy).await?),
             None => None,
         };
-        let env = iam_user.as_ref().map(IamUser::env_vars).unwrap_or_default();
+        let mut env = iam_user.as_ref().map(IamUser::env_vars).unwrap_or_default();
+        env.extend(self.controller_env);
         let sdk_config = emu.sdk_config(REGION).await;
         let ec2 = aws_sdk_ec2::Client::new(&sdk_config);
         let kms = aws_sdk_kms::Client::new(&sdk_config);
@@ -226,7 +249,16 @@ impl BedBuilder {
                 None => cp.admin_kubeconfig_path().to_owned(),
             };
             let watched = watched_namespaces(&ns, other_ns.as_deref());
-            let controller = spawn_controller(cp, &emu, &kubeconfig, &watched, &self.args, &env)?;
+            let binary = self.controller_binary;
+            let controller = spawn_controller(
+                binary.as_deref(),
+                cp,
+                &emu,
+                &kubeconfig,
+                &watched,
+                &self.args,
+                &env,
+            )?;
             Some(Kube {
                 cp,
                 client,
@@ -237,6 +269,7 @@ impl BedBuilder {
                 controller,
                 killed_logs: Vec::new(),
                 env,
+                binary,
             })
         } else {
             None
@@ -252,6 +285,7 @@ impl BedBuilder {
 }
 
 fn spawn_controller(
+    binary: Option<&Path>,
     cp: &ControlPlane,
     emu: &Emulator,
     kubeconfig: &Path,
@@ -261,7 +295,10 @@ fn spawn_controller(
 ) -> Result<ControllerProcess> {
     let mut args = vec!["--namespace", ns];
     args.extend(extra.iter().map(String::as_str));
-    ControllerProcess::spawn_with_env(cp, emu, kubeconfig, &args, env)
+    match binary {
+        Some(binary) => ControllerProcess::spawn_binary(binary, cp, emu, kubeconfig, &args, env),
+        None => ControllerProcess::spawn_with_env(cp, emu, kubeconfig, &args, env),
+    }
 }
 
 impl Bed {
@@ -286,6 +323,8 @@ impl Bed {
             annotations: Vec::new(),
             other_annotations: Vec::new(),
             iam_policy: None,
+            controller_binary: None,
+            controller_env: Vec::new(),
         }
     }
 
@@ -568,6 +607,7 @@ impl Bed {
         kube.killed_logs.push(kube.controller.log());
         let watched = kube.watched();
         kube.controller = spawn_controller(
+            kube.binary.as_deref(),
             kube.cp,
             emu,
             &kube.kubeconfig,
@@ -593,6 +633,7 @@ impl Bed {
         }
         args.extend(["--identity".to_owned(), identity.to_owned()]);
         spawn_controller(
+            kube.binary.as_deref(),
             kube.cp,
             &self.emu,
             &kube.kubeconfig,
@@ -600,6 +641,16 @@ impl Bed {
             &args,
             &kube.env,
         )
+    }
+
+    /// The running controller's process id.
+    pub fn controller_pid(&self) -> Result<u32> {
+        Ok(self.kube()?.controller.pid())
+    }
+
+    /// The control plane the bed's namespace lives on.
+    pub fn control_plane(&self) -> Result<&'static ControlPlane> {
+        Ok(self.kube()?.cp)
     }
 
     /// The IAM user the controller signs as, if the bed was given a policy.

@@ -64,6 +64,16 @@ impl std::fmt::Debug for ControlPlane {
 }
 
 impl ControlPlane {
+    /// The kube-apiserver's process id (for its memory and CPU, read from `/proc`).
+    pub fn apiserver_pid(&self) -> u32 {
+        self.apiserver.id()
+    }
+
+    /// etcd's process id.
+    pub fn etcd_pid(&self) -> u32 {
+        self.etcd.id()
+    }
+
     /// Starts etcd and kube-apiserver and waits until `/readyz` answers `ok`.
     pub async fn start(opts: ControlPlaneOptions) -> Result<Self> {
         crate::install_crypto_provider();

@@ -51,9 +51,21 @@ impl ControllerProcess {
         args: &[&str],
         env: &[(String, String)],
     ) -> Result<Self> {
+        Self::spawn_binary(&paths::controller_binary()?, cp, emu, kubeconfig, args, env)
+    }
+
+    /// Like [`Self::spawn_with_env`], running `binary` instead of the debug build (the
+    /// benchmark runs the release build).
+    pub fn spawn_binary(
+        binary: &std::path::Path,
+        cp: &ControlPlane,
+        emu: &Emulator,
+        kubeconfig: &std::path::Path,
+        args: &[&str],
+        env: &[(String, String)],
+    ) -> Result<Self> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let binary = paths::controller_binary()?;
         let health_port = free_port()?;
         let log = cp
             .state_dir()

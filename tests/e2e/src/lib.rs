@@ -5,6 +5,7 @@
 //! even when that is killed; `testbed up` starts them detached instead.
 
 pub mod bed;
+pub mod bench;
 pub mod certs;
 pub mod control_plane;
 pub mod controller;

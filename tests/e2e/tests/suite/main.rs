@@ -10,6 +10,7 @@ mod ami_image;
 mod ami_image_details;
 mod ami_image_scale;
 mod aws_layer;
+mod bench;
 mod chart_helm;
 mod chart_rbac;
 mod container_image;
