@@ -28,3 +28,4 @@ mod pipeline;
 mod plan_command;
 mod tenancy;
 mod testbed;
+mod write_budget;
