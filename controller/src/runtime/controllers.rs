@@ -101,7 +101,12 @@ impl Runner<'_> {
 
         let (store, writer) = reflector::store();
         let config = self.config.clone();
-        let triggers = watcher(api, watcher::Config::default())
+        let mut watch = watcher::Config::default();
+        if let Some(selector) = &self.config.shard_selector {
+            // The apiserver filters: objects of other shards never reach this process.
+            watch = watch.labels(selector);
+        }
+        let triggers = watcher(api, watch)
             .try_filter(move |event| std::future::ready(watched(&config, event)))
             .default_backoff()
             // Nobody here reads managedFields: keeping them would only cost memory.

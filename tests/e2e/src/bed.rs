@@ -643,6 +643,21 @@ impl Bed {
         )
     }
 
+    /// Another controller on the bed's namespaces with its own arguments instead of the
+    /// bed's (e.g. another shard). The bed does not track it: the caller holds (and drops) it.
+    pub fn spawn_controller_with(&self, args: &[&str]) -> Result<ControllerProcess> {
+        let kube = self.kube()?;
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        spawn_controller(
+            kube.cp,
+            &self.emu,
+            &kube.kubeconfig,
+            &kube.watched(),
+            &args,
+            &kube.env,
+        )
+    }
+
     /// The IAM user the controller signs as, if the bed was given a policy.
     pub fn iam_user(&self) -> Option<&IamUser> {
         self.iam_user.as_ref()
