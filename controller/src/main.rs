@@ -10,7 +10,7 @@ use ec2_reconciler::aws::iam_policy;
 use ec2_reconciler::aws::rate::MAX_SCALE;
 use ec2_reconciler::plan::ami_image::SharingPolicy;
 use ec2_reconciler::reconcile::tenancy::TenancySettings;
-use ec2_reconciler::runtime::leader::LeaderConfig;
+use ec2_reconciler::runtime::leader::{self, LeaderConfig};
 use ec2_reconciler::runtime::preview;
 use ec2_reconciler::runtime::{self, Config};
 use tracing_subscriber::EnvFilter;
@@ -88,6 +88,11 @@ struct RunArgs {
     /// Only watch these namespaces (comma-separated; all namespaces when absent).
     #[arg(long, env = "EC2R_NAMESPACE", value_delimiter = ',')]
     namespace: Vec<String>,
+    /// Only watch objects whose labels match this Kubernetes label selector (all three
+    /// kinds; e.g. `ec2.reconciler.dev/shard in (a)`), to split one cluster between several
+    /// controllers. Checked at startup. Each shard elects its leader in its own Lease.
+    #[arg(long, env = "EC2R_SHARD_SELECTOR")]
+    shard_selector: Option<String>,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "EC2R_HEALTH_ADDR", default_value = "0.0.0.0:8080")]
     health_addr: SocketAddr,
@@ -205,10 +210,18 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => {
             init_logging(args.log_json);
+            let shard_selector = args
+                .shard_selector
+                .as_deref()
+                .map(runtime::shard::parse)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--shard-selector: {e}"))?
+                .map(|selector| selector.to_string());
             let config = Config {
                 default_region: args.region,
                 cluster_name: args.cluster_name,
                 watch_namespaces: args.namespace,
+                shard_selector: shard_selector.clone(),
                 health_addr: args.health_addr,
                 resync_interval: Duration::from_secs(args.resync_seconds),
                 recheck_interval: Duration::from_secs(args.recheck_seconds.max(1)),
@@ -222,7 +235,10 @@ async fn main() -> anyhow::Result<()> {
                 sharing: args.policy.sharing(),
                 leader_election: args.leader_elect.then(|| {
                     let identity = args.identity.clone().unwrap_or_else(default_identity);
-                    LeaderConfig::new(args.leader_election_namespace.clone(), identity)
+                    LeaderConfig {
+                        lease_name: leader::lease_name(shard_selector.as_deref()),
+                        ..LeaderConfig::new(args.leader_election_namespace.clone(), identity)
+                    }
                 }),
             };
             runtime::run(config).await

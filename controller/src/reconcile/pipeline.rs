@@ -77,6 +77,20 @@ pub trait Reconciler: ManagedKind {
     ) -> impl Future<Output = ()> + Send {
         async {}
     }
+
+    /// After the pass changed AWS: the object's observation as AWS shows it now (read
+    /// afresh, merged with other objects' reads), when the kind can tell. The pass then
+    /// writes once what it sees after its changes (a new volume `creating`, a modification
+    /// under way) instead of an interim view the next pass would write again. `None` (the
+    /// default, or a read that failed): the pass writes what it did, and the next pass
+    /// observes.
+    fn observe_after_changes(
+        _pass: &Pass<'_, Self>,
+        _status: &Self::Status,
+        _observation: &Self::Observation,
+    ) -> impl Future<Output = Option<Self::Observation>> + Send {
+        async { None }
+    }
 }
 
 /// One reconcile of one object: what every step shares.
@@ -289,20 +303,33 @@ async fn converge<K: Reconciler>(
                 .await;
         }
     }
-    if changed {
+    // What AWS shows after the changes, planned again, is what this pass writes: one write
+    // for "created" (or "modifying") rather than one for the call and one more when the
+    // next pass sees the same thing. A deletion keeps its plan: whether the finalizer can
+    // go is decided on what the pass itself did.
+    let replanned = if changed {
         K::after_changes(pass, status).await;
-    }
+        match K::observe_after_changes(pass, status, &observation).await {
+            Some(fresh) if !pass.deleting => {
+                let fresh_plan = K::plan(pass, &fresh, status);
+                K::record(status, &fresh, &fresh_plan);
+                status.set_plan(fresh_plan.borrow().in_words());
+                Some(fresh_plan)
+            }
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let shown: &Plan<K::Action, K::Wait> = replanned.as_ref().map_or(plan, Borrow::borrow);
 
-    let mut conditions = plan.conditions();
+    let (mut conditions, still_applying) = shown_conditions(shown, changed, replanned.is_some());
     let held_back = held && !plan.executable().is_empty();
     if held_back {
         keep_rejection(pass, &mut conditions);
     }
-    if changed {
-        mark_progressing(&mut conditions, plan);
-    }
     // A problem the planner found, or a rejection held back, waits for a change from outside.
-    let terminal = held_back || !plan.problems.is_empty();
+    let terminal = held_back || !shown.problems.is_empty();
     // The actions may have waited long for their rate tokens (a CreateVolume queued behind
     // hundreds): what they started, started now, not when the pass began.
     let acted_at = if changed {
@@ -312,19 +339,36 @@ async fn converge<K: Reconciler>(
     };
     writer.set_conditions(status, &conditions, terminal, acted_at);
     writer.write(status).await?;
-    report_new_problems(pass, plan).await;
+    report_new_problems(pass, shown).await;
 
     if pass.deleting && plan.finished {
         // Nothing is left to do in AWS once this plan's actions have succeeded.
         return Ok(Converged::Finished);
     }
     let after = requeue_delay(
-        changed,
-        plan,
+        still_applying,
+        shown,
         jittered(pass.ctx.settings.resync_interval),
         pass.ctx.aws.merge_window(),
     );
     Ok(Converged::Requeue(after))
+}
+
+/// The conditions a pass writes from the plan it shows, and whether the controller still
+/// has something to apply. After changes, `Progressing` says what was applied unless the
+/// pass looked again (`looked_again`) and that plan has nothing left to do: then the
+/// plan's own view (a volume `Creating`) is written, the same the next pass will see.
+fn shown_conditions<A: PlannedAction, W: PlannedWait>(
+    shown: &Plan<A, W>,
+    changed: bool,
+    looked_again: bool,
+) -> (Vec<DesiredCondition>, bool) {
+    let mut conditions = shown.conditions();
+    let still_applying = changed && (!looked_again || !shown.executable().is_empty());
+    if still_applying {
+        mark_progressing(&mut conditions, shown);
+    }
+    (conditions, still_applying)
 }
 
 /// When to look again: soon after a change; at the next merged read while AWS ends a wait
@@ -522,6 +566,46 @@ mod tests {
         Wait::Creating {
             volume_id: "vol-0123456789abcdef0".to_owned(),
         }
+    }
+
+    fn progressing(
+        conditions: &[DesiredCondition],
+    ) -> Option<(&'static str, ConditionStatus, String)> {
+        conditions
+            .iter()
+            .find(|c| c.type_ == PROGRESSING)
+            .map(|c| (c.type_, c.status, c.reason.clone()))
+    }
+
+    #[test]
+    fn a_pass_that_looked_after_its_create_writes_what_the_next_pass_will_see() {
+        let plan = waiting(creating(), TimeDelta::zero());
+        let (looked, applying) = shown_conditions(&plan, true, true);
+        assert!(!applying, "nothing left to apply: the next look is a wait");
+        assert_eq!(
+            looked,
+            plan.conditions(),
+            "the plan's own view, as a later pass has it"
+        );
+        assert_eq!(
+            requeue_delay(applying, &plan, RESYNC, MERGE_WINDOW),
+            MERGE_WINDOW,
+            "a creating volume is looked at again at the next merged read"
+        );
+    }
+
+    #[test]
+    fn a_pass_that_could_not_look_again_says_what_it_applied() {
+        let plan = waiting(creating(), TimeDelta::zero());
+        let (unseen, applying) = shown_conditions(&plan, true, false);
+        assert!(applying);
+        assert_eq!(
+            progressing(&unseen),
+            Some((PROGRESSING, ConditionStatus::True, "Applying".to_owned()))
+        );
+        let (idle, applying) = shown_conditions(&plan, false, false);
+        assert!(!applying, "no change, nothing applied");
+        assert_eq!(idle, plan.conditions());
     }
 
     #[test]

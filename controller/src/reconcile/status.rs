@@ -71,6 +71,7 @@ impl<'a, K: ManagedKind> StatusWriter<'a, K> {
         if status == self.written {
             return Ok(());
         }
+        tracing::debug!(changed = ?changed_fields(&self.written, &status), "writing status");
         let patch = json!({
             "apiVersion": K::api_version(&()),
             "kind": K::kind(&()),
@@ -95,4 +96,30 @@ impl<'a, K: ManagedKind> StatusWriter<'a, K> {
         self.written = status;
         Ok(())
     }
+}
+
+/// The top-level status fields that differ between two statuses (conditions by type), for
+/// the debug log of each write.
+fn changed_fields<S: serde::Serialize>(before: &S, after: &S) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(before)), Ok(serde_json::Value::Object(after))) =
+        (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return Vec::new();
+    };
+    let mut changed = Vec::new();
+    for (key, value) in &after {
+        if key == "conditions" {
+            let old = before.get(key).and_then(|v| v.as_array());
+            for c in value.as_array().into_iter().flatten() {
+                let same = old.is_some_and(|old| old.iter().any(|o| o == c));
+                if !same {
+                    changed.push(format!("conditions.{}", c["type"].as_str().unwrap_or("?")));
+                }
+            }
+        } else if before.get(key) != Some(value) {
+            changed.push(key.clone());
+        }
+    }
+    changed.extend(before.keys().filter(|k| !after.contains_key(*k)).cloned());
+    changed
 }

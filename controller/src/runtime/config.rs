@@ -16,6 +16,9 @@ pub struct Config {
     pub cluster_name: String,
     /// Only watch these namespaces (all namespaces when empty).
     pub watch_namespaces: Vec<String>,
+    /// Only watch objects whose labels match this selector (checked at startup, see
+    /// [`super::shard`]); every object when `None`.
+    pub shard_selector: Option<String>,
     /// Where `/healthz`, `/readyz` and `/metrics` are served.
     pub health_addr: SocketAddr,
     /// How often every object is observed again when nothing else happens.
@@ -48,6 +51,7 @@ impl Config {
             default_region: region.to_owned(),
             cluster_name: "default".to_owned(),
             watch_namespaces: Vec::new(),
+            shard_selector: None,
             health_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             resync_interval: Duration::from_secs(600),
             recheck_interval: Duration::from_secs(30),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use kube::api::ListParams;
+use kube::api::{ListParams, ObjectMeta};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -82,6 +82,22 @@ fn wake_key<K: ManagedKind>(obj: &K) -> Option<u64> {
     Some(hasher.finish())
 }
 
+/// The annotation `kubectl apply` keeps the whole last applied manifest in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops from a watched object what the controller never reads, before the cache keeps it
+/// (memory per object is what limits how many one controller carries): managedFields, and
+/// the last-applied annotation, a second copy of the spec as text.
+fn strip_unread(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    if let Some(annotations) = &mut meta.annotations {
+        annotations.remove(LAST_APPLIED);
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
+}
+
 /// Everything the controllers of all kinds share.
 pub struct Runner<'a> {
     pub ctx: Arc<Context>,
@@ -101,11 +117,15 @@ impl Runner<'_> {
 
         let (store, writer) = reflector::store();
         let config = self.config.clone();
-        let triggers = watcher(api, watcher::Config::default())
+        let mut watch = watcher::Config::default();
+        if let Some(selector) = &self.config.shard_selector {
+            // The apiserver filters: objects of other shards never reach this process.
+            watch = watch.labels(selector);
+        }
+        let triggers = watcher(api, watch)
             .try_filter(move |event| std::future::ready(watched(&config, event)))
             .default_backoff()
-            // Nobody here reads managedFields: keeping them would only cost memory.
-            .modify(|obj: &mut K| obj.meta_mut().managed_fields = None)
+            .modify(|obj: &mut K| strip_unread(obj.meta_mut()))
             .reflect(writer)
             .applied_objects()
             .predicate_filter(wake_key::<K>, PredicateConfig::default());
@@ -225,5 +245,39 @@ async fn count_objects<K: ManagedKind>(store: Store<K>, metrics: Metrics) {
                 .set(count);
         }
         tokio::time::sleep(OBJECT_COUNT_INTERVAL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    use super::*;
+
+    #[test]
+    fn the_cache_keeps_no_managed_fields_and_no_last_applied_copy_but_other_annotations() {
+        let mut meta = ObjectMeta {
+            managed_fields: Some(vec![ManagedFieldsEntry::default()]),
+            annotations: Some(BTreeMap::from([
+                (LAST_APPLIED.to_owned(), "{\"spec\":{}}".to_owned()),
+                ("team".to_owned(), "red".to_owned()),
+            ])),
+            ..ObjectMeta::default()
+        };
+        strip_unread(&mut meta);
+        assert_eq!(meta.managed_fields, None);
+        assert_eq!(
+            meta.annotations,
+            Some(BTreeMap::from([("team".to_owned(), "red".to_owned())]))
+        );
+
+        let mut only_last_applied = ObjectMeta {
+            annotations: Some(BTreeMap::from([(LAST_APPLIED.to_owned(), "{}".to_owned())])),
+            ..ObjectMeta::default()
+        };
+        strip_unread(&mut only_last_applied);
+        assert_eq!(only_last_applied.annotations, None);
     }
 }

@@ -29,12 +29,33 @@ impl LeaderConfig {
     pub fn new(namespace: impl Into<String>, identity: impl Into<String>) -> Self {
         Self {
             namespace: namespace.into(),
-            lease_name: "ec2-reconciler".to_owned(),
+            lease_name: DEFAULT_LEASE.to_owned(),
             identity: identity.into(),
             lease_duration: Duration::from_secs(15),
             retry_period: Duration::from_secs(3),
         }
     }
+}
+
+/// The Lease of the unsharded controller (every replica of one deployment shares it).
+pub const DEFAULT_LEASE: &str = "ec2-reconciler";
+
+/// The Lease a controller elects its leader in: the default one, or, for a shard
+/// (`--shard-selector`), one of the shard's own. Two shards acting on disjoint objects
+/// must both act: in one Lease only one of them would. The name is derived from the
+/// selector as given (a stable FNV-1a hash, the same in every version and process), so
+/// the replicas of one shard meet in one Lease and every other shard is elsewhere.
+pub fn lease_name(shard_selector: Option<&str>) -> String {
+    match shard_selector {
+        None => DEFAULT_LEASE.to_owned(),
+        Some(selector) => format!("{DEFAULT_LEASE}-shard-{:016x}", fnv1a(selector.as_bytes())),
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// What one attempt found.
@@ -139,6 +160,21 @@ pub async fn lead(client: Client, config: LeaderConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_shard_elects_in_its_own_lease_and_the_unsharded_keep_theirs() {
+        assert_eq!(lease_name(None), DEFAULT_LEASE);
+        let a = lease_name(Some("ec2.reconciler.dev/shard in (a)"));
+        let not_a = lease_name(Some("ec2.reconciler.dev/shard notin (a)"));
+        assert_ne!(a, not_a);
+        assert_ne!(a, DEFAULT_LEASE);
+        // Every replica of a shard, in every process and version, meets in the same one.
+        assert_eq!(a, lease_name(Some("ec2.reconciler.dev/shard in (a)")));
+        // Pinned: a new name in a new version would let an old and a new replica of one
+        // shard lead together during a rolling update.
+        assert_eq!(a, "ec2-reconciler-shard-0a5d3c10362922de");
+        assert!(a.len() <= 63 && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
 
     #[test]
     fn a_lease_expires_after_its_duration_since_the_last_renewal() {

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod namespaces;
 pub mod preview;
 pub mod readiness;
+pub mod shard;
 
 use std::sync::Arc;
 

@@ -483,6 +483,47 @@ impl Bed {
             .sum())
     }
 
+    /// Every event about the object `name` of kind `K`, oldest first, as
+    /// `(reason, note, occurrences)` (a repeated event is one object with a series count).
+    pub async fn events_of<K: ManagedKind>(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(String, String, u64)>> {
+        let kube = self.kube()?;
+        let api: Api<Event> = Api::namespaced(kube.client.clone(), &kube.ns);
+        let mut events: Vec<Event> = api
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.regarding.as_ref().is_some_and(|r| {
+                    r.kind.as_deref() == Some(K::KIND) && r.name.as_deref() == Some(name)
+                })
+            })
+            .collect();
+        events.sort_by_key(|e| {
+            (
+                e.event_time.as_ref().map(|t| t.0),
+                e.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            )
+        });
+        Ok(events
+            .into_iter()
+            .map(|e| {
+                let occurrences = e
+                    .series
+                    .as_ref()
+                    .map_or(1, |s| u64::try_from(s.count).unwrap_or(1));
+                (
+                    e.reason.unwrap_or_default(),
+                    e.note.unwrap_or_default(),
+                    occurrences,
+                )
+            })
+            .collect())
+    }
+
     // ---- Waiting ---------------------------------------------------------------------------
 
     /// Polls `check` (see [`eventually`]) for up to [`WAIT`]; on timeout the error carries
@@ -651,6 +692,22 @@ impl Bed {
     /// The control plane the bed's namespace lives on.
     pub fn control_plane(&self) -> Result<&'static ControlPlane> {
         Ok(self.kube()?.cp)
+    }
+
+    /// Another controller on the bed's namespaces with its own arguments instead of the
+    /// bed's (e.g. another shard). The bed does not track it: the caller holds (and drops) it.
+    pub fn spawn_controller_with(&self, args: &[&str]) -> Result<ControllerProcess> {
+        let kube = self.kube()?;
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        spawn_controller(
+            kube.binary.as_deref(),
+            kube.cp,
+            &self.emu,
+            &kube.kubeconfig,
+            &kube.watched(),
+            &args,
+            &kube.env,
+        )
     }
 
     /// The IAM user the controller signs as, if the bed was given a policy.

@@ -54,9 +54,10 @@ pub async fn run(
             };
             match ec2.create_volume(request).await {
                 Ok(volume) => {
+                    // Written with the rest of the pass (what AWS shows of the new volume,
+                    // and its conditions): the intent already makes a replay safe.
                     status.volume_id = Some(volume.volume_id.clone());
                     status.state = Some(volume.state.as_str().to_owned());
-                    writer.write(status).await?;
                 }
                 Err(AwsError::IdempotentParameterMismatch { message }) => {
                     // The token was used with other parameters (or burned by a failed

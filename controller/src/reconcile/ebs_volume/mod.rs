@@ -67,11 +67,25 @@ impl Reconciler for EbsVolume {
         execute::run(pass, action, status, writer)
     }
 
-    async fn after_changes(pass: &Pass<'_, Self>, status: &EbsVolumeStatus) {
-        if let Some(volume_id) = &status.volume_id {
-            // Read it again (merged with other objects' reads) so the next pass sees it. A
-            // failed read is no loss: the next pass reads it again.
-            let _ = pass.ctx.aws.volumes(&pass.scope).refresh(volume_id).await;
-        }
+    async fn observe_after_changes(
+        pass: &Pass<'_, Self>,
+        status: &EbsVolumeStatus,
+        observation: &Observation,
+    ) -> Option<Observation> {
+        let volume_id = status.volume_id.as_ref()?;
+        // Read it again (merged with other objects' reads). A failed read is no loss: the
+        // next pass reads it again.
+        let entry = pass
+            .ctx
+            .aws
+            .volumes(&pass.scope)
+            .refresh(volume_id)
+            .await
+            .ok()??;
+        Some(Observation {
+            volume: Some(entry.volume),
+            modification: entry.modification,
+            ..observation.clone()
+        })
     }
 }

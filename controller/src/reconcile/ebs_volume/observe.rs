@@ -21,7 +21,7 @@ use crate::reconcile::rechecks::Cause;
 const FINAL_SNAPSHOT_LOOKUP_AGE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What AWS told us about this object's volume.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Observation {
     pub volume: Option<ObservedVolume>,
     pub modification: Option<ObservedModification>,

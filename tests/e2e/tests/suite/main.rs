@@ -27,5 +27,7 @@ mod migration;
 mod observability;
 mod pipeline;
 mod plan_command;
+mod shards;
 mod tenancy;
 mod testbed;
+mod write_budget;
