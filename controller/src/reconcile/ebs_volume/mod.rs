@@ -68,10 +68,22 @@ impl Reconciler for EbsVolume {
     }
 
     async fn after_changes(pass: &Pass<'_, Self>, status: &EbsVolumeStatus) {
-        if let Some(volume_id) = &status.volume_id {
-            // Read it again (merged with other objects' reads) so the next pass sees it. A
-            // failed read is no loss: the next pass reads it again.
-            let _ = pass.ctx.aws.volumes(&pass.scope).refresh(volume_id).await;
-        }
+        let Some(volume_id) = &status.volume_id else {
+            return;
+        };
+        // Read it again (merged with other objects' reads) so the next pass sees it. A
+        // failed read is no loss: the next pass reads it again.
+        let volumes = pass.ctx.aws.volumes(&pass.scope);
+        // This pass started a modification (recorded at `pass.now` before the call): its
+        // modification is read too, not carried over.
+        let modified = status.recent_modifications.contains(&pass.now);
+        let _ = match observe::read_for(Some(status)) {
+            // Just created: the next pass polls it with every other creating volume; a read
+            // here would cost one call per create.
+            observe::Read::Poll => return,
+            _ if modified => volumes.refresh_in_full(volume_id).await,
+            observe::Read::InFull => volumes.refresh_in_full(volume_id).await,
+            observe::Read::Refresh => volumes.refresh(volume_id).await,
+        };
     }
 }
