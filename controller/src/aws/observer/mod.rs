@@ -258,6 +258,9 @@ struct SweepState<E> {
     failed: Option<(Instant, AwsError)>,
     /// A sweep is being taken (readers of a stale sweep do not start another).
     running: bool,
+    /// [`Observer::invalidate`] was called: `last` answers no reader (it is kept for what
+    /// it knows, see [`Known`]) until a new sweep replaces it.
+    invalidated: bool,
 }
 
 impl<E> Default for SweepState<E> {
@@ -266,6 +269,7 @@ impl<E> Default for SweepState<E> {
             last: None,
             failed: None,
             running: false,
+            invalidated: false,
         }
     }
 }
@@ -331,6 +335,7 @@ impl<S: Source> Observer<S> {
             };
             if let Some(sweep) = &state.last
                 && sweep.is_fresh()
+                && !state.invalidated
             {
                 return Ok(sweep.clone());
             }
@@ -339,7 +344,7 @@ impl<S: Source> Observer<S> {
             {
                 return Err(err.clone());
             }
-            if let Some(stale) = state.last.clone() {
+            if let Some(stale) = state.last.clone().filter(|_| !state.invalidated) {
                 if !std::mem::replace(&mut state.running, true) {
                     let this = self.clone();
                     tokio::spawn(async move {
@@ -365,7 +370,9 @@ impl<S: Source> Observer<S> {
             };
             // Another caller may have swept (or failed to) while this one waited.
             let young = state.last.clone().filter(|sweep| {
-                sweep.is_fresh() && max_age.is_none_or(|age| sweep.taken_at.elapsed() < age)
+                !state.invalidated
+                    && sweep.is_fresh()
+                    && max_age.is_none_or(|age| sweep.taken_at.elapsed() < age)
             });
             let failed = state
                 .failed
@@ -388,6 +395,7 @@ impl<S: Source> Observer<S> {
             Ok(sweep) => {
                 state.last = Some(sweep.clone());
                 state.failed = None;
+                state.invalidated = false;
             }
             Err(err) => {
                 tracing::warn!(
@@ -402,11 +410,11 @@ impl<S: Source> Observer<S> {
         result
     }
 
-    /// Forgets the current sweep: the next read takes a new one, and waits for it.
+    /// Retires the current sweep: the next read takes a new one, and waits for it.
     pub async fn invalidate(&self) {
         let _single_flight = self.sweeping.lock().await;
         if let Ok(mut state) = self.sweeps.lock() {
-            state.last = None;
+            state.invalidated = true;
         }
     }
 

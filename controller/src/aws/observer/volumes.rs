@@ -18,8 +18,11 @@
 //!   modification starts (it is then in flight, so in the filtered call) or moves on. So a
 //!   record is carried over from the volume's previous entry: a completed one as it is, and
 //!   one that was in flight or failed and is no longer listed is read by id (it completed,
-//!   or a newer one did). A volume this observer has never seen (the first sweep after a
-//!   start; an adopted volume) is read by id once, like before.
+//!   or a newer one did). One started and completed between two reads (outside the
+//!   controller) is never listed, but it changed the volume: a volume whose size, type,
+//!   IOPS, throughput or Multi-Attach differ from its previous entry is read by id. A volume
+//!   this observer has never seen (the first sweep after a start; an adopted volume) is read
+//!   by id once, like before.
 //!
 //! By id (500 ids per call), only for: volumes read in full (after a ModifyVolume:
 //! [`VolumeObserver::refresh_in_full`]), volumes whose previous entry shows a modification in
@@ -75,6 +78,17 @@ fn in_flight(m: &ObservedModification) -> bool {
         m.state,
         ModificationState::Modifying | ModificationState::Optimizing
     )
+}
+
+/// Whether a modification changed the volume since `before` was read: one started and
+/// completed between two reads (outside the controller) is never listed in flight, but it
+/// counts toward AWS's four a day, so it is read by id.
+fn reshaped(before: &ObservedVolume, now: &ObservedVolume) -> bool {
+    before.size_gib != now.size_gib
+        || before.volume_type != now.volume_type
+        || before.iops != now.iops
+        || before.throughput_mibps != now.throughput_mibps
+        || before.multi_attach_enabled != now.multi_attach_enabled
 }
 
 impl Source for VolumeSource {
@@ -134,7 +148,7 @@ impl Source for VolumeSource {
                 .into_iter()
                 .map(|m| (m.volume_id.clone(), m))
                 .collect();
-            let latest = |v: &ObservedVolume| match listed.remove(&v.volume_id) {
+            let mut latest = |v: &ObservedVolume| match listed.remove(&v.volume_id) {
                 Some(m) => Latest::Known(Some(m)),
                 None => match known.previous(&v.volume_id) {
                     // Listed last time, not now: it moved on.
@@ -142,11 +156,11 @@ impl Source for VolumeSource {
                         modification: Some(m),
                         ..
                     }) if m.state != ModificationState::Completed => Latest::Read,
+                    Some(previous) if reshaped(&previous.volume, v) => Latest::Read,
                     Some(previous) => Latest::Known(previous.modification),
                     None => Latest::Read,
                 },
             };
-            let mut latest = latest;
             with_modifications(ec2, volumes, &mut latest).await
         })
     }
@@ -168,6 +182,7 @@ impl Source for VolumeSource {
                         modification: Some(m),
                         ..
                     }) if in_flight(&m) => Latest::Read,
+                    Some(previous) if reshaped(&previous.volume, v) => Latest::Read,
                     Some(previous) => Latest::Known(previous.modification),
                     // Being made: no modification yet, even if it is available by now.
                     None if known.polled(&v.volume_id) || v.state == VolumeState::Creating => {
@@ -478,6 +493,28 @@ mod tests {
         resync(obs.clone()).await;
         assert_eq!(calls(), (15, 5, 4));
         assert_eq!(state(&obs).await, Some(ModificationState::Modifying));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_modification_made_and_completed_outside_between_two_sweeps_is_read_by_id() {
+        let fake = Arc::new(fake(10));
+        let obs = VolumeObserver::new(fake.clone(), "prod", ObserverConfig::default());
+        let _ = obs.sweep().await;
+        let by_id = || fake.modification_calls.load(Ordering::SeqCst);
+        assert_eq!(by_id(), 1);
+        let id = volume(5, "prod").volume_id;
+        // Never listed in flight: only the new size shows it happened.
+        fake.resize(&id, 200);
+        fake.set_modification(&id, ModificationState::Completed);
+        tokio::time::advance(Duration::from_secs(700)).await;
+        let _ = obs.sweep().await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(by_id(), 2);
+        let entry = ok(obs.get(&id).await);
+        assert_eq!(
+            entry.and_then(|e| e.modification).map(|m| m.state),
+            Some(ModificationState::Completed)
+        );
     }
 
     #[tokio::test(start_paused = true)]

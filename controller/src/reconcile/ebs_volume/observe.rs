@@ -81,11 +81,28 @@ pub fn read_for(status: Option<&crate::api::EbsVolumeStatus>) -> Read {
             )
         })
     });
-    if modifying {
+    if modifying || modification_not_shown(status) {
         Read::InFull
     } else {
         Read::Refresh
     }
+}
+
+/// Status records a modification started since the one it shows (or it shows none): AWS
+/// may not have shown it when the volume was last read (a restart while ModifyVolume was
+/// in flight), so its modification is read, not carried over.
+fn modification_not_shown(status: &crate::api::EbsVolumeStatus) -> bool {
+    // The recorded time is taken just before the call, AWS's start time after it.
+    let shown_since = status
+        .modification
+        .as_ref()
+        .and_then(|m| m.start_time)
+        .map(|t| t + chrono::TimeDelta::minutes(10));
+    status
+        .recent_modifications
+        .iter()
+        .max()
+        .is_some_and(|recorded| shown_since.is_none_or(|shown| shown < *recorded))
 }
 
 pub async fn observe(pass: &Pass<'_, EbsVolume>) -> Result<Observation> {
