@@ -111,6 +111,10 @@ struct RunArgs {
         default_value_t = 86_400
     )]
     launch_permission_read_seconds: u64,
+    /// Seconds between two reads of the volumes being created in a Region: every creating
+    /// volume waits for the same read, so a bulk creation costs one read per interval.
+    #[arg(long, env = "EC2R_CREATING_POLL_SECONDS", default_value_t = 5)]
+    creating_poll_seconds: u64,
     /// Share of each AWS API rate bucket to use (0 < f <= 1); the account's buckets are
     /// shared with every other tool using it.
     #[arg(long, env = "EC2R_AWS_RATE_FRACTION", default_value_t = 0.5)]
@@ -229,6 +233,7 @@ async fn main() -> anyhow::Result<()> {
                     args.launch_permission_read_seconds.max(60),
                 ),
                 crd_poll_interval: Duration::from_secs(5),
+                creating_poll_interval: Duration::from_secs(args.creating_poll_seconds.max(1)),
                 aws_rate_fraction: args.aws_rate_fraction.clamp(0.01, 1.0),
                 aws_rate_scale: args.aws_rate_scale.clamp(1.0, MAX_SCALE),
                 tenancy: args.policy.tenancy(),

@@ -299,10 +299,11 @@ impl PlannedWait for Wait {
     fn ends_soon(&self) -> bool {
         match self {
             // A new volume is usually available within seconds of its create, however long
-            // the create waited for its rate token: at every merged read, Ready follows
-            // availability by one merge window instead of a sixth of the time waited. Each
-            // look is one id in a read shared by every creating object in the Region, and
-            // a look that finds it still creating writes nothing.
+            // the create waited for its rate token: looked at in every poll of the Region's
+            // creating volumes (`Observer::poll`), Ready follows availability by at most one
+            // poll interval instead of a sixth of the time waited. Each look is one id in a
+            // read shared by every creating object in the Region, and a look that finds it
+            // still creating writes nothing.
             Wait::Creating { .. } => true,
             // A create AWS does not show yet is usually seen at the next look too, but it
             // may never be (a create that failed after answering): the growing delay keeps

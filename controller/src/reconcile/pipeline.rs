@@ -372,8 +372,9 @@ fn shown_conditions<A: PlannedAction, W: PlannedWait>(
 }
 
 /// When to look again: soon after a change; at the next merged read while AWS ends a wait
-/// soon; after the plan's growing delay for longer waits; and at least once per resync,
-/// however long a wait may last.
+/// soon (requeued at the merge window, the look then waits in the observer for the next
+/// paced read of every creating volume: see `aws::observer`); after the plan's growing delay
+/// for longer waits; and at least once per resync, however long a wait may last.
 fn requeue_delay<A: PlannedAction, W: PlannedWait>(
     changed: bool,
     plan: &Plan<A, W>,

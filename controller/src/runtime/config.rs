@@ -30,6 +30,8 @@ pub struct Config {
     pub launch_permission_read_interval: Duration,
     /// How long to wait between looks for a CRD that is not installed yet.
     pub crd_poll_interval: Duration,
+    /// How often the resources AWS is still making are read (one read for all of a Region).
+    pub creating_poll_interval: Duration,
     /// The share of each AWS API rate bucket this controller allows itself (the account's
     /// buckets are shared with every other tool).
     pub aws_rate_fraction: f64,
@@ -57,6 +59,7 @@ impl Config {
             recheck_interval: Duration::from_secs(30),
             launch_permission_read_interval: Duration::from_secs(86_400),
             crd_poll_interval: Duration::from_secs(5),
+            creating_poll_interval: Duration::from_secs(5),
             leader_election: None,
             aws_rate_fraction: 0.5,
             aws_rate_scale: 1.0,

@@ -43,6 +43,7 @@ pub async fn context(config: &Config, client: Client, metrics: &Metrics) -> Cont
         AwsClients::from_env(rate, ClientTimeouts::default(), metrics.aws_calls.clone()).await;
     let observer_config = ObserverConfig {
         resync_interval: config.resync_interval,
+        poll_interval: config.creating_poll_interval,
         ..ObserverConfig::default()
     };
     Context {

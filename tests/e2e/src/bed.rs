@@ -952,7 +952,9 @@ impl Bed {
         Ok(tags_of(self.describe_volume(id).await?.tags()))
     }
 
-    /// Every modification AWS knows for the volume, oldest first by start time.
+    /// The modifications AWS reports for the volume, oldest first by start time: at most one,
+    /// since DescribeVolumesModifications answers each volume's most recent modification
+    /// (the emulator follows AWS here).
     pub async fn modifications(&self, id: &str) -> Result<Vec<VolumeModification>> {
         let mut all = self
             .ec2

@@ -29,8 +29,8 @@ use futures::future::BoxFuture;
 
 use super::errors::AwsError;
 use crate::plan::observed::{
-    AttachmentState, LaunchPermissionSet, ObservedImage, ObservedModification, ObservedSnapshot,
-    ObservedVolume,
+    AttachmentState, LaunchPermissionSet, ModificationState, ObservedImage, ObservedModification,
+    ObservedSnapshot, ObservedVolume,
 };
 
 pub use conversions::{
@@ -106,6 +106,13 @@ pub trait Ec2: Send + Sync {
     fn describe_volumes_modifications(
         &self,
         ids: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<ObservedModification>, AwsError>>;
+
+    /// The latest modification of every volume in the Region whose modification is in one of
+    /// `states`, all pages (filter `modification-state`, no volume ids).
+    fn describe_volumes_modifications_in_states(
+        &self,
+        states: Vec<ModificationState>,
     ) -> BoxFuture<'_, Result<Vec<ObservedModification>, AwsError>>;
 
     /// One page of DescribeSnapshots owned by this account (`max_results` 5..=1000).

@@ -28,8 +28,8 @@ use crate::aws::identity::{AssumedRole, Scope};
 use crate::aws::metrics::AwsCallMetrics;
 use crate::aws::rate::{ActionClass, Idempotency, RateConfig, RateLimiter};
 use crate::plan::observed::{
-    AttachmentState, LaunchPermissionSet, ObservedImage, ObservedModification, ObservedSnapshot,
-    ObservedVolume,
+    AttachmentState, LaunchPermissionSet, ModificationState, ObservedImage, ObservedModification,
+    ObservedSnapshot, ObservedVolume,
 };
 
 /// Timeouts for one request.
@@ -223,6 +223,13 @@ impl Ec2 for Ec2Client {
         ids: Vec<String>,
     ) -> BoxFuture<'_, Result<Vec<ObservedModification>, AwsError>> {
         Box::pin(volumes::describe_modifications(self, ids))
+    }
+
+    fn describe_volumes_modifications_in_states(
+        &self,
+        states: Vec<ModificationState>,
+    ) -> BoxFuture<'_, Result<Vec<ObservedModification>, AwsError>> {
+        Box::pin(volumes::describe_modifications_in_states(self, states))
     }
 
     fn describe_snapshots_page(

@@ -14,7 +14,13 @@ use crate::aws::actions::AwsAction;
 use crate::aws::errors::AwsError;
 use crate::aws::rate::Idempotency;
 use crate::aws::tags::tag_specification;
-use crate::plan::observed::{AttachmentState, ObservedModification, ObservedVolume};
+use crate::plan::observed::{
+    AttachmentState, ModificationState, ObservedModification, ObservedVolume,
+};
+
+/// The largest DescribeVolumesModifications page (API reference: MaxResults "up to a limit of
+/// 500").
+pub const MAX_MODIFICATION_PAGE: i32 = 500;
 
 /// CreateVolume's parameters. `tags` is the full set (see `tags::creation_tags`), sent as
 /// TagSpecifications so the volume is never untagged.
@@ -114,6 +120,44 @@ pub(super) async fn describe_modifications(
                         .ec2
                         .describe_volumes_modifications()
                         .set_volume_ids(Some(ids.clone()))
+                        .set_next_token(token.clone())
+                        .send()
+                },
+            )
+            .await?;
+        let items = out
+            .volumes_modifications()
+            .iter()
+            .filter_map(modification_from_sdk)
+            .collect();
+        Ok(Page::new(items, out.next_token()))
+    })
+    .await
+}
+
+/// The latest modification of every volume in the Region whose modification is in one of
+/// `states` (filter `modification-state`, 500 per page): no volume ids, so one call answers
+/// for every volume however many there are.
+pub(super) async fn describe_modifications_in_states(
+    client: &Ec2Client,
+    states: Vec<ModificationState>,
+) -> Result<Vec<ObservedModification>, AwsError> {
+    let filters = vec![Filter::new(
+        "modification-state",
+        states.iter().map(|s| s.as_str()),
+    )];
+    let filters = &filters;
+    all_pages(|token| async move {
+        let out = client
+            .call(
+                AwsAction::DescribeVolumesModifications,
+                Idempotency::Safe,
+                || {
+                    client
+                        .ec2
+                        .describe_volumes_modifications()
+                        .set_filters(sdk_filters(filters))
+                        .max_results(MAX_MODIFICATION_PAGE)
                         .set_next_token(token.clone())
                         .send()
                 },

@@ -26,10 +26,14 @@ pub const FAKE_ACCOUNT: &str = "123456789012";
 #[derive(Default)]
 pub struct Fake {
     pub volumes: Vec<ObservedVolume>,
-    pub modified: HashSet<String>,
+    /// The state of each volume's latest modification (volumes without one are absent).
+    pub modified: Mutex<HashMap<String, ModificationState>>,
     pub pages: AtomicU32,
     pub by_ids: AtomicU32,
+    /// DescribeVolumesModifications by volume ids.
     pub modification_calls: AtomicU32,
+    /// DescribeVolumesModifications filtered on `modification-state`, without ids.
+    pub listed_modification_calls: AtomicU32,
     /// Ids that "were deleted": DescribeVolumesModifications fails naming them.
     pub deleted: HashSet<String>,
     /// DescribeVolumes is throttled.
@@ -54,6 +58,8 @@ pub struct Fake {
     pub by_ids_delays: Mutex<std::collections::VecDeque<Duration>>,
     /// Sizes changed "by a write" since the fake was built, seen by every read after it.
     pub resized: Mutex<HashMap<String, i64>>,
+    /// Volumes still `creating`.
+    pub creating: Mutex<HashSet<String>>,
 }
 
 impl Fake {
@@ -64,16 +70,65 @@ impl Fake {
         }
     }
 
+    /// The volume's latest modification is now in `state`.
+    pub fn set_modification(&self, volume_id: &str, state: ModificationState) {
+        if let Ok(mut modified) = self.modified.lock() {
+            modified.insert(volume_id.to_owned(), state);
+        }
+    }
+
+    /// The volume is `creating` (`true`) or done (`false`).
+    pub fn set_creating(&self, volume_id: &str, creating: bool) {
+        if let Ok(mut set) = self.creating.lock() {
+            if creating {
+                set.insert(volume_id.to_owned());
+            } else {
+                set.remove(volume_id);
+            }
+        }
+    }
+
     /// The volumes as they are now.
     fn volumes_now(&self) -> impl Iterator<Item = ObservedVolume> + '_ {
         let resized = self.resized.lock().map(|r| r.clone()).unwrap_or_default();
+        let creating = self.creating.lock().map(|c| c.clone()).unwrap_or_default();
         self.volumes.iter().map(move |v| {
             let mut v = v.clone();
             if let Some(size) = resized.get(&v.volume_id) {
                 v.size_gib = *size;
             }
+            if creating.contains(&v.volume_id) {
+                v.state = crate::plan::observed::VolumeState::Creating;
+            }
             v
         })
+    }
+
+    /// The latest modification of each volume that has one, in `states` when given.
+    fn modifications(&self, states: Option<&[ModificationState]>) -> Vec<ObservedModification> {
+        let modified = self.modified.lock().map(|m| m.clone()).unwrap_or_default();
+        let mut found: Vec<_> = modified
+            .into_iter()
+            .filter(|(_, state)| states.is_none_or(|s| s.contains(state)))
+            .map(|(id, state)| ObservedModification {
+                volume_id: id,
+                state,
+                progress: Some(if state == ModificationState::Completed {
+                    100
+                } else {
+                    50
+                }),
+                start_time: None,
+                end_time: None,
+                status_message: None,
+                target_size_gib: Some(2),
+                target_volume_type: None,
+                target_iops: None,
+                target_throughput_mibps: None,
+            })
+            .collect();
+        found.sort_by(|a, b| a.volume_id.cmp(&b.volume_id));
+        found
     }
 }
 
@@ -162,22 +217,20 @@ impl Ec2 for Fake {
             };
             return Box::pin(async move { Err(err) });
         }
-        let found = ids
-            .iter()
-            .filter(|id| self.modified.contains(*id))
-            .map(|id| ObservedModification {
-                volume_id: id.clone(),
-                state: ModificationState::Optimizing,
-                progress: Some(50),
-                start_time: None,
-                end_time: None,
-                status_message: None,
-                target_size_gib: Some(2),
-                target_volume_type: None,
-                target_iops: None,
-                target_throughput_mibps: None,
-            })
+        let found = self
+            .modifications(None)
+            .into_iter()
+            .filter(|m| ids.contains(&m.volume_id))
             .collect();
+        Box::pin(async move { Ok(found) })
+    }
+    fn describe_volumes_modifications_in_states(
+        &self,
+        states: Vec<ModificationState>,
+    ) -> BoxFuture<'_, Result<Vec<ObservedModification>, AwsError>> {
+        self.listed_modification_calls
+            .fetch_add(1, Ordering::SeqCst);
+        let found = self.modifications(Some(&states));
         Box::pin(async move { Ok(found) })
     }
     fn describe_snapshots_page(
@@ -424,11 +477,11 @@ pub fn fake(n: usize) -> Fake {
     let modified = volumes
         .iter()
         .take(3)
-        .map(|v| v.volume_id.clone())
+        .map(|v| (v.volume_id.clone(), ModificationState::Optimizing))
         .collect();
     Fake {
         volumes,
-        modified,
+        modified: Mutex::new(modified),
         ..Fake::default()
     }
 }

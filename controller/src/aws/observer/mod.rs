@@ -7,12 +7,30 @@
 //!   so Regions and replicas drift apart). A failed sweep is shared too: callers within
 //!   [`FAILED_SWEEP_HOLD`] get its error instead of each taking a sweep of their own, which
 //!   would turn one throttled Describe into one per waiting object.
+//! - A slow sweep blocks nobody: once one sweep is complete, a reader that finds it too old
+//!   starts the next one in the background and answers from the last complete sweep while
+//!   the next one pages (a 10,000-volume sweep is 20 pages, each waiting for its rate token).
+//!   Only the first sweep, and a caller that needs a young one
+//!   ([`Observer::owned_by_recently`]: a resource whose id was lost), wait for a sweep.
 //! - On demand: [`Observer::refresh`] (right after a write, or for an adopted resource without
 //!   our tags) queues the id; ids queued within the merge window (default 200 ms) are read
 //!   together, filtered by id, so a missing resource is answered by its absence instead of
 //!   failing the batch. Results are kept until the next sweep.
 //!   [`Observer::get_recent`] answers from such a read while it is young enough, present or
 //!   absent, for resources only ever read by id (instances).
+//! - Polls: [`Observer::poll`] is a refresh of a resource AWS is still making (a volume
+//!   `creating`). Polls are paced: a batch carrying them goes out at most once per poll
+//!   interval (default 5 s) after the previous batch, and never sooner than the merge window
+//!   after the poll was queued. So while any number of objects wait for their resources, the
+//!   Region costs at most one read by ids per poll interval (plus the reads that writes ask
+//!   for with [`Observer::refresh`], which take every queued poll along), instead of one per
+//!   merge window: creating 1,000 volumes at the default rate (about 2.5 creates per second
+//!   after a burst of 100, about 400 s) costs about 80 reads, not one per create. A resource
+//!   that becomes ready at `t` is seen by the first batch after `t`, at most one poll interval
+//!   later: the poller asks again right after each answer (requeued at the merge window), so
+//!   it is queued for the next batch, which goes out at most a poll interval after the one
+//!   that still saw it pending. The first poll after a quiet spell goes out after the merge
+//!   window: a lone object is not slowed down.
 //! - Which is newer: every sweep and every on-demand read is stamped with the instant its
 //!   first answered request went out (after its rate-limit token, on its last attempt:
 //!   [`first_answered_request`]), so its data is at least that recent. A read sent while a
@@ -21,6 +39,8 @@
 //!   loses to it. Per resource the newer record is kept: a sweep does not hide a newer
 //!   on-demand read, and an older on-demand batch that answers late does not replace a
 //!   newer one.
+//! - What is already known: a source may read less where the last record of a resource says
+//!   enough ([`Known`]); volumes read a modification only where one may have changed.
 //!
 //! What is swept, and how, is a [`Source`]: [`volumes`] (with their modifications),
 //! [`snapshots`], [`images`], [`instances`] and [`instance_types`] (read by id only: they
@@ -75,6 +95,8 @@ pub struct ObserverConfig {
     pub resync_jitter: f64,
     /// How long on-demand reads wait for company (default 200 ms).
     pub merge_window: Duration,
+    /// Polls ([`Observer::poll`]) go out at most once per this interval (default 5 s).
+    pub poll_interval: Duration,
     /// Sweep page size; `None` (the default): the largest the API allows.
     pub page_size: Option<i32>,
 }
@@ -85,8 +107,37 @@ impl Default for ObserverConfig {
             resync_interval: Duration::from_secs(600),
             resync_jitter: 0.1,
             merge_window: Duration::from_millis(200),
+            poll_interval: Duration::from_secs(5),
             page_size: None,
         }
+    }
+}
+
+/// What the observer already knows when a source reads: the newest record of each
+/// resource (from the last complete sweep or a newer on-demand read), and the ids a caller
+/// asked to read in full ([`Observer::refresh_in_full`]: it changed something the source
+/// may otherwise carry over from the last record).
+pub struct Known<'a, E> {
+    previous: &'a (dyn Fn(&str) -> Option<E> + Send + Sync),
+    in_full: &'a HashSet<String>,
+    polled: &'a HashSet<String>,
+}
+
+impl<E> Known<'_, E> {
+    /// The newest record of `id`, if the observer has one.
+    pub fn previous(&self, id: &str) -> Option<E> {
+        (self.previous)(id)
+    }
+
+    /// Whether a caller asked to read `id` in full.
+    pub fn in_full(&self, id: &str) -> bool {
+        self.in_full.contains(id)
+    }
+
+    /// Whether a caller polled `id` ([`Observer::poll`]): AWS is making it, so it has
+    /// nothing yet beyond the resource itself.
+    pub fn polled(&self, id: &str) -> bool {
+        self.polled.contains(id)
     }
 }
 
@@ -111,6 +162,29 @@ pub trait Source: Send + Sync + 'static {
         ec2: &'a dyn Ec2,
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<HashMap<String, Self::Entry>, AwsError>>;
+
+    /// Like [`Source::sweep`], reading less where what is `known` says enough. By default
+    /// it reads everything.
+    fn sweep_knowing<'a>(
+        &'a self,
+        ec2: &'a dyn Ec2,
+        cluster: &'a str,
+        page_size: Option<i32>,
+        _known: &'a Known<'a, Self::Entry>,
+    ) -> BoxFuture<'a, Result<HashMap<String, Self::Entry>, AwsError>> {
+        self.sweep(ec2, cluster, page_size)
+    }
+
+    /// Like [`Source::read_ids`], reading less where what is `known` says enough. By
+    /// default it reads everything.
+    fn read_ids_knowing<'a>(
+        &'a self,
+        ec2: &'a dyn Ec2,
+        ids: &'a [String],
+        _known: &'a Known<'a, Self::Entry>,
+    ) -> BoxFuture<'a, Result<HashMap<String, Self::Entry>, AwsError>> {
+        self.read_ids(ec2, ids)
+    }
 
     /// The entry's tags (ownership is read from them).
     fn tags(entry: &Self::Entry) -> &BTreeMap<String, String>;
@@ -137,27 +211,67 @@ type OnDemandRead<E> = (Instant, Option<E>);
 
 type BatchResult<E> = Result<Arc<HashMap<String, E>>, AwsError>;
 
+/// How an on-demand read is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadKind {
+    /// After a write: at the merge window.
+    Refresh,
+    /// The same, and the source reads everything it can about the resource.
+    InFull,
+    /// A look at a resource AWS is still making: paced at the poll interval.
+    Poll,
+}
+
+/// The next batch of on-demand reads.
 struct Pending<E> {
     ids: HashSet<String>,
+    in_full: HashSet<String>,
+    polled: HashSet<String>,
     waiters: Vec<oneshot::Sender<BatchResult<E>>>,
-    scheduled: bool,
+    /// When the batch goes out (`None`: nothing is queued).
+    due: Option<Instant>,
+    /// Counts batches sent: a timer set for an earlier batch, or for a later time that an
+    /// urgent read brought forward, finds it changed and sends nothing.
+    generation: u64,
+    /// When the last batch went out: polls are paced from here.
+    last_sent: Option<Instant>,
 }
 
 impl<E> Default for Pending<E> {
     fn default() -> Self {
         Self {
             ids: HashSet::new(),
+            in_full: HashSet::new(),
+            polled: HashSet::new(),
             waiters: Vec::new(),
-            scheduled: false,
+            due: None,
+            generation: 0,
+            last_sent: None,
         }
     }
 }
 
-/// The last sweep, or the last failure to take one.
-enum SweepSlot<E> {
-    Empty,
-    Taken(Arc<Sweep<E>>),
-    Failed(Instant, AwsError),
+/// The last complete sweep, and how the latest attempt went.
+struct SweepState<E> {
+    last: Option<Arc<Sweep<E>>>,
+    /// The latest sweep failed: when, and why.
+    failed: Option<(Instant, AwsError)>,
+    /// A sweep is being taken (readers of a stale sweep do not start another).
+    running: bool,
+    /// [`Observer::invalidate`] was called: `last` answers no reader (it is kept for what
+    /// it knows, see [`Known`]) until a new sweep replaces it.
+    invalidated: bool,
+}
+
+impl<E> Default for SweepState<E> {
+    fn default() -> Self {
+        Self {
+            last: None,
+            failed: None,
+            running: false,
+            invalidated: false,
+        }
+    }
 }
 
 /// The cached view of one Region's resources of one kind, for one cluster.
@@ -167,7 +281,9 @@ pub struct Observer<S: Source> {
     cluster: String,
     config: ObserverConfig,
     /// Held across a sweep: that is what makes it single-flight.
-    sweep: tokio::sync::Mutex<SweepSlot<S::Entry>>,
+    sweeping: tokio::sync::Mutex<()>,
+    /// Never held across an await: readers use the last complete sweep while one runs.
+    sweeps: Mutex<SweepState<S::Entry>>,
     /// On-demand reads by id.
     on_demand: Mutex<HashMap<String, OnDemandRead<S::Entry>>>,
     pending: Mutex<Pending<S::Entry>>,
@@ -201,28 +317,85 @@ impl<S: Source> Observer<S> {
             ec2,
             cluster: cluster.into(),
             config,
-            sweep: tokio::sync::Mutex::new(SweepSlot::Empty),
+            sweeping: tokio::sync::Mutex::new(()),
+            sweeps: Mutex::new(SweepState::default()),
             on_demand: Mutex::new(HashMap::new()),
             pending: Mutex::new(Pending::default()),
         })
     }
 
-    /// The current sweep, taking one if there is none or it is too old. Concurrent callers
-    /// share one sweep, and a failed one for [`FAILED_SWEEP_HOLD`].
-    pub async fn sweep(&self) -> Result<Arc<Sweep<S::Entry>>, AwsError> {
-        let mut slot = self.sweep.lock().await;
-        match &*slot {
-            SweepSlot::Taken(sweep) if sweep.is_fresh() => return Ok(sweep.clone()),
-            SweepSlot::Failed(at, err) if at.elapsed() < FAILED_SWEEP_HOLD => {
+    /// The current sweep. When it is too old, the next one is started in the background
+    /// and the last complete one answers meanwhile; only without any complete sweep does
+    /// the caller wait. Concurrent callers share one sweep, and a failed one for
+    /// [`FAILED_SWEEP_HOLD`].
+    pub async fn sweep(self: &Arc<Self>) -> Result<Arc<Sweep<S::Entry>>, AwsError> {
+        {
+            let Ok(mut state) = self.sweeps.lock() else {
+                return Err(poisoned(S::NOUN));
+            };
+            if let Some(sweep) = &state.last
+                && sweep.is_fresh()
+                && !state.invalidated
+            {
+                return Ok(sweep.clone());
+            }
+            if let Some((at, err)) = &state.failed
+                && at.elapsed() < FAILED_SWEEP_HOLD
+            {
                 return Err(err.clone());
             }
-            _ => {}
+            if let Some(stale) = state.last.clone().filter(|_| !state.invalidated) {
+                if !std::mem::replace(&mut state.running, true) {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        let _ = this.shared_sweep(None).await;
+                    });
+                }
+                return Ok(stale);
+            }
         }
-        match self.take_sweep().await {
+        self.shared_sweep(None).await
+    }
+
+    /// Waits for a sweep that is fresh (and younger than `max_age`, when given), taking it
+    /// unless another caller is already taking one.
+    async fn shared_sweep(
+        &self,
+        max_age: Option<Duration>,
+    ) -> Result<Arc<Sweep<S::Entry>>, AwsError> {
+        let _single_flight = self.sweeping.lock().await;
+        {
+            let Ok(mut state) = self.sweeps.lock() else {
+                return Err(poisoned(S::NOUN));
+            };
+            // Another caller may have swept (or failed to) while this one waited.
+            let young = state.last.clone().filter(|sweep| {
+                !state.invalidated
+                    && sweep.is_fresh()
+                    && max_age.is_none_or(|age| sweep.taken_at.elapsed() < age)
+            });
+            let failed = state
+                .failed
+                .clone()
+                .filter(|(at, _)| at.elapsed() < FAILED_SWEEP_HOLD);
+            state.running = young.is_none() && failed.is_none();
+            if let Some(sweep) = young {
+                return Ok(sweep);
+            }
+            if let Some((_, err)) = failed {
+                return Err(err);
+            }
+        }
+        let result = self.take_sweep().await.map(Arc::new);
+        let Ok(mut state) = self.sweeps.lock() else {
+            return Err(poisoned(S::NOUN));
+        };
+        state.running = false;
+        match &result {
             Ok(sweep) => {
-                let sweep = Arc::new(sweep);
-                *slot = SweepSlot::Taken(sweep.clone());
-                Ok(sweep)
+                state.last = Some(sweep.clone());
+                state.failed = None;
+                state.invalidated = false;
             }
             Err(err) => {
                 tracing::warn!(
@@ -231,15 +404,18 @@ impl<S: Source> Observer<S> {
                     error = %err,
                     "sweep failed"
                 );
-                *slot = SweepSlot::Failed(Instant::now(), err.clone());
-                Err(err)
+                state.failed = Some((Instant::now(), err.clone()));
             }
         }
+        result
     }
 
-    /// Forgets the current sweep: the next read takes a new one.
+    /// Retires the current sweep: the next read takes a new one, and waits for it.
     pub async fn invalidate(&self) {
-        *self.sweep.lock().await = SweepSlot::Empty;
+        let _single_flight = self.sweeping.lock().await;
+        if let Ok(mut state) = self.sweeps.lock() {
+            state.invalidated = true;
+        }
     }
 
     /// The resource as last observed (within the resync interval), reading it on demand when
@@ -256,6 +432,23 @@ impl<S: Source> Observer<S> {
             // Not in the sweep: an on-demand read of the same age as the sweep will do.
             (None, Some((at, entry))) if at.elapsed() < self.config.resync_interval => Ok(entry),
             (None, _) => self.refresh(id).await,
+        }
+    }
+
+    /// The newest record of `id` this observer holds, without reading: the last complete
+    /// sweep's, or a newer on-demand read's.
+    fn newest_known(&self, id: &str) -> Option<S::Entry> {
+        let swept = self
+            .sweeps
+            .lock()
+            .ok()
+            .and_then(|s| s.last.clone())
+            .map(|s| (s.taken_at, s.entries.get(id).cloned()));
+        match (swept, self.on_demand_entry(id)) {
+            (Some((taken_at, _)), Some((at, entry))) if at >= taken_at => entry,
+            (Some((_, Some(entry))), _) => Some(entry),
+            (_, Some((_, entry))) => entry,
+            _ => None,
         }
     }
 
@@ -281,52 +474,79 @@ impl<S: Source> Observer<S> {
     }
 
     /// Every swept resource owned by the object with this UID (crash recovery looks here).
-    pub async fn owned_by(&self, uid: &str) -> Result<Vec<S::Entry>, AwsError> {
+    pub async fn owned_by(self: &Arc<Self>, uid: &str) -> Result<Vec<S::Entry>, AwsError> {
         let sweep = self.sweep().await?;
-        Ok(sweep
-            .entries
-            .values()
-            .filter(|e| super::tags::is_ours(S::tags(e), uid))
-            .cloned()
-            .collect())
+        Ok(owned::<S>(&sweep, uid))
     }
 
     /// Like [`Observer::owned_by`], from a sweep no older than `max_age`: for a resource
     /// whose create was requested but whose id is unknown (the answer was lost), found by
-    /// its tags. Every caller in the Region shares the one sweep.
+    /// its tags. Every caller in the Region shares the one sweep, and waits for it.
     pub async fn owned_by_recently(
         &self,
         uid: &str,
         max_age: Duration,
     ) -> Result<Vec<S::Entry>, AwsError> {
-        {
-            let mut slot = self.sweep.lock().await;
-            if let SweepSlot::Taken(sweep) = &*slot
-                && sweep.taken_at.elapsed() >= max_age
-            {
-                *slot = SweepSlot::Empty;
-            }
-        }
-        self.owned_by(uid).await
+        let sweep = self.shared_sweep(Some(max_age)).await?;
+        Ok(owned::<S>(&sweep, uid))
     }
 
-    /// Reads the resource now (merged with other refreshes within the window); the answer is
-    /// kept for later `get` calls. `None`: no such resource.
+    /// Reads the resource now (merged with other reads within the merge window); the answer
+    /// is kept for later `get` calls. `None`: no such resource.
     pub async fn refresh(self: &Arc<Self>, id: &str) -> Result<Option<S::Entry>, AwsError> {
+        self.read(id, ReadKind::Refresh).await
+    }
+
+    /// Like [`Observer::refresh`], and the source reads everything it can about the
+    /// resource instead of carrying over what its last record says (a volume's
+    /// modification, after a ModifyVolume).
+    pub async fn refresh_in_full(self: &Arc<Self>, id: &str) -> Result<Option<S::Entry>, AwsError> {
+        self.read(id, ReadKind::InFull).await
+    }
+
+    /// Reads a resource AWS is still making, in the next paced batch: at most one batch per
+    /// poll interval, shared by every poll and refresh queued by then (see the module
+    /// documentation).
+    pub async fn poll(self: &Arc<Self>, id: &str) -> Result<Option<S::Entry>, AwsError> {
+        self.read(id, ReadKind::Poll).await
+    }
+
+    async fn read(
+        self: &Arc<Self>,
+        id: &str,
+        kind: ReadKind,
+    ) -> Result<Option<S::Entry>, AwsError> {
         let (tx, rx) = oneshot::channel();
-        let schedule = {
+        let timer = {
             let Ok(mut pending) = self.pending.lock() else {
                 return Err(poisoned(S::NOUN));
             };
             pending.ids.insert(id.to_owned());
+            match kind {
+                ReadKind::InFull => pending.in_full.insert(id.to_owned()),
+                ReadKind::Poll => pending.polled.insert(id.to_owned()),
+                ReadKind::Refresh => false,
+            };
             pending.waiters.push(tx);
-            !std::mem::replace(&mut pending.scheduled, true)
+            let mut due = Instant::now() + self.config.merge_window;
+            if kind == ReadKind::Poll
+                && let Some(last) = pending.last_sent
+            {
+                due = due.max(last + self.config.poll_interval);
+            }
+            match pending.due {
+                Some(queued) if queued <= due => None,
+                _ => {
+                    pending.due = Some(due);
+                    Some((pending.generation, due))
+                }
+            }
         };
-        if schedule {
+        if let Some((generation, due)) = timer {
             let this = self.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(this.config.merge_window).await;
-                this.flush().await;
+                tokio::time::sleep_until(due).await;
+                this.flush(generation, due).await;
             });
         }
         match rx.await {
@@ -341,22 +561,40 @@ impl<S: Source> Observer<S> {
         self.on_demand.lock().ok().and_then(|m| m.get(id).cloned())
     }
 
-    async fn flush(&self) {
-        let (ids, waiters) = {
+    /// Sends the batch the timer set for `due` was for, unless it went out already.
+    async fn flush(&self, generation: u64, due: Instant) {
+        let (ids, in_full, polled, waiters) = {
             let Ok(mut pending) = self.pending.lock() else {
                 return;
             };
-            pending.scheduled = false;
+            if pending.generation != generation || pending.due != Some(due) {
+                return;
+            }
+            pending.due = None;
+            pending.generation += 1;
+            pending.last_sent = Some(Instant::now());
             (
                 std::mem::take(&mut pending.ids),
+                std::mem::take(&mut pending.in_full),
+                std::mem::take(&mut pending.polled),
                 std::mem::take(&mut pending.waiters),
             )
         };
         let mut ids: Vec<String> = ids.into_iter().collect();
         ids.sort();
         let started = Instant::now();
-        let (result, sent) =
-            first_answered_request(self.source.read_ids(self.ec2.as_ref(), &ids)).await;
+        let previous = |id: &str| self.newest_known(id);
+        let known = Known {
+            previous: &previous,
+            in_full: &in_full,
+            polled: &polled,
+        };
+        let (result, sent) = first_answered_request(self.source.read_ids_knowing(
+            self.ec2.as_ref(),
+            &ids,
+            &known,
+        ))
+        .await;
         let result = result.map(Arc::new);
         let read_at = sent.unwrap_or(started);
         if let Ok(found) = &result
@@ -384,10 +622,18 @@ impl<S: Source> Observer<S> {
 
     async fn take_sweep(&self) -> Result<Sweep<S::Entry>, AwsError> {
         let started = Instant::now();
-        let (entries, sent) = first_answered_request(self.source.sweep(
+        let previous = |id: &str| self.newest_known(id);
+        let none = HashSet::new();
+        let known = Known {
+            previous: &previous,
+            in_full: &none,
+            polled: &none,
+        };
+        let (entries, sent) = first_answered_request(self.source.sweep_knowing(
             self.ec2.as_ref(),
             &self.cluster,
             self.config.page_size,
+            &known,
         ))
         .await;
         let entries = entries?;
@@ -405,6 +651,16 @@ impl<S: Source> Observer<S> {
             max_age: jittered(self.config.resync_interval, self.config.resync_jitter),
         })
     }
+}
+
+/// The swept resources owned by the object with this UID.
+fn owned<S: Source>(sweep: &Sweep<S::Entry>, uid: &str) -> Vec<S::Entry> {
+    sweep
+        .entries
+        .values()
+        .filter(|e| super::tags::is_ours(S::tags(e), uid))
+        .cloned()
+        .collect()
 }
 
 fn poisoned(noun: &str) -> AwsError {
@@ -429,6 +685,7 @@ mod tests {
 
     use super::*;
     use crate::aws::observer::fake::{Fake, fake, instance, volume};
+    use crate::plan::observed::VolumeState;
 
     fn ok<T>(r: Result<T, AwsError>) -> T {
         r.unwrap_or_else(|e| panic!("{e}"))
@@ -515,6 +772,9 @@ mod tests {
         // A sweep started after the read is newer than it.
         fake.resize(&id, 3);
         tokio::time::advance(Duration::from_secs(700)).await;
+        // The old sweep answers while the next one (started by this read) pages.
+        assert_eq!(size(ok(obs.get(&id).await)), Some(2));
+        tokio::time::sleep(Duration::from_secs(6)).await;
         assert_eq!(size(ok(obs.get(&id).await)), Some(3));
         assert_eq!(fake.pages.load(Ordering::SeqCst), 2);
     }
@@ -596,5 +856,120 @@ mod tests {
             1,
             "and no sweep was taken for it"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_of_100_creating_volumes_cost_one_read_per_poll_interval() {
+        let fake = Arc::new(fake(100));
+        let obs = VolumeObserver::new(fake.clone(), "prod", ObserverConfig::default());
+        let ids: Vec<String> = (0..100).map(|i| volume(i, "prod").volume_id).collect();
+        for id in &ids {
+            fake.set_creating(id, true);
+        }
+        let create_every = Duration::from_millis(400); // 2.5 creates per second
+        let creation = Duration::from_secs(2);
+        let started = Instant::now();
+        let waiters = ids.iter().enumerate().map(|(n, id)| {
+            let (obs, fake, id) = (obs.clone(), fake.clone(), id.clone());
+            async move {
+                tokio::time::sleep(create_every * u32::try_from(n).unwrap_or(0)).await;
+                let available_at = Instant::now() + creation;
+                tokio::spawn({
+                    let (fake, id) = (fake.clone(), id.clone());
+                    async move {
+                        tokio::time::sleep_until(available_at).await;
+                        fake.set_creating(&id, false);
+                    }
+                });
+                // The reconciler's loop: poll, and when still creating, requeue at the
+                // merge window.
+                loop {
+                    let entry = ok(obs.poll(&id).await);
+                    if entry.is_some_and(|e| e.volume.state != VolumeState::Creating) {
+                        return Instant::now() - available_at;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        });
+        let late = futures::future::join_all(waiters).await;
+        let latest = late.iter().max().copied().unwrap_or_default();
+        assert!(
+            latest <= Duration::from_secs(5),
+            "seen at most one poll interval after it became available: {latest:?}"
+        );
+        // Reads at 0.2 s, then every 5 s until the last volume (created at 39.6 s,
+        // available at 41.6 s) is seen at 45.2 s.
+        assert_eq!(fake.by_ids.load(Ordering::SeqCst), 10);
+        assert_eq!(started.elapsed(), Duration::from_millis(45_200));
+        assert_eq!(
+            fake.modification_calls.load(Ordering::SeqCst),
+            0,
+            "new volumes have no modification to read"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_poll_goes_out_at_the_merge_window_and_a_refresh_takes_polls_along() {
+        let fake = Arc::new(fake(3));
+        let obs = VolumeObserver::new(fake.clone(), "prod", ObserverConfig::default());
+        let (a, b) = (volume(0, "prod").volume_id, volume(1, "prod").volume_id);
+        let t0 = Instant::now();
+        assert!(ok(obs.poll(&a).await).is_some());
+        assert_eq!(t0.elapsed(), Duration::from_millis(200));
+        // The next poll waits for the poll interval after that read...
+        let poll = tokio::spawn({
+            let (obs, a) = (obs.clone(), a.clone());
+            async move { obs.poll(&a).await.map(|e| e.is_some()) }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // ...unless a refresh asks sooner: one read answers both.
+        assert!(ok(obs.refresh(&b).await).is_some());
+        assert!(ok(poll.await.unwrap_or_else(|e| panic!("{e}"))));
+        assert_eq!(t0.elapsed(), Duration::from_millis(1_400));
+        assert_eq!(fake.by_ids.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_sweep_blocks_no_reader_of_the_last_one() {
+        let mut f = fake(3);
+        f.page_delay = Some(Duration::from_secs(30));
+        let fake = Arc::new(f);
+        let obs = VolumeObserver::new(fake.clone(), "prod", ObserverConfig::default());
+        let id = volume(0, "prod").volume_id;
+        let t0 = Instant::now();
+        assert!(ok(obs.get(&id).await).is_some());
+        assert_eq!(
+            t0.elapsed(),
+            Duration::from_secs(30),
+            "the first sweep is waited for"
+        );
+
+        tokio::time::advance(Duration::from_secs(700)).await;
+        let t1 = Instant::now();
+        for _ in 0..10 {
+            assert!(ok(obs.get(&id).await).is_some());
+        }
+        assert_eq!(
+            t1.elapsed(),
+            Duration::ZERO,
+            "the last sweep answers at once"
+        );
+        tokio::task::yield_now().await;
+        assert_eq!(
+            fake.pages.load(Ordering::SeqCst),
+            2,
+            "one sweep runs, for all"
+        );
+
+        // A caller that needs a young sweep (a resource whose id was lost) waits for it,
+        // and takes no sweep of its own.
+        let found = ok(obs
+            .owned_by_recently("no-such-uid", Duration::from_secs(60))
+            .await);
+        assert!(found.is_empty());
+        assert_eq!(t1.elapsed(), Duration::from_secs(30));
+        assert_eq!(fake.pages.load(Ordering::SeqCst), 2);
+        assert_eq!(fake.by_ids.load(Ordering::SeqCst), 0);
     }
 }

@@ -73,15 +73,21 @@ impl Reconciler for EbsVolume {
         observation: &Observation,
     ) -> Option<Observation> {
         let volume_id = status.volume_id.as_ref()?;
-        // Read it again (merged with other objects' reads). A failed read is no loss: the
-        // next pass reads it again.
-        let entry = pass
-            .ctx
-            .aws
-            .volumes(&pass.scope)
-            .refresh(volume_id)
-            .await
-            .ok()??;
+        let volumes = pass.ctx.aws.volumes(&pass.scope);
+        // This pass started a modification (recorded at `pass.now` before the call): its
+        // modification is read too, not carried over.
+        let modified = status.recent_modifications.contains(&pass.now);
+        // Read it again, merged with other objects' reads. A failed read is no loss: the
+        // pass writes what it did and the next pass reads it again.
+        let entry = match observe::read_for(Some(status)) {
+            // Just created: in the next paced read of every creating volume, so a bulk
+            // creation costs one read per poll interval, not one per create.
+            observe::Read::Poll => volumes.poll(volume_id).await,
+            _ if modified => volumes.refresh_in_full(volume_id).await,
+            observe::Read::InFull => volumes.refresh_in_full(volume_id).await,
+            observe::Read::Refresh => volumes.refresh(volume_id).await,
+        }
+        .ok()??;
         Some(Observation {
             volume: Some(entry.volume),
             modification: entry.modification,

@@ -8,7 +8,8 @@ use crate::api::conditions::{ConditionStatus, PROGRESSING, find};
 use crate::api::intent::find_intent;
 use crate::plan::ebs_volume::FINAL_SNAPSHOT_STEP;
 use crate::plan::observed::{
-    ObservedInstance, ObservedModification, ObservedSnapshot, ObservedVolume,
+    ModificationState, ObservedInstance, ObservedModification, ObservedSnapshot, ObservedVolume,
+    VolumeState,
 };
 use crate::plan::tags::{MIGRATING_TAG, REPLACED_BY_TAG, STEP_TAG, is_ours};
 use crate::reconcile::aws_errors::from_aws;
@@ -48,6 +49,62 @@ fn awaiting_aws(obj: &EbsVolume) -> bool {
         .is_some_and(|c| c.status == ConditionStatus::True)
 }
 
+/// How a volume AWS is working on is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// Still `creating`: in the next paced read of every creating volume.
+    Poll,
+    /// A modification may have moved on: the volume and its modification, by id.
+    InFull,
+    /// Anything else: the volume by id (its modification carried over).
+    Refresh,
+}
+
+/// How the last recorded status says to read the volume while AWS works on it.
+pub fn read_while_awaiting(obj: &EbsVolume) -> Read {
+    read_for(obj.status.as_ref())
+}
+
+/// How to read the volume `status` describes.
+pub fn read_for(status: Option<&crate::api::EbsVolumeStatus>) -> Read {
+    let Some(status) = status else {
+        return Read::Refresh;
+    };
+    if status.state.as_deref() == Some(VolumeState::Creating.as_str()) {
+        return Read::Poll;
+    }
+    let modifying = status.modification.as_ref().is_some_and(|m| {
+        ModificationState::parse(&m.state).is_some_and(|s| {
+            matches!(
+                s,
+                ModificationState::Modifying | ModificationState::Optimizing
+            )
+        })
+    });
+    if modifying || modification_not_shown(status) {
+        Read::InFull
+    } else {
+        Read::Refresh
+    }
+}
+
+/// Status records a modification started since the one it shows (or it shows none): AWS
+/// may not have shown it when the volume was last read (a restart while ModifyVolume was
+/// in flight), so its modification is read, not carried over.
+fn modification_not_shown(status: &crate::api::EbsVolumeStatus) -> bool {
+    // The recorded time is taken just before the call, AWS's start time after it.
+    let shown_since = status
+        .modification
+        .as_ref()
+        .and_then(|m| m.start_time)
+        .map(|t| t + chrono::TimeDelta::minutes(10));
+    status
+        .recent_modifications
+        .iter()
+        .max()
+        .is_some_and(|recorded| shown_since.is_none_or(|shown| shown < *recorded))
+}
+
 pub async fn observe(pass: &Pass<'_, EbsVolume>) -> Result<Observation> {
     let obj = pass.obj;
     let mut observation = Observation::default();
@@ -55,12 +112,14 @@ pub async fn observe(pass: &Pass<'_, EbsVolume>) -> Result<Observation> {
 
     if let Some(volume_id) = tracked_volume_id(obj) {
         // While AWS is still working on the volume, read it afresh each pass (merged with
-        // other objects' reads over the observer's window); in steady state the shared
-        // sweep answers.
-        let entry = if awaiting_aws(obj) {
-            volumes.refresh(&volume_id).await
-        } else {
-            volumes.get(&volume_id).await
+        // other objects' reads); in steady state the shared sweep answers. A volume being
+        // created is polled: one read per poll interval for every creating volume of the
+        // Region. One whose status shows a modification in flight has it read too.
+        let entry = match awaiting_aws(obj).then(|| read_while_awaiting(obj)) {
+            None => volumes.get(&volume_id).await,
+            Some(Read::Poll) => volumes.poll(&volume_id).await,
+            Some(Read::InFull) => volumes.refresh_in_full(&volume_id).await,
+            Some(Read::Refresh) => volumes.refresh(&volume_id).await,
         }
         .map_err(|e| from_aws("DescribeVolumes", e))?;
         if let Some(entry) = entry {

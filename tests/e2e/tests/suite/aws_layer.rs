@@ -83,7 +83,8 @@ fn owner(uid: &str) -> Owner {
 }
 
 #[tokio::test]
-async fn one_sweep_of_1200_volumes_takes_three_pages_and_a_second_read_takes_none() -> Result<()> {
+async fn one_sweep_of_1200_volumes_takes_three_pages_and_a_second_read_takes_none_and_the_next_sweep_one_listed_modifications_call()
+-> Result<()> {
     let (bed, layer) = start().await?;
     let ids = bed.outside_volumes(1200, &[(CLUSTER_TAG, "c1")]).await?;
     bed.outside_volumes(3, &[(CLUSTER_TAG, "another-cluster")])
@@ -109,11 +110,13 @@ async fn one_sweep_of_1200_volumes_takes_three_pages_and_a_second_read_takes_non
     );
     let calls = bed.emu().calls().await?;
     ensure!(calls.count("DescribeVolumes") == 3, "{calls:?}");
+    // The first sweep knows no volume: one call listing the Region's modifications in
+    // flight, and each volume's latest by id (500 per call), once.
     ensure!(
-        calls.count("DescribeVolumesModifications") <= 3,
+        calls.count("DescribeVolumesModifications") == 1 + 3,
         "{calls:?}"
     );
-    ensure!(calls.total() <= 6, "{calls:?}");
+    ensure!(calls.total() == 7, "{calls:?}");
 
     let first = observer
         .get(&ids[0])
@@ -132,6 +135,20 @@ async fn one_sweep_of_1200_volumes_takes_three_pages_and_a_second_read_takes_non
         "a read within the resync interval made calls: {again:?}"
     );
     ensure!(layer.count("DescribeVolumes", "success") == 3);
+
+    // The next sweep knows every volume: its pages and one filtered call, nothing by id.
+    observer.invalidate().await;
+    let resync = observer.sweep().await?;
+    ensure!(resync.entries.len() == 1200);
+    let idle = bed.emu().calls().await?;
+    ensure!(
+        idle.count("DescribeVolumes") == 3 + 3
+            && idle.count("DescribeVolumesModifications") == 4 + 1
+            && idle.total() == 7 + 4,
+        "{idle:?}"
+    );
+    let first = resync.entries.get(&ids[0]).context("the first volume")?;
+    ensure!(first.modification.is_some(), "carried over: {first:?}");
     Ok(())
 }
 

@@ -25,6 +25,7 @@ mod iam_policy;
 mod leader_election;
 mod migration;
 mod observability;
+mod observer_reads;
 mod pipeline;
 mod plan_command;
 mod shards;

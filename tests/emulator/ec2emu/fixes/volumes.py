@@ -52,6 +52,12 @@ Amazon EBS User Guide):
     snapshot's key unless KmsKeyId is given (EBS guide "Encryption rules"). Without Size, a
     volume from a snapshot has the snapshot's size (CreateVolume API reference, Size: "The default
     is the snapshot size"; moto took the source volume's current size).
+ 8. DescribeVolumesModifications answers the latest modification of each volume only (API
+    reference, DescribeVolumesModifications: "Describes the most recent volume modification
+    request for the specified EBS volumes"), with or without VolumeIds, and its filters
+    (`modification-state`, ...) apply to that latest one. moto answered every modification a
+    volume ever had, so `modification-state=failed` listed a failure a later modification had
+    replaced.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ from moto.ec2.models import elastic_block_store as ebs_models
 from moto.ec2.models.block_device import BlockDeviceType
 from moto.ec2.models.elastic_block_store import EBSBackend, Volume, VolumeAttachment, VolumeModification
 from moto.ec2.responses._base_response import EC2BaseResponse
+from moto.ec2.utils import generic_filter
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ec2.responses.instances import InstanceResponse
 from moto.ec2.responses.tags import TagResponse
@@ -741,7 +748,14 @@ def _describe_modifications_response(self: Any) -> ActionResult:
     filters = self._filters_from_querystring()
     volume_ids = self._get_param("VolumeIds", [])
     max_results = _max_results(self, 1, 500)  # API reference: "up to a limit of 500"
-    mods = self.ec2_backend.describe_volumes_modifications(volume_ids=volume_ids, filters=filters)
+    # Item 8: the latest modification of each volume, then the filters on those.
+    every = self.ec2_backend.describe_volumes_modifications(volume_ids=volume_ids, filters=None)
+    latest: dict[str, VolumeModification] = {}
+    for mod in every:  # moto appends: the last of a volume is its latest
+        latest[mod.volume_id] = mod
+    mods = list(latest.values())
+    if filters:
+        mods = generic_filter(filters, mods)
     index = {id(m): i for i, m in enumerate(mods)}
     page, next_token = paginate(mods, lambda m: (m.volume_id, m.start_time.isoformat(), index[id(m)]),
                                 "modifications", max_results, self._get_param("NextToken"))
