@@ -109,30 +109,8 @@ pub(super) async fn describe_modifications(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let ids = &ids;
-    all_pages(|token| async move {
-        let out = client
-            .call(
-                AwsAction::DescribeVolumesModifications,
-                Idempotency::Safe,
-                || {
-                    client
-                        .ec2
-                        .describe_volumes_modifications()
-                        .set_volume_ids(Some(ids.clone()))
-                        .set_next_token(token.clone())
-                        .send()
-                },
-            )
-            .await?;
-        let items = out
-            .volumes_modifications()
-            .iter()
-            .filter_map(modification_from_sdk)
-            .collect();
-        Ok(Page::new(items, out.next_token()))
-    })
-    .await
+    let ids = Some(ids);
+    all_pages(|token| modifications_page(client, &ids, &None, token)).await
 }
 
 /// The latest modification of every volume in the Region whose modification is in one of
@@ -142,35 +120,44 @@ pub(super) async fn describe_modifications_in_states(
     client: &Ec2Client,
     states: Vec<ModificationState>,
 ) -> Result<Vec<ObservedModification>, AwsError> {
-    let filters = vec![Filter::new(
+    let filters = Some(vec![Filter::new(
         "modification-state",
         states.iter().map(|s| s.as_str()),
-    )];
-    let filters = &filters;
-    all_pages(|token| async move {
-        let out = client
-            .call(
-                AwsAction::DescribeVolumesModifications,
-                Idempotency::Safe,
-                || {
-                    client
-                        .ec2
-                        .describe_volumes_modifications()
-                        .set_filters(sdk_filters(filters))
-                        .max_results(MAX_MODIFICATION_PAGE)
-                        .set_next_token(token.clone())
-                        .send()
-                },
-            )
-            .await?;
-        let items = out
-            .volumes_modifications()
-            .iter()
-            .filter_map(modification_from_sdk)
-            .collect();
-        Ok(Page::new(items, out.next_token()))
-    })
-    .await
+    )]);
+    all_pages(|token| modifications_page(client, &None, &filters, token)).await
+}
+
+/// One page of DescribeVolumesModifications, by volume ids or by filters. A page size is
+/// given only with filters: with ids AWS answers every id in one page.
+async fn modifications_page(
+    client: &Ec2Client,
+    ids: &Option<Vec<String>>,
+    filters: &Option<Vec<Filter>>,
+    token: Option<String>,
+) -> Result<Page<ObservedModification>, AwsError> {
+    let max_results = filters.as_ref().map(|_| MAX_MODIFICATION_PAGE);
+    let out = client
+        .call(
+            AwsAction::DescribeVolumesModifications,
+            Idempotency::Safe,
+            || {
+                client
+                    .ec2
+                    .describe_volumes_modifications()
+                    .set_volume_ids(ids.clone())
+                    .set_filters(filters.as_deref().and_then(sdk_filters))
+                    .set_max_results(max_results)
+                    .set_next_token(token.clone())
+                    .send()
+            },
+        )
+        .await?;
+    let items = out
+        .volumes_modifications()
+        .iter()
+        .filter_map(modification_from_sdk)
+        .collect();
+    Ok(Page::new(items, out.next_token()))
 }
 
 pub(super) async fn create(
