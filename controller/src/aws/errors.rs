@@ -26,6 +26,10 @@ pub enum AwsError {
     /// Any other 4xx (validation, `IncorrectModificationState`, `VolumeInUse`, ...).
     #[error("{code}: {message}")]
     Client { code: String, message: String },
+    /// Not sent: the client-side rate token is `wait` away and reserved for this object,
+    /// whose next pass makes the call (see `aws::rate::deferral`).
+    #[error("waiting for the controller's AWS rate limit: sent in {}s", wait.as_secs())]
+    Deferred { wait: std::time::Duration },
 }
 
 const THROTTLING_CODES: &[&str] = &[
@@ -51,7 +55,7 @@ const SERVER_CODES: &[&str] = &[
 impl AwsError {
     /// Whether AWS's answer proves the call did nothing, so its intent can be dropped. After
     /// a 5xx or a lost response AWS may have acted: the intent stays, and the planner looks
-    /// for the result instead of asking again.
+    /// for the result instead of asking again. A deferred call was not sent at all.
     pub fn proves_nothing_happened(&self) -> bool {
         !matches!(
             self,
@@ -114,12 +118,15 @@ impl AwsError {
             | Self::Client { code, .. } => code,
             Self::Transport { .. } => "Transport",
             Self::IdempotentParameterMismatch { .. } => "IdempotentParameterMismatch",
+            Self::Deferred { .. } => "Deferred",
         }
     }
 
-    /// A bounded metric label: `throttled`, `client_error`, `server_error`, `transport_error`.
+    /// A bounded metric label: `throttled`, `client_error`, `server_error`, `transport_error`,
+    /// `deferred` (nothing sent).
     pub fn metric_outcome(&self) -> &'static str {
         match self {
+            Self::Deferred { .. } => "deferred",
             Self::Throttled { .. } => "throttled",
             Self::ServerError { .. } => "server_error",
             Self::Transport { .. } => "transport_error",

@@ -1,4 +1,5 @@
-//! The AWS call metrics: a counter by action and outcome, and a latency histogram by action.
+//! The AWS call metrics: a counter by action and outcome, a latency histogram by action, and
+//! a counter of calls deferred to a later pass (waiting for a client-side rate token).
 //! Labels are bounded (action names and outcome classes only).
 //!
 //! Both travel together in [`AwsCallMetrics`], the one value the runtime hands to
@@ -13,6 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use super::actions::AwsAction;
+use super::rate::ActionClass;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AwsCallLabels {
@@ -39,6 +41,9 @@ pub struct AwsCallMetrics {
     /// `aws_calls{action, outcome}`: one increment per request sent (each retry counts).
     pub calls: Family<AwsCallLabels, Counter>,
     pub duration: AwsCallDuration,
+    /// `aws_calls_deferred{action}`: one increment each time a pass ends because its call's
+    /// rate token was far off (nothing sent; see `aws::rate::deferral`).
+    pub deferred: Family<AwsActionLabels, Counter>,
 }
 
 /// The name these metrics had when they were a counter alone; kept so callers that build
@@ -47,12 +52,23 @@ pub type AwsCallCounter = AwsCallMetrics;
 
 impl Default for AwsCallMetrics {
     fn default() -> Self {
+        // Every action that can be deferred starts at zero, so a dashboard's rate() sees
+        // the series before the first deferral.
+        let deferred = Family::<AwsActionLabels, Counter>::default();
+        for action in AwsAction::ALL {
+            if ActionClass::of(action).is_deferrable() {
+                drop(deferred.get_or_create(&AwsActionLabels {
+                    action: action.as_str(),
+                }));
+            }
+        }
         Self {
             calls: Family::default(),
             // 5 ms .. about 41 s: the attempt timeout (30 s) falls in the last bucket.
             duration: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.005, 2.0, 14))
             }),
+            deferred,
         }
     }
 }
@@ -72,5 +88,14 @@ impl AwsCallMetrics {
         self.duration
             .get_or_create(&AwsActionLabels { action })
             .observe(seconds);
+    }
+
+    /// Counts one call deferred to a later pass.
+    pub fn record_deferred(&self, action: AwsAction) {
+        self.deferred
+            .get_or_create(&AwsActionLabels {
+                action: action.as_str(),
+            })
+            .inc();
     }
 }

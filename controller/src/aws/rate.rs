@@ -17,6 +17,10 @@ use tokio::time::Instant;
 use super::actions::AwsAction;
 use super::errors::AwsError;
 
+pub mod deferral;
+
+use deferral::{Claim, Reservations};
+
 /// The EC2 throttling buckets an action draws from (plus KMS, which has its own quotas).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ActionClass {
@@ -61,6 +65,19 @@ impl ActionClass {
             ActionClass::Tags => (100.0, 10.0),
             ActionClass::Kms => (100.0, 50.0),
         }
+    }
+
+    /// Whether a call of this class may be deferred to a later pass of its object (see
+    /// [`deferral`]): the mutating classes. Reads are merged across objects by the
+    /// observers, and KMS lookups are cached and far from their quotas.
+    pub fn is_deferrable(self) -> bool {
+        matches!(
+            self,
+            ActionClass::Mutating
+                | ActionClass::CreateDelete
+                | ActionClass::CopyImage
+                | ActionClass::Tags
+        )
     }
 
     /// The bucket `action` draws from. Exhaustive on purpose: a new action must be placed in
@@ -277,6 +294,7 @@ pub struct RateLimiter {
     config: RateConfig,
     buckets: HashMap<ActionClass, TokenBucket>,
     budgets: HashMap<ActionClass, RetryBudget>,
+    reservations: Reservations,
 }
 
 impl RateLimiter {
@@ -304,6 +322,7 @@ impl RateLimiter {
             config,
             buckets,
             budgets,
+            reservations: Reservations::default(),
         }
     }
 
@@ -318,13 +337,40 @@ impl RateLimiter {
         }
     }
 
+    /// The token of a call's first attempt. Inside an object's reconcile, a mutating call
+    /// whose token is more than [`deferral::IN_PLACE`] away is deferred: the token is
+    /// reserved for the object and [`AwsError::Deferred`] says when it is due.
+    async fn first_token(&self, class: ActionClass) -> Result<(), AwsError> {
+        let object = deferral::current_object().filter(|_| class.is_deferrable());
+        let (Some(object), Some(bucket)) = (object, self.buckets.get(&class)) else {
+            self.acquire(class).await;
+            return Ok(());
+        };
+        match self.reservations.claim(&object, class, || bucket.reserve()) {
+            Claim::Now(wait) => {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(())
+            }
+            Claim::Later(wait) => Err(AwsError::Deferred { wait }),
+        }
+    }
+
+    /// Tokens reserved for deferred passes, all classes together.
+    pub fn reserved(&self) -> usize {
+        self.reservations.len()
+    }
+
     /// Retry tokens left for `class`.
     pub fn retry_budget_left(&self, class: ActionClass) -> u32 {
         self.budgets.get(&class).map_or(0, RetryBudget::available)
     }
 
     /// Runs `op` (each attempt after a token of `class`), retrying retryable errors with
-    /// jittered exponential backoff while attempts and the class's retry budget last.
+    /// jittered exponential backoff while attempts and the class's retry budget last. The
+    /// first attempt of a mutating call inside a reconcile may be deferred instead (see
+    /// [`deferral`]); retries, rare and already under way, wait in place.
     pub async fn with_retries<T, F, Fut>(
         &self,
         class: ActionClass,
@@ -340,7 +386,11 @@ impl RateLimiter {
         let mut spent: u32 = 0;
         loop {
             attempt += 1;
-            self.acquire(class).await;
+            if attempt == 1 {
+                self.first_token(class).await?;
+            } else {
+                self.acquire(class).await;
+            }
             let err = match op().await {
                 Ok(value) => {
                     if let Some(b) = budget {
@@ -401,6 +451,7 @@ impl Default for RateLimiter {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)] // tests fail by panicking
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -649,5 +700,111 @@ mod tests {
                 .min(Duration::from_secs(20));
             assert!(d <= ceiling, "{attempt}: {d:?}");
         }
+    }
+
+    /// A CreateVolume sent by `object`'s pass: the number sent so far, or the deferral.
+    async fn create_in_pass(
+        limiter: &RateLimiter,
+        object: &str,
+        sent: &AtomicU32,
+    ) -> Result<u32, AwsError> {
+        deferral::for_object(
+            object.to_owned(),
+            limiter.with_retries(ActionClass::CreateDelete, Idempotency::Safe, || async {
+                Ok(sent.fetch_add(1, Ordering::SeqCst) + 1)
+            }),
+        )
+        .await
+    }
+
+    /// Ten passes of ten objects asking for a CreateVolume at the same moment, after the
+    /// burst is spent: each one's outcome.
+    async fn ten_at_once(limiter: &RateLimiter, sent: &AtomicU32) -> Vec<Result<u32, AwsError>> {
+        for i in 0..50 {
+            let burst = create_in_pass(limiter, &format!("burst-{i}"), sent).await;
+            assert!(burst.is_ok(), "{burst:?}");
+        }
+        let objects: Vec<String> = (0..10).map(|i| format!("q-{i}")).collect();
+        futures::future::join_all(objects.iter().map(|o| create_in_pass(limiter, o, sent))).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pass_whose_token_is_far_off_is_deferred_and_nothing_is_sent() {
+        // CreateDelete at the default fraction: 50 at once, then one every 0.4 s.
+        let limiter = RateLimiter::default();
+        let sent = AtomicU32::new(0);
+        let start = Instant::now();
+        let outcomes = ten_at_once(&limiter, &sent).await;
+        // Tokens 0.4 s and 0.8 s away are waited for in place; the others are reserved.
+        assert_eq!(start.elapsed(), Duration::from_millis(800));
+        assert!(outcomes[..2].iter().all(Result::is_ok), "{outcomes:?}");
+        let waits: Vec<Duration> = outcomes[2..]
+            .iter()
+            .map(|o| match o {
+                Err(AwsError::Deferred { wait }) => *wait,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let expected: Vec<Duration> = (3..=10).map(|k| Duration::from_millis(400 * k)).collect();
+        assert_eq!(waits, expected, "in the order they asked");
+        assert_eq!(limiter.reserved(), 8);
+        assert_eq!(
+            sent.load(Ordering::SeqCst),
+            52,
+            "nothing sent for the deferred"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deferred_passes_keep_their_turn_and_take_no_second_token() {
+        let limiter = RateLimiter::default();
+        let sent = AtomicU32::new(0);
+        let start = Instant::now();
+        let outcomes = ten_at_once(&limiter, &sent).await;
+        // Each comes back when told, in its turn, and is sent at once with its reservation.
+        for (i, outcome) in outcomes.iter().enumerate() {
+            let Err(AwsError::Deferred { wait }) = outcome else {
+                continue;
+            };
+            tokio::time::sleep_until(start + *wait).await;
+            let t = Instant::now();
+            let sent_now = create_in_pass(&limiter, &format!("q-{i}"), &sent).await;
+            assert!(sent_now.is_ok(), "q-{i}: {sent_now:?}");
+            assert_eq!(t.elapsed(), Duration::ZERO, "q-{i}");
+        }
+        assert_eq!(limiter.reserved(), 0);
+        assert_eq!(sent.load(Ordering::SeqCst), 60);
+        // Every token was taken once: the next call waits its 0.4 s after the last.
+        let t = Instant::now();
+        let after = create_in_pass(&limiter, "after", &sent).await;
+        assert!(after.is_ok(), "{after:?}");
+        assert_eq!(t.elapsed(), Duration::from_millis(400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reads_and_calls_outside_a_pass_wait_in_place() {
+        let limiter = RateLimiter::default();
+        for _ in 0..100 {
+            limiter.acquire(ActionClass::Describe).await;
+        }
+        // Reads inside a pass, with the bucket empty (refill 10/s at the default fraction):
+        // twenty of them wait two seconds in place, none is deferred.
+        let start = Instant::now();
+        for i in 0..20 {
+            deferral::for_object("EbsVolume/ns/a".to_owned(), async {
+                limiter.first_token(ActionClass::Describe).await
+            })
+            .await
+            .unwrap_or_else(|e| panic!("read {i}: {e}"));
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        // A mutating call outside any pass (no object) waits in place too.
+        let start = Instant::now();
+        for _ in 0..60 {
+            let token = limiter.first_token(ActionClass::CreateDelete).await;
+            assert!(token.is_ok(), "{token:?}");
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(4));
+        assert_eq!(limiter.reserved(), 0);
     }
 }

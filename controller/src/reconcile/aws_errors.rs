@@ -88,6 +88,13 @@ fn iam_action(action: &str) -> String {
 pub fn from_aws(action: &str, error: AwsError) -> Error {
     let message = format!("{action}: {error}");
     match &error {
+        // Our own pacing, not a failure: the pass ends and the object comes back when the
+        // token reserved for it is due.
+        AwsError::Deferred { wait } => Error::Waiting {
+            reason: "AwsRateLimitQueued",
+            message,
+            retry_after: *wait,
+        },
         AwsError::Throttled { .. } => Error::Retryable {
             reason: "AwsThrottled",
             message,

@@ -29,6 +29,7 @@ use crate::api::conditions::{ConditionStatus, DesiredCondition, PROGRESSING, REA
 use crate::api::status::KindStatus;
 use crate::aws::client::{Ec2, KmsKey};
 use crate::aws::identity::Scope;
+use crate::aws::rate::deferral;
 use crate::plan::core::{BLOCKED, Plan, PlannedAction, PlannedWait};
 use crate::plan::tags::Owner;
 use crate::plan::tenancy::{self, Grants};
@@ -216,7 +217,10 @@ pub async fn reconcile<K: Reconciler>(obj: Arc<K>, ctx: Arc<Context>) -> Result<
         name = obj.name_any(),
         generation = obj.meta().generation.unwrap_or_default(),
     );
-    run(obj, ctx).instrument(span).await
+    // A mutating call whose rate token is far off ends the pass instead of holding it open
+    // (`Error::Waiting` until the token reserved for this object is due).
+    let key = object_key(obj.as_ref());
+    deferral::for_object(key, run(obj, ctx).instrument(span)).await
 }
 
 async fn run<K: Reconciler>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {

@@ -13,12 +13,13 @@ use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Client};
 
 use super::config::Config;
-use super::metrics::{Metrics, ObjectLabels};
+use super::metrics::{KindLabels, Metrics, ObjectLabels};
 use super::readiness::{KindState, Readiness};
 use crate::api::conditions::{ConditionStatus, READY, SYNCED, find};
 use crate::reconcile::{
     Context, Error, ManagedKind, Reconciler, error_policy, object_key, reconcile,
 };
+use prometheus_client::metrics::gauge::Gauge;
 
 /// The API for a kind: in the one watched namespace, or in all of them (several watched
 /// namespaces are filtered from all, see [`watched`]).
@@ -184,7 +185,9 @@ async fn measured<K: Reconciler>(
     let started = Instant::now();
     let reference = obj.object_ref(&());
     let key = object_key(obj.as_ref());
+    let in_flight = InFlight::start(metrics, K::KIND);
     let result = reconcile(obj.clone(), ctx.clone()).await;
+    drop(in_flight);
     let outcome = match &result {
         Ok(_) => "success",
         Err(e) => e.category(),
@@ -211,6 +214,27 @@ async fn measured<K: Reconciler>(
         }
     }
     result
+}
+
+/// One running reconcile in `reconciles_in_flight`, counted down however the reconcile ends
+/// (also when its future is dropped at shutdown).
+struct InFlight(Gauge);
+
+impl InFlight {
+    fn start(metrics: &Metrics, kind: &'static str) -> Self {
+        let gauge = metrics
+            .reconciles_in_flight
+            .get_or_create(&KindLabels { kind })
+            .clone();
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// The object already shows this failure on `Synced`: its event was published when it

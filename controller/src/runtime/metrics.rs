@@ -39,6 +39,9 @@ pub struct Metrics {
     pub aws_calls: AwsCallMetrics,
     pub objects: Family<ObjectLabels, Gauge>,
     pub status_writes: Family<KindLabels, Counter>,
+    /// Reconciles running now, by kind: passes waiting for AWS hold memory, so this stays
+    /// near zero while calls wait for rate tokens (they are deferred, not awaited).
+    pub reconciles_in_flight: Family<KindLabels, Gauge>,
     /// 1 while this process acts (it holds the Lease, or runs without leader election), 0
     /// while it stands by: `sum(ec2_reconciler_leader)` is 1 in a healthy deployment.
     pub leader: Gauge,
@@ -54,6 +57,7 @@ impl Default for Metrics {
         let aws_calls = AwsCallMetrics::default();
         let objects = Family::<ObjectLabels, Gauge>::default();
         let status_writes = Family::<KindLabels, Counter>::default();
+        let reconciles_in_flight = Family::<KindLabels, Gauge>::default();
         let leader = Gauge::default();
         registry.register(
             "reconciles",
@@ -74,6 +78,16 @@ impl Default for Metrics {
             "aws_call_duration_seconds",
             "Time one AWS request took, by action (rate-limit waits and retry backoff excluded)",
             aws_calls.duration.clone(),
+        );
+        registry.register(
+            "aws_calls_deferred",
+            "AWS calls not sent because their client-side rate token was far off: the token is reserved and the object's next pass sends the call",
+            aws_calls.deferred.clone(),
+        );
+        registry.register(
+            "reconciles_in_flight",
+            "Reconciles running now, by kind",
+            reconciles_in_flight.clone(),
         );
         registry.register(
             "objects",
@@ -97,6 +111,7 @@ impl Default for Metrics {
             aws_calls,
             objects,
             status_writes,
+            reconciles_in_flight,
             leader,
         }
     }

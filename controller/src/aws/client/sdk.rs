@@ -163,6 +163,9 @@ impl Ec2Client {
             })
             .instrument(span.clone())
             .await;
+        if matches!(result, Err(AwsError::Deferred { .. })) {
+            self.metrics.record_deferred(action);
+        }
         span.record("outcome", outcome(result.as_ref().err()));
         span.record("attempts", attempts);
         if let Err(err) = &result {

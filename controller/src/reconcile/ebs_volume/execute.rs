@@ -58,6 +58,17 @@ pub async fn run(
                     // and its conditions): the intent already makes a replay safe.
                     status.volume_id = Some(volume.volume_id.clone());
                     status.state = Some(volume.state.as_str().to_owned());
+                    // The grace for a new volume to become visible runs from the call, which
+                    // may have been deferred long after the intent was recorded (its rate
+                    // token was far off): measured from the intent, a volume created after
+                    // an hour in the queue would look deleted at its first read.
+                    put_intent(
+                        &mut status.intents,
+                        Intent {
+                            requested_at: pass.ctx.clock.now(),
+                            ..intent
+                        },
+                    );
                 }
                 Err(AwsError::IdempotentParameterMismatch { message }) => {
                     // The token was used with other parameters (or burned by a failed

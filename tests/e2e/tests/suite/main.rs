@@ -28,6 +28,7 @@ mod observability;
 mod observer_reads;
 mod pipeline;
 mod plan_command;
+mod rate_deferral;
 mod shards;
 mod tenancy;
 mod testbed;
