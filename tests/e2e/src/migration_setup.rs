@@ -14,6 +14,18 @@ use crate::bed::{IMAGE, ZONE};
 /// The device data volumes are attached at.
 pub const DEVICE: &str = "/dev/sdf";
 
+/// The calls that change something, in order, which migrating an attached volume in place
+/// makes once each.
+pub const MIGRATION_STEPS: [&str; 7] = [
+    "StopInstances",
+    "CreateSnapshot",
+    "CopySnapshot",
+    "CreateVolume",
+    "DetachVolume",
+    "AttachVolume",
+    "StartInstances",
+];
+
 /// One running instance of `type_` from `image`, in [`ZONE`].
 pub async fn running_instance(bed: &Bed, type_: InstanceType, image: &str) -> Result<String> {
     let out = bed

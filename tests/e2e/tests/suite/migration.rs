@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, ensure};
 use aws_sdk_ec2::types::{Instance, InstanceType, VolumeType};
 use e2e::bed::{ZONE, condition, has_condition, tags_of, volume_id};
-use e2e::migration_setup::{DEVICE, attach, instance_with_volume, key, running_instance};
+use e2e::migration_setup::{
+    DEVICE, MIGRATION_STEPS, attach, instance_with_volume, key, running_instance,
+};
 use e2e::{Bed, Fault};
 use ec2_reconciler::api::conditions::{ConditionStatus, READY, SYNCED};
 use ec2_reconciler::api::migration::EncryptedVolumeMigrationStatus;
@@ -502,15 +504,7 @@ async fn a_controller_killed_at_each_step_resumes_without_leaking_or_repeating()
     let (instance, source) = instance_with_volume(&bed, &[("team", "web")]).await?;
     key(&bed, "alias/data").await?;
     bed.clear_calls().await?;
-    let steps = [
-        "StopInstances",
-        "CreateSnapshot",
-        "CopySnapshot",
-        "CreateVolume",
-        "DetachVolume",
-        "AttachVolume",
-        "StartInstances",
-    ];
+    let steps = MIGRATION_STEPS;
     // The emulator holds each first call 3 s, then applies it: the kill lands in between.
     for action in steps {
         bed.emu().inject(Fault::slow(action, 3000)).await?;
