@@ -29,11 +29,12 @@ pub fn controller_args() -> Vec<String> {
 pub async fn run(bed: &Bed, opts: &Options) -> Result<KindReport> {
     let m = opts.amis;
     let started = Instant::now();
-    let snapshots = snapshots(bed, m, opts.concurrency).await?;
+    let snapshots = snapshots(bed, m).await?;
     let setup = Setup {
         what: format!(
             "each registered from a snapshot of its own, shared with account {SHARED_WITH}; \
-             the bench made 1 volume and {m} completed snapshots of it first"
+             the bench made {} volumes and {m} completed snapshots of them first",
+            source_volumes(m)
         ),
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -57,18 +58,32 @@ pub async fn run(bed: &Bed, opts: &Options) -> Result<KindReport> {
     Ok(run.kind_report(setup, controller_args(), &plan))
 }
 
-/// `m` completed snapshots of one volume, made outside the controller.
-async fn snapshots(bed: &Bed, m: usize, concurrency: usize) -> Result<Vec<String>> {
-    if m == 0 {
-        return Ok(Vec::new());
+/// Snapshots made at once.
+const SNAPSHOTS_IN_FLIGHT: usize = 16;
+/// Of those, at most this many of one volume: EC2 allows 5 in progress per volume
+/// (ConcurrentSnapshotLimitExceeded), and so does the emulator.
+const SNAPSHOTS_PER_VOLUME: usize = 4;
+
+/// Volumes the snapshots are taken of.
+fn source_volumes(m: usize) -> usize {
+    m.min(SNAPSHOTS_IN_FLIGHT).div_ceil(SNAPSHOTS_PER_VOLUME)
+}
+
+/// `m` completed snapshots, made outside the controller: snapshot `i` of volume `i` modulo
+/// [`source_volumes`], so that any run of consecutive snapshots in flight holds at most
+/// [`SNAPSHOTS_PER_VOLUME`] of one volume.
+async fn snapshots(bed: &Bed, m: usize) -> Result<Vec<String>> {
+    let mut volumes = Vec::new();
+    for _ in 0..source_volumes(m) {
+        volumes.push(bed.outside_volume(1, &[]).await?);
     }
-    let volume = bed.outside_volume(1, &[]).await?;
-    let volume = &volume;
+    let volumes = &volumes;
     futures::stream::iter(0..m)
-        .map(|_| async move {
+        .map(|i| async move {
+            let volume = &volumes[i % volumes.len()];
             retry("a completed snapshot", || bed.completed_snapshot(volume)).await
         })
-        .buffered(concurrency.clamp(1, 16))
+        .buffered(SNAPSHOTS_IN_FLIGHT)
         .try_collect()
         .await
 }

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use ec2_reconciler::reconcile::ManagedKind;
-
 use serde_json::Value;
 
 use super::objects::{self, ReadyCount};
