@@ -64,16 +64,21 @@ env-down:
 demo: testbed build
 	hack/demo.sh $(STATE_DIR)
 
-## The benchmark: N gp3 EbsVolumes (default 1000; `N=10000 make bench`) on the test bed with the
-## release build, one table printed and written as JSON to .local/bench/. RATE_SCALE raises
-## the controller's client-side AWS limits (--aws-rate-scale): such a run is reported apart.
+## The benchmark: N gp3 EbsVolumes (default 1000; `N=10000 make bench`), then AMIS AmiImages
+## (default 100) and MIGRATIONS EncryptedVolumeMigrations (default 20; 0 skips a kind), each
+## kind on a test bed of its own, with the release build; one table printed and written as
+## JSON to .local/bench/. RATE_SCALE raises the controller's client-side AWS limits
+## (--aws-rate-scale): such a run is reported apart.
 N ?= 1000
+AMIS ?= 100
+MIGRATIONS ?= 20
 RATE_SCALE ?= 1
 RESYNC_SECONDS ?= 60
 bench:
 	$(CARGO) build --release -p ec2-reconciler
 	$(CARGO) build --workspace --all-targets
-	"$${CARGO_TARGET_DIR:-target}/debug/bench" --n $(N) --rate-scale $(RATE_SCALE) \
+	"$${CARGO_TARGET_DIR:-target}/debug/bench" --n $(N) --amis $(AMIS) \
+		--migrations $(MIGRATIONS) --rate-scale $(RATE_SCALE) \
 		--resync-seconds $(RESYNC_SECONDS) \
 		--controller "$${CARGO_TARGET_DIR:-target}/release/ec2-reconciler"
 

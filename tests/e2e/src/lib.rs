@@ -11,6 +11,7 @@ pub mod control_plane;
 pub mod controller;
 pub mod emulator;
 pub mod helm;
+pub mod migration_setup;
 pub mod paths;
 pub mod process;
 pub mod prometheus;

@@ -1,16 +1,16 @@
-//! The benchmark's objects: N gp3 EbsVolumes created side by side, and a watch that counts
-//! how many are Ready=True at once.
+//! The benchmark's objects, of any kind: created side by side, and a watch that counts how
+//! many are Ready=True at once.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use ec2_reconciler::api::EbsVolume;
+use ec2_reconciler::reconcile::ManagedKind;
 use futures::{StreamExt, TryStreamExt};
 use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
-use serde_json::json;
+use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -22,22 +22,21 @@ pub fn name(i: usize) -> String {
     format!("bench-{i:05}")
 }
 
-/// Creates objects `0..n` in `ns`, `concurrency` requests at a time; an object that already
-/// exists (an earlier attempt that got no answer) counts as created.
-pub async fn create_all(
-    api: &Api<EbsVolume>,
+/// Creates objects `0..n` named [`name`] in `ns`, object `i` with `spec(i)`, `concurrency`
+/// requests at a time; an object that already exists (an earlier attempt that got no
+/// answer) counts as created.
+pub async fn create_all<K: ManagedKind>(
+    api: &Api<K>,
     ns: &str,
     n: usize,
     concurrency: usize,
+    spec: impl Fn(usize) -> Value,
 ) -> Result<()> {
+    let spec = &spec;
     futures::stream::iter(0..n)
         .map(|i| async move {
-            let obj: EbsVolume = serde_json::from_value(manifest_in::<EbsVolume>(
-                ns,
-                &name(i),
-                json!({ "availabilityZone": "us-east-1a", "volumeType": "gp3", "sizeGiB": 1 }),
-            ))
-            .context("an EbsVolume manifest")?;
+            let obj: K = serde_json::from_value(manifest_in::<K>(ns, &name(i), spec(i)))
+                .with_context(|| format!("a {} manifest", K::KIND))?;
             retry(&format!("creating {}", name(i)), || async {
                 match api.create(&PostParams::default(), &obj).await {
                     Ok(_) => Ok(()),
@@ -53,7 +52,7 @@ pub async fn create_all(
         .map(drop)
 }
 
-/// A watch on the namespace's EbsVolumes, publishing how many are Ready=True.
+/// A watch on the namespace's objects of one kind, publishing how many are Ready=True.
 pub struct ReadyCount {
     rx: watch::Receiver<usize>,
     task: JoinHandle<()>,
@@ -61,7 +60,7 @@ pub struct ReadyCount {
 
 impl ReadyCount {
     /// Starts watching (before the objects are created, so none is missed).
-    pub fn start(api: Api<EbsVolume>) -> Self {
+    pub fn start<K: ManagedKind>(api: Api<K>) -> Self {
         let (tx, rx) = watch::channel(0);
         let task = tokio::spawn(async move {
             let mut ready: HashMap<String, bool> = HashMap::new();

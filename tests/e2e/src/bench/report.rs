@@ -1,7 +1,6 @@
 //! The benchmark's result: one structure, written as JSON and printed as one table.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -9,7 +8,9 @@ use super::floor::Bucket;
 use super::latency::Percentiles;
 
 /// Everything one run measured. Every field is always written (absent figures as `null`),
-/// so a reader can rely on the shape.
+/// so a reader can rely on the shape. The top-level figures are the EbsVolume stage's (as
+/// before the other kinds were measured); `amis` and `migrations` are the other kinds'
+/// stages, each on a bed of its own after the volumes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// EbsVolume objects created (gp3, 1 GiB each).
@@ -21,6 +22,34 @@ pub struct Report {
     pub creation: Creation,
     pub idle: Idle,
     /// The controller, the emulator, kube-apiserver and etcd, in that order.
+    pub processes: Vec<ProcessFigures>,
+    /// The AmiImage stage (`null` with no AMI; absent from reports older than it).
+    #[serde(default)]
+    pub amis: Option<KindReport>,
+    /// The EncryptedVolumeMigration stage (likewise).
+    #[serde(default)]
+    pub migrations: Option<KindReport>,
+}
+
+/// One kind's stage on a bed of its own (a namespace, an emulator and a controller started
+/// for it), so that no other kind's resyncs fall into its counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KindReport {
+    /// `AmiImage`, `EncryptedVolumeMigration`.
+    pub kind: String,
+    pub objects: usize,
+    /// What each object is, and what the benchmark made in AWS for them before the stage's
+    /// counters were read (so none of it is counted).
+    pub setup: String,
+    pub setup_seconds: f64,
+    /// The controller's arguments on top of the volume stage's.
+    pub controller_args: Vec<String>,
+    /// How the idle window told resyncs apart.
+    pub resyncs_counted_by: String,
+    pub creation: KindCreation,
+    pub idle: Idle,
+    /// As for the volumes, over this stage (the apiserver and etcd are the same processes
+    /// for every stage).
     pub processes: Vec<ProcessFigures>,
 }
 
@@ -46,22 +75,16 @@ pub struct ControllerRun {
     pub create_volume_bucket: Bucket,
 }
 
-/// From the first object created until the controller was quiet again after all were Ready.
+/// From the first object created until the controller was quiet again after all were Ready,
+/// for any kind. A completed EncryptedVolumeMigration is Ready=True (reason `Completed`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Creation {
-    /// Until the apiserver had accepted all N objects.
+pub struct KindCreation {
+    /// Until the apiserver had accepted all the objects.
     pub objects_created_seconds: f64,
     /// Until every object was Ready=True at once.
     pub all_ready_seconds: f64,
-    /// Objects seen Ready=True at the end of the wait (N unless the run failed).
+    /// Objects seen Ready=True at the end of the wait (all unless the run failed).
     pub ready: usize,
-    /// The least time in which the CreateVolume bucket lets N creates out.
-    pub rate_floor_seconds: f64,
-    /// `all_ready_seconds / rate_floor_seconds` (`null` when the floor is 0: N within the
-    /// burst).
-    pub ratio_to_floor: Option<f64>,
-    /// When the last volume was created in AWS (its CreateTime), after the first object.
-    pub last_create_volume_seconds: Option<f64>,
     /// Until all were Ready and no AWS call or status write had happened for the quiet gap.
     pub window_seconds: f64,
     /// AWS requests by action in the window.
@@ -70,15 +93,30 @@ pub struct Creation {
     pub mutating_calls: u64,
     pub status_writes: u64,
     pub status_writes_per_object: f64,
+}
+
+/// The EbsVolume stage's creation window: the figures of every kind, and the rate floor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Creation {
+    /// Written at this level, as before the other kinds were measured.
+    #[serde(flatten)]
+    pub common: KindCreation,
+    /// The least time in which the CreateVolume bucket lets N creates out.
+    pub rate_floor_seconds: f64,
+    /// `all_ready_seconds / rate_floor_seconds` (`null` when the floor is 0: N within the
+    /// burst).
+    pub ratio_to_floor: Option<f64>,
+    /// When the last volume was created in AWS (its CreateTime), after the first object.
+    pub last_create_volume_seconds: Option<f64>,
     /// Per volume: its object's Ready lastTransitionTime minus the volume's CreateTime.
     pub ready_after_create_volume_seconds: Option<Percentiles>,
 }
 
-/// An idle window: from a quiet moment after creation until two resync sweeps were over.
+/// An idle window: from a quiet moment after creation until two resyncs were over.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Idle {
     pub window_seconds: f64,
-    /// Sweeps seen in the window (bursts of DescribeVolumes).
+    /// Resyncs seen in the window (for the volumes: bursts of DescribeVolumes).
     pub resyncs: usize,
     /// AWS requests by action in the whole window.
     pub aws_calls: BTreeMap<String, u64>,
@@ -111,160 +149,4 @@ impl Report {
         std::fs::write(path, text + "\n")
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
     }
-
-    /// One table, for people: a figure per row.
-    pub fn table(&self) -> String {
-        let c = &self.controller;
-        let cr = &self.creation;
-        let idle = &self.idle;
-        let limits = if c.default_limits {
-            "default limits".to_owned()
-        } else {
-            "RAISED limits, report apart from the default-limit run".to_owned()
-        };
-        let mut rows: Vec<(String, String)> = vec![
-            ("objects".into(), format!("{} gp3 EbsVolumes", self.n)),
-            (
-                "controller".into(),
-                format!("{} build ({})", c.build, c.binary),
-            ),
-            ("commit".into(), self.commit.clone()),
-            (
-                "machine".into(),
-                format!(
-                    "{} CPUs, {:.1} GiB",
-                    self.machine.cpus, self.machine.memory_gib
-                ),
-            ),
-            (
-                "limits".into(),
-                format!(
-                    "--aws-rate-fraction {} --aws-rate-scale {} ({limits}); CreateVolume bucket {} + {}/s",
-                    c.aws_rate_fraction,
-                    c.aws_rate_scale,
-                    c.create_volume_bucket.burst,
-                    c.create_volume_bucket.refill_per_second
-                ),
-            ),
-            ("resync".into(), format!("{} s", c.resync_seconds)),
-            (
-                "objects accepted by the apiserver".into(),
-                secs(cr.objects_created_seconds),
-            ),
-            (
-                "time to all Ready".into(),
-                format!(
-                    "{} ({} of {} Ready)",
-                    secs(cr.all_ready_seconds),
-                    cr.ready,
-                    self.n
-                ),
-            ),
-            (
-                "rate floor (CreateVolume bucket)".into(),
-                secs(cr.rate_floor_seconds),
-            ),
-            (
-                "ratio to the floor".into(),
-                opt(cr.ratio_to_floor, |r| format!("{r:.2}x")),
-            ),
-            (
-                "last CreateVolume at".into(),
-                opt(cr.last_create_volume_seconds, secs),
-            ),
-            (
-                "Ready after CreateVolume p50/p90/max".into(),
-                opt(cr.ready_after_create_volume_seconds, |p| {
-                    format!("{:.1} / {:.1} / {:.1} s", p.p50, p.p90, p.max)
-                }),
-            ),
-            (
-                "creation: AWS calls".into(),
-                format!(
-                    "{} (window {})",
-                    calls(&cr.aws_calls),
-                    secs(cr.window_seconds)
-                ),
-            ),
-            (
-                "creation: reads / mutating calls".into(),
-                format!("{} / {}", cr.reads, cr.mutating_calls),
-            ),
-            (
-                "creation: status writes".into(),
-                format!(
-                    "{} ({:.2} per object)",
-                    cr.status_writes, cr.status_writes_per_object
-                ),
-            ),
-            (
-                "idle: window, resyncs seen".into(),
-                format!("{}, {}", secs(idle.window_seconds), idle.resyncs),
-            ),
-            (
-                "idle: AWS calls per resync".into(),
-                opt(idle.aws_calls_per_resync.as_ref(), |m| {
-                    if m.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        m.iter()
-                            .map(|(a, n)| format!("{a} {n:.1}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                }),
-            ),
-            (
-                "idle: reads per 1,000 objects per resync".into(),
-                opt(idle.reads_per_1000_objects_per_resync, |r| {
-                    format!("{r:.2}")
-                }),
-            ),
-            (
-                "idle: mutating calls / status writes".into(),
-                format!("{} / {}", idle.mutating_calls, idle.status_writes),
-            ),
-        ];
-        for p in &self.processes {
-            rows.push((
-                format!("{}: RSS empty / idle / peak", p.name),
-                format!(
-                    "{:.1} / {:.1} / {:.1} MiB",
-                    p.rss_empty_mib, p.rss_idle_mib, p.rss_peak_mib
-                ),
-            ));
-            rows.push((
-                format!("{}: CPU creation / idle", p.name),
-                format!(
-                    "{:.1} / {:.1} s",
-                    p.cpu_seconds_creation, p.cpu_seconds_idle
-                ),
-            ));
-        }
-        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        let mut out = String::new();
-        for (key, value) in rows {
-            let _ = writeln!(out, "{key:<width$}  {value}");
-        }
-        out
-    }
-}
-
-fn secs(s: f64) -> String {
-    format!("{s:.1} s")
-}
-
-fn opt<T>(value: Option<T>, show: impl FnOnce(T) -> String) -> String {
-    value.map_or_else(|| "n/a".to_owned(), show)
-}
-
-fn calls(calls: &BTreeMap<String, u64>) -> String {
-    if calls.is_empty() {
-        return "none".to_owned();
-    }
-    calls
-        .iter()
-        .map(|(a, n)| format!("{a} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

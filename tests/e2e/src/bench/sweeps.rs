@@ -1,7 +1,13 @@
-//! Telling resyncs apart in an idle controller: each resync is one sweep, a burst of
-//! DescribeVolumes pages, and between two sweeps nothing is read. Counting bursts in the
+//! Telling resyncs apart in an idle controller. Where a kind reads its resources in sweeps,
+//! each resync is one sweep, a burst of one Describe action's pages (DescribeVolumes,
+//! DescribeImages), and between two sweeps nothing is read: counting bursts in the
 //! emulator's counter lets the benchmark report calls per resync whatever the controller's
-//! jitter (each sweep's interval is drawn within 10% of the resync interval).
+//! jitter (each sweep's interval is drawn within 10% of the resync interval). Where a kind
+//! reads nothing at rest (a completed migration), a resync is one pass of every object,
+//! counted in the controller's reconciles; and where it sweeps, a burst is only taken for a
+//! resync once every object has passed again, since one resync's reads need not come in one
+//! burst (an AMI resync's sweep and its per-account launch-permission read are each due on
+//! their own clock).
 
 /// One reading of a counter: milliseconds since the window began, and its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +49,17 @@ pub fn bursts(readings: &[Reading], gap_ms: u64) -> Bursts {
         started,
         completed: started - usize::from(open),
     }
+}
+
+/// Resyncs over in `readings` (oldest first) of the reconciles of `objects` objects: each
+/// resync passes every object once, so every `objects` passes since the first reading are
+/// one (0 without objects).
+pub fn passes(readings: &[Reading], objects: usize) -> usize {
+    let (Some(first), Some(last)) = (readings.first(), readings.last()) else {
+        return 0;
+    };
+    let passes = usize::try_from(last.value.saturating_sub(first.value)).unwrap_or(usize::MAX);
+    passes.checked_div(objects).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -97,5 +114,15 @@ mod tests {
             Bursts::default()
         );
         assert_eq!(bursts(&[], 5000), Bursts::default());
+    }
+
+    #[test]
+    fn passes_count_a_resync_per_object_count() {
+        // Three objects: three passes, then three more.
+        let readings = series(&[(0, 10), (500, 12), (1000, 13), (9000, 15), (9500, 16)]);
+        assert_eq!(passes(&readings, 3), 2);
+        assert_eq!(passes(&readings[..4], 3), 1);
+        assert_eq!(passes(&readings, 0), 0);
+        assert_eq!(passes(&[], 3), 0);
     }
 }

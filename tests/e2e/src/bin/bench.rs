@@ -12,13 +12,22 @@ use e2e::paths;
 #[derive(Parser)]
 #[command(
     name = "bench",
-    about = "Create N gp3 EbsVolumes on the test bed, wait for all Ready, idle two resyncs, \
-             and print one table (also written as JSON)"
+    about = "Create N gp3 EbsVolumes on the test bed, wait for all Ready, idle two resyncs; \
+             then the same with M AmiImages and with K EncryptedVolumeMigrations, each kind on \
+             a bed of its own; print one table (also written as JSON)"
 )]
 struct Cli {
     /// EbsVolume objects to create.
     #[arg(long, env = "N", default_value_t = 1000)]
     n: usize,
+    /// AmiImage objects to create after the volumes, each registered from a snapshot of its
+    /// own and shared with one account (0: no AMI stage).
+    #[arg(long, env = "AMIS", default_value_t = 100)]
+    amis: usize,
+    /// EncryptedVolumeMigration objects to create after the AMIs, each encrypting the data
+    /// volume of a running instance in place (0: no migration stage).
+    #[arg(long, env = "MIGRATIONS", default_value_t = 20)]
+    migrations: usize,
     /// The controller's --resync-seconds.
     #[arg(long, default_value_t = 60)]
     resync_seconds: u64,
@@ -40,8 +49,9 @@ struct Cli {
     /// Object creations in flight at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Give up when not all objects are Ready after this many seconds (default: twice the
-    /// rate floor plus ten minutes).
+    /// Give up when not all objects of a stage are Ready after this many seconds (default:
+    /// for the volumes twice the rate floor plus ten minutes, for the other kinds ten
+    /// minutes plus two seconds an object).
     #[arg(long)]
     ready_timeout_seconds: Option<u64>,
 }
@@ -81,6 +91,8 @@ async fn run(cli: Cli) -> Result<()> {
         .json
         .unwrap_or_else(|| out_dir.join(format!("bench-{suffix}.json")));
     let opts = Options {
+        amis: cli.amis,
+        migrations: cli.migrations,
         resync_seconds: cli.resync_seconds,
         aws_rate_fraction: cli.aws_rate_fraction,
         aws_rate_scale: cli.rate_scale,

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, ensure};
-use aws_sdk_ec2::types::{
-    EbsInstanceBlockDeviceSpecification, Instance, InstanceBlockDeviceMappingSpecification,
-    InstanceType, Placement, VolumeType,
-};
+use aws_sdk_ec2::types::{Instance, InstanceType, VolumeType};
 use e2e::bed::{ZONE, condition, has_condition, tags_of, volume_id};
+use e2e::migration_setup::{
+    DEVICE, MIGRATION_STEPS, attach, instance_with_volume, key, running_instance,
+};
 use e2e::{Bed, Fault};
 use ec2_reconciler::api::conditions::{ConditionStatus, READY, SYNCED};
 use ec2_reconciler::api::migration::EncryptedVolumeMigrationStatus;
@@ -20,7 +20,6 @@ use kube::Resource;
 use serde_json::{Value, json};
 
 const NAME: &str = "encrypt";
-const DEVICE: &str = "/dev/sdf";
 
 /// Actions that change something in AWS.
 const INSTANCE_CALLS: [&str; 4] = [
@@ -39,26 +38,6 @@ fn phase(m: &EncryptedVolumeMigration) -> &str {
         .as_ref()
         .and_then(|s| s.phase.as_deref())
         .unwrap_or_default()
-}
-
-/// One running instance of a type without instance store, in [`ZONE`].
-async fn running_instance(bed: &Bed, type_: InstanceType, image: &str) -> Result<String> {
-    let out = bed
-        .ec2()
-        .run_instances()
-        .image_id(image)
-        .instance_type(type_)
-        .min_count(1)
-        .max_count(1)
-        .placement(Placement::builder().availability_zone(ZONE).build())
-        .send()
-        .await
-        .context("RunInstances")?;
-    out.instances()
-        .first()
-        .and_then(|i| i.instance_id())
-        .map(str::to_owned)
-        .context("no instance")
 }
 
 async fn describe_instance(bed: &Bed, id: &str) -> Result<Instance> {
@@ -101,54 +80,6 @@ async fn at_device(
     Ok((state, mapped))
 }
 
-/// Attaches `volume` at [`DEVICE`] with DeleteOnTermination, outside the controller.
-async fn attach(bed: &Bed, volume: &str, instance: &str) -> Result<()> {
-    bed.ec2()
-        .attach_volume()
-        .volume_id(volume)
-        .instance_id(instance)
-        .device(DEVICE)
-        .send()
-        .await
-        .context("AttachVolume")?;
-    bed.wait_until("the attachment", || async {
-        let v = bed.describe_volume(volume).await?;
-        Ok((v.state().map(|s| s.as_str()) == Some("in-use")).then_some(()))
-    })
-    .await?;
-    bed.ec2()
-        .modify_instance_attribute()
-        .instance_id(instance)
-        .block_device_mappings(
-            InstanceBlockDeviceMappingSpecification::builder()
-                .device_name(DEVICE)
-                .ebs(
-                    EbsInstanceBlockDeviceSpecification::builder()
-                        .delete_on_termination(true)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .context("ModifyInstanceAttribute")?;
-    Ok(())
-}
-
-/// A new KMS key with `alias`; its ARN.
-async fn key(bed: &Bed, alias: &str) -> Result<String> {
-    let key = bed.kms().create_key().send().await.context("CreateKey")?;
-    let meta = key.key_metadata().context("no key metadata")?;
-    bed.kms()
-        .create_alias()
-        .alias_name(alias)
-        .target_key_id(meta.key_id())
-        .send()
-        .await
-        .context("CreateAlias")?;
-    meta.arn().map(str::to_owned).context("no key arn")
-}
-
 /// The volumes whose `name` filter matches `value` (`volume-id`, `tag:...`).
 async fn volumes_where(
     bed: &Bed,
@@ -168,14 +99,6 @@ async fn volumes_where(
         .await?
         .volumes()
         .to_vec())
-}
-
-/// A running t3.micro instance with an 8 GiB volume of `tags` attached at [`DEVICE`].
-async fn instance_with_volume(bed: &Bed, tags: &[(&str, &str)]) -> Result<(String, String)> {
-    let instance = running_instance(bed, InstanceType::T3Micro, e2e::bed::IMAGE).await?;
-    let volume = bed.outside_volume(8, tags).await?;
-    attach(bed, &volume, &instance).await?;
-    Ok((instance, volume))
 }
 
 async fn wait_phase(bed: &Bed, phase_word: &str) -> Result<EncryptedVolumeMigration> {
@@ -581,15 +504,7 @@ async fn a_controller_killed_at_each_step_resumes_without_leaking_or_repeating()
     let (instance, source) = instance_with_volume(&bed, &[("team", "web")]).await?;
     key(&bed, "alias/data").await?;
     bed.clear_calls().await?;
-    let steps = [
-        "StopInstances",
-        "CreateSnapshot",
-        "CopySnapshot",
-        "CreateVolume",
-        "DetachVolume",
-        "AttachVolume",
-        "StartInstances",
-    ];
+    let steps = MIGRATION_STEPS;
     // The emulator holds each first call 3 s, then applies it: the kill lands in between.
     for action in steps {
         bed.emu().inject(Fault::slow(action, 3000)).await?;
