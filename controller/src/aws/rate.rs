@@ -341,6 +341,9 @@ impl RateLimiter {
     /// whose token is more than [`deferral::IN_PLACE`] away is deferred: the token is
     /// reserved for the object and [`AwsError::Deferred`] says when it is due.
     async fn first_token(&self, class: ActionClass) -> Result<(), AwsError> {
+        if deferral::take_prepaid(class) {
+            return Ok(());
+        }
         let object = deferral::current_object().filter(|_| class.is_deferrable());
         let (Some(object), Some(bucket)) = (object, self.buckets.get(&class)) else {
             self.acquire(class).await;
@@ -355,6 +358,20 @@ impl RateLimiter {
             }
             Claim::Later(wait) => Err(AwsError::Deferred { wait }),
         }
+    }
+
+    /// Takes, inside an object's reconcile, the token of the mutating call the pass is about
+    /// to send, before the action records its intent: either at once (after at most
+    /// [`deferral::IN_PLACE`]) and prepaid for that call, or [`AwsError::Deferred`] with
+    /// the token reserved for the object's next pass. Elsewhere, and for reads, nothing is
+    /// taken: the call waits for its token itself.
+    pub async fn admit(&self, class: ActionClass) -> Result<(), AwsError> {
+        if !class.is_deferrable() || deferral::current_object().is_none() {
+            return Ok(());
+        }
+        self.first_token(class).await?;
+        deferral::prepay(class);
+        Ok(())
     }
 
     /// Tokens reserved for deferred passes, all classes together.
@@ -779,6 +796,61 @@ mod tests {
         let after = create_in_pass(&limiter, "after", &sent).await;
         assert!(after.is_ok(), "{after:?}");
         assert_eq!(t.elapsed(), Duration::from_millis(400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_admitted_call_uses_the_token_taken_for_it() {
+        let limiter = RateLimiter::default();
+        let sent = AtomicU32::new(0);
+        // Burst spent but one token: admit takes it, the call takes no second one.
+        for i in 0..49 {
+            let burst = create_in_pass(&limiter, &format!("burst-{i}"), &sent).await;
+            assert!(burst.is_ok(), "{burst:?}");
+        }
+        let start = Instant::now();
+        let admitted = deferral::for_object("a".to_owned(), async {
+            limiter.admit(ActionClass::CreateDelete).await?;
+            limiter
+                .with_retries(ActionClass::CreateDelete, Idempotency::Safe, || async {
+                    Ok(sent.fetch_add(1, Ordering::SeqCst) + 1)
+                })
+                .await
+        })
+        .await;
+        assert_eq!(admitted, Ok(50));
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "one token for admit and call"
+        );
+        // The next is 0.4 s away, and one far off is deferred at admission, nothing sent.
+        let next = create_in_pass(&limiter, "b", &sent).await;
+        assert!(next.is_ok(), "{next:?}");
+        let far =
+            deferral::for_object("c".to_owned(), async { join_admissions(&limiter, 3).await })
+                .await;
+        assert_eq!(
+            far,
+            vec![
+                Ok(()),
+                Ok(()),
+                Err(AwsError::Deferred {
+                    wait: Duration::from_millis(1200)
+                })
+            ]
+        );
+        assert_eq!(sent.load(Ordering::SeqCst), 51);
+    }
+
+    /// `n` admissions of CreateDelete asked at the same moment by passes of `n` objects.
+    async fn join_admissions(limiter: &RateLimiter, n: usize) -> Vec<Result<(), AwsError>> {
+        let objects: Vec<String> = (0..n).map(|i| format!("admit-{i}")).collect();
+        futures::future::join_all(
+            objects
+                .iter()
+                .map(|o| deferral::for_object(o.clone(), limiter.admit(ActionClass::CreateDelete))),
+        )
+        .await
     }
 
     #[tokio::test(start_paused = true)]

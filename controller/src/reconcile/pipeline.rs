@@ -27,6 +27,7 @@ use super::rechecks::{Blocked, Cause};
 use super::status::StatusWriter;
 use crate::api::conditions::{ConditionStatus, DesiredCondition, PROGRESSING, READY, SYNCED, find};
 use crate::api::status::KindStatus;
+use crate::aws::actions::AwsAction;
 use crate::aws::client::{Ec2, KmsKey};
 use crate::aws::identity::Scope;
 use crate::aws::rate::deferral;
@@ -60,6 +61,10 @@ pub trait Reconciler: ManagedKind {
     /// Copies what the observation and the plan show into the status (the pipeline adds
     /// `plan` and the conditions).
     fn record(status: &mut Self::Status, observation: &Self::Observation, plan: &Self::Plan);
+
+    /// The AWS call `action` sends (the first, when it sends more than one): its rate token
+    /// is taken before the action records anything (see `aws::rate::deferral`).
+    fn first_call(action: &Self::Action) -> AwsAction;
 
     /// Runs one action as one AWS call, recording its intent in `status` (through
     /// `writer`) first when the call is not idempotent by itself.
@@ -294,6 +299,17 @@ async fn converge<K: Reconciler>(
     let mut changed = false;
     if !held {
         for action in plan.executable() {
+            // The call's rate token first: when it is far off, the action is deferred
+            // before it records or writes anything.
+            let call = K::first_call(action);
+            if let Err(deferred) = pass.ec2().admit(call).await {
+                if !changed {
+                    return Err(from_aws(call.as_str(), deferred));
+                }
+                // What the earlier actions did is written now; the next pass (soon after
+                // a change) finds this one's reservation.
+                break;
+            }
             K::execute(pass, action, status, writer).await?;
             changed = true;
             pass.ctx

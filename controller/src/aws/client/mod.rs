@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
+use super::actions::AwsAction;
 use super::errors::AwsError;
 use crate::plan::observed::{
     AttachmentState, LaunchPermissionSet, ModificationState, ObservedImage, ObservedModification,
@@ -85,6 +86,13 @@ pub fn note_answered(sent_at: tokio::time::Instant) {
 pub trait Ec2: Send + Sync {
     /// The Region these calls go to.
     fn region(&self) -> &str;
+
+    /// Takes the client-side rate token of `action` before the pass records its intent
+    /// (see `aws::rate::deferral`): `AwsError::Deferred` when it is far off. Clients without
+    /// a limiter (the tests' fakes) admit everything.
+    fn admit(&self, _action: AwsAction) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// One page of DescribeVolumes (`max_results` 5..=500).
     fn describe_volumes_page(

@@ -200,6 +200,16 @@ impl Ec2 for Ec2Client {
         &self.region
     }
 
+    fn admit(&self, action: AwsAction) -> BoxFuture<'_, Result<(), AwsError>> {
+        Box::pin(async move {
+            let admitted = self.limiter.admit(ActionClass::of(action)).await;
+            if admitted.is_err() {
+                self.metrics.record_deferred(action);
+            }
+            admitted
+        })
+    }
+
     fn describe_volumes_page(
         &self,
         filters: Vec<Filter>,

@@ -10,9 +10,16 @@
 //! the pass is requeued for when the token is due (not a failure: no event, no condition),
 //! and the object's next pass claims the reserved token.
 //!
+//! The pipeline asks for the token before an action records its intent
+//! ([`RateLimiter::admit`](super::RateLimiter::admit)): a deferred action has recorded and
+//! written nothing, and the token it was given is prepaid for the call it then sends. A call
+//! that was not admitted first (a second call of one action) is deferred the same way, after
+//! whatever its action recorded.
+//!
 //! Only mutating classes are deferred: reads are merged by the observers (one paced read
 //! serves many objects), and a read that fails would fail every object waiting on it.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
@@ -22,19 +29,47 @@ use tokio::time::Instant;
 
 use super::ActionClass;
 
+/// The reconcile running in this task.
+struct PassState {
+    /// Its object's `object_key`.
+    object: String,
+    /// A token taken by `admit` for the call the pass is about to send.
+    prepaid: Cell<Option<ActionClass>>,
+}
+
 tokio::task_local! {
-    /// The object whose reconcile is running in this task (its `object_key`).
-    static OBJECT: String;
+    static PASS: PassState;
 }
 
 /// Runs `pass` as a reconcile of the object `key`: its mutating calls may be deferred.
 pub async fn for_object<F: Future>(key: String, pass: F) -> F::Output {
-    OBJECT.scope(key, pass).await
+    let state = PassState {
+        object: key,
+        prepaid: Cell::new(None),
+    };
+    PASS.scope(state, pass).await
 }
 
 /// The object whose reconcile this task runs, if it runs one.
 pub(super) fn current_object() -> Option<String> {
-    OBJECT.try_with(Clone::clone).ok()
+    PASS.try_with(|p| p.object.clone()).ok()
+}
+
+/// Marks a token of `class` as taken for this pass's next call of that class.
+pub(super) fn prepay(class: ActionClass) {
+    let _ = PASS.try_with(|p| p.prepaid.set(Some(class)));
+}
+
+/// Whether this pass holds a prepaid token of `class`; it is used up by asking.
+pub(super) fn take_prepaid(class: ActionClass) -> bool {
+    PASS.try_with(|p| {
+        let held = p.prepaid.get() == Some(class);
+        if held {
+            p.prepaid.set(None);
+        }
+        held
+    })
+    .unwrap_or(false)
 }
 
 /// The longest wait for a token spent inside the pass; a longer one is deferred. Short
@@ -205,5 +240,21 @@ mod tests {
         assert_eq!(current_object(), None);
         let seen = for_object("EbsVolume/ns/a".to_owned(), async { current_object() }).await;
         assert_eq!(seen.as_deref(), Some("EbsVolume/ns/a"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_prepaid_token_serves_one_call_of_its_class_in_its_pass() {
+        prepay(CREATE);
+        assert!(!take_prepaid(CREATE), "outside a pass nothing is prepaid");
+        let taken = for_object("a".to_owned(), async {
+            prepay(CREATE);
+            [
+                take_prepaid(ActionClass::Tags),
+                take_prepaid(CREATE),
+                take_prepaid(CREATE),
+            ]
+        })
+        .await;
+        assert_eq!(taken, [false, true, false]);
     }
 }

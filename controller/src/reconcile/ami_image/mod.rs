@@ -10,6 +10,7 @@ use super::error::Result;
 use super::pipeline::{Pass, Reconciler};
 use super::status::StatusWriter;
 use crate::api::ami_image::{AmiImage, AmiImageStatus};
+use crate::aws::actions::AwsAction;
 use crate::plan::ami_image::{ImageAction, ImageInput, ImagePlan, ImageWait, plan_image};
 
 pub use observe::Observation;
@@ -57,6 +58,29 @@ impl Reconciler for AmiImage {
             status::record_observation(status, observation);
         }
         status.managed_tag_keys = plan.managed_tag_keys.iter().cloned().collect();
+    }
+
+    fn first_call(action: &ImageAction) -> AwsAction {
+        match action {
+            ImageAction::CreateFromInstance { .. } => AwsAction::CreateImage,
+            ImageAction::Register(_) => AwsAction::RegisterImage,
+            ImageAction::Copy { .. } => AwsAction::CopyImage,
+            ImageAction::SetTags { .. } => AwsAction::CreateTags,
+            ImageAction::RemoveTags { .. } => AwsAction::DeleteTags,
+            ImageAction::SetDescription { .. } | ImageAction::ChangeLaunchPermissions { .. } => {
+                AwsAction::ModifyImageAttribute
+            }
+            ImageAction::EnableDeprecation { .. } => AwsAction::EnableImageDeprecation,
+            ImageAction::DisableDeprecation { .. } => AwsAction::DisableImageDeprecation,
+            ImageAction::SetDeregistrationProtection { enabled: true, .. } => {
+                AwsAction::EnableImageDeregistrationProtection
+            }
+            ImageAction::SetDeregistrationProtection { enabled: false, .. } => {
+                AwsAction::DisableImageDeregistrationProtection
+            }
+            ImageAction::ChangeSnapshotPermissions { .. } => AwsAction::ModifySnapshotAttribute,
+            ImageAction::Deregister { .. } => AwsAction::DeregisterImage,
+        }
     }
 
     fn execute(

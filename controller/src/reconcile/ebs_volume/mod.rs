@@ -10,6 +10,7 @@ use super::error::Result;
 use super::pipeline::{Pass, Reconciler};
 use super::status::StatusWriter;
 use crate::api::{EbsVolume, EbsVolumeStatus};
+use crate::aws::actions::AwsAction;
 use crate::plan::ebs_volume::{VolumeAction, VolumeInput, VolumePlan, Wait, plan_volume};
 
 pub use observe::Observation;
@@ -56,6 +57,19 @@ impl Reconciler for EbsVolume {
         }
         status.recent_modifications = plan.recent_modifications.clone();
         status.managed_tag_keys = plan.managed_tag_keys.iter().cloned().collect();
+    }
+
+    fn first_call(action: &VolumeAction) -> AwsAction {
+        match action {
+            VolumeAction::Create(_) => AwsAction::CreateVolume,
+            VolumeAction::Modify(_) => AwsAction::ModifyVolume,
+            VolumeAction::Attach { .. } => AwsAction::AttachVolume,
+            VolumeAction::Detach { .. } => AwsAction::DetachVolume,
+            VolumeAction::SetTags { .. } => AwsAction::CreateTags,
+            VolumeAction::RemoveTags { .. } => AwsAction::DeleteTags,
+            VolumeAction::CreateFinalSnapshot { .. } => AwsAction::CreateSnapshot,
+            VolumeAction::Delete { .. } => AwsAction::DeleteVolume,
+        }
     }
 
     fn execute(

@@ -12,6 +12,7 @@ use crate::api::EbsVolume;
 use crate::api::migration::{
     EncryptedVolumeMigration, EncryptedVolumeMigrationStatus, MigrationStep,
 };
+use crate::aws::actions::AwsAction;
 use crate::plan::migration::{
     MigrationAction, MigrationInput, MigrationPlan, MigrationWait, Phase, plan_migration,
 };
@@ -56,6 +57,23 @@ impl Reconciler for EncryptedVolumeMigration {
     fn record(status: &mut EncryptedVolumeMigrationStatus, _: &Observation, plan: &MigrationPlan) {
         plan.record.apply(status);
         record_steps(status, plan);
+    }
+
+    fn first_call(action: &MigrationAction) -> AwsAction {
+        match action {
+            MigrationAction::StopInstance { .. } => AwsAction::StopInstances,
+            MigrationAction::CreateSnapshot { .. } => AwsAction::CreateSnapshot,
+            MigrationAction::CopySnapshot { .. } => AwsAction::CopySnapshot,
+            MigrationAction::CreateVolume(_) => AwsAction::CreateVolume,
+            MigrationAction::Detach { .. } => AwsAction::DetachVolume,
+            MigrationAction::Attach { .. } => AwsAction::AttachVolume,
+            MigrationAction::SetDeleteOnTermination { .. } => AwsAction::ModifyInstanceAttribute,
+            MigrationAction::StartInstance { .. } => AwsAction::StartInstances,
+            MigrationAction::DeleteVolume { .. } => AwsAction::DeleteVolume,
+            MigrationAction::DeleteSnapshot { .. } => AwsAction::DeleteSnapshot,
+            MigrationAction::TagVolumes { .. } => AwsAction::CreateTags,
+            MigrationAction::UntagVolumes { .. } => AwsAction::DeleteTags,
+        }
     }
 
     fn execute(
