@@ -110,6 +110,14 @@ pub struct Creation {
     pub last_create_volume_seconds: Option<f64>,
     /// Per volume: its object's Ready lastTransitionTime minus the volume's CreateTime.
     pub ready_after_create_volume_seconds: Option<Percentiles>,
+    /// How long AWS (the emulator's `volume-create` setting) keeps a new volume `creating`.
+    #[serde(default)]
+    pub aws_creation_seconds: Option<f64>,
+    /// Per volume: Ready after the volume became `available` (the above minus
+    /// `aws_creation_seconds`): the controller's own delay, bounded by one creating poll
+    /// (`--creating-poll-seconds`) plus a pass and its status write.
+    #[serde(default)]
+    pub ready_after_available_seconds: Option<Percentiles>,
 }
 
 /// An idle window: from a quiet moment after creation until two resyncs were over.

@@ -59,6 +59,18 @@ impl Report {
                     format!("{:.1} / {:.1} / {:.1} s", p.p50, p.p90, p.max)
                 }),
             ),
+            row(
+                "Ready after available p50/p90/max",
+                opt(cr.ready_after_available_seconds, |p| {
+                    format!(
+                        "{:.1} / {:.1} / {:.1} s (AWS creating for {})",
+                        p.p50,
+                        p.p90,
+                        p.max,
+                        opt(cr.aws_creation_seconds, secs)
+                    )
+                }),
+            ),
         ]);
         rows.extend(creation_rows(&cr.common));
         rows.extend(idle_rows(&self.idle));

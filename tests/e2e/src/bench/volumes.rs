@@ -49,6 +49,15 @@ pub async fn run(bed: &Bed, opts: &Options) -> Result<Figures> {
     // After both windows: how long volumes waited between CreateVolume and Ready.
     let api = bed.api::<EbsVolume>()?;
     let (latencies, last_create) = ready_after_create(bed, &api, run.t0_wall).await?;
+    let aws_creation = bed
+        .emu()
+        .set_transitions(json!({}))
+        .await?
+        .get("volume-create")
+        .and_then(serde_json::Value::as_f64);
+    let after_available: Vec<f64> = aws_creation
+        .map(|c| latencies.iter().map(|l| l - c).collect())
+        .unwrap_or_default();
     let common = run.creation();
     Ok(Figures {
         creation: Creation {
@@ -56,6 +65,8 @@ pub async fn run(bed: &Bed, opts: &Options) -> Result<Figures> {
             ratio_to_floor: (floor > 0.0).then(|| common.all_ready_seconds / floor),
             last_create_volume_seconds: last_create,
             ready_after_create_volume_seconds: latency::percentiles(&latencies),
+            aws_creation_seconds: aws_creation,
+            ready_after_available_seconds: latency::percentiles(&after_available),
             common,
         },
         idle: run.idle(),
