@@ -5,7 +5,7 @@
 
 use anyhow::{Result, ensure};
 use e2e::Bed;
-use e2e::bed::{ZONE, is_ready, metric_sum};
+use e2e::bed::{ZONE, metric_sum};
 use ec2_reconciler::api::EbsVolume;
 use serde_json::json;
 
@@ -56,15 +56,9 @@ async fn creates_queued_for_rate_tokens_end_their_passes_and_are_each_sent_once(
         "{in_flight} reconciles running while {queued} creates wait for tokens: queued passes are held open"
     );
 
-    bed.wait_until("every volume to be Ready", || async {
-        for i in 0..VOLUMES {
-            if !is_ready(&bed.get::<EbsVolume>(&name(i)).await?) {
-                return Ok(None);
-            }
-        }
-        Ok(Some(()))
-    })
-    .await?;
+    for i in 0..VOLUMES {
+        bed.wait_ready::<EbsVolume>(&name(i)).await?;
+    }
     let created = bed.calls().await?.count("CreateVolume");
     ensure!(
         created == VOLUMES,
