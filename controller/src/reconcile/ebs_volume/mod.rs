@@ -91,17 +91,15 @@ impl Reconciler for EbsVolume {
         // This pass started a modification (recorded at `pass.now` before the call): its
         // modification is read too, not carried over.
         let modified = status.recent_modifications.contains(&pass.now);
-        // Read it again, merged with other objects' reads. A failed read is no loss: the
-        // pass writes what it did and the next pass reads it again.
-        let entry = match observe::read_for(Some(status)) {
-            // Just created: in the next paced read of every creating volume, so a bulk
-            // creation costs one read per poll interval, not one per create.
-            observe::Read::Poll => volumes.poll(volume_id).await,
-            _ if modified => volumes.refresh_in_full(volume_id).await,
-            observe::Read::InFull => volumes.refresh_in_full(volume_id).await,
-            observe::Read::Refresh => volumes.refresh(volume_id).await,
-        }
-        .ok()??;
+        // Read it again, merged with other objects' reads (just created: in the next paced
+        // read of every creating volume, so a bulk creation costs one read per poll interval,
+        // not one per create). A failed read is no loss: the pass writes what it did and the
+        // next pass reads it again.
+        let read = match observe::read_for(Some(status)) {
+            observe::Read::Refresh if modified => observe::Read::InFull,
+            read => read,
+        };
+        let entry = read.read(&volumes, volume_id).await.ok()??;
         Some(Observation {
             volume: Some(entry.volume),
             modification: entry.modification,

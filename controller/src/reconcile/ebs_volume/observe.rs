@@ -2,10 +2,13 @@
 //! observer (never a per-object Describe of the volume in steady state).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::api::EbsVolume;
 use crate::api::conditions::{ConditionStatus, PROGRESSING, find};
 use crate::api::intent::find_intent;
+use crate::aws::errors::AwsError;
+use crate::aws::observer::volumes::{VolumeEntry, VolumeObserver};
 use crate::plan::ebs_volume::FINAL_SNAPSHOT_STEP;
 use crate::plan::observed::{
     ModificationState, ObservedInstance, ObservedModification, ObservedSnapshot, ObservedVolume,
@@ -60,9 +63,19 @@ pub enum Read {
     Refresh,
 }
 
-/// How the last recorded status says to read the volume while AWS works on it.
-pub fn read_while_awaiting(obj: &EbsVolume) -> Read {
-    read_for(obj.status.as_ref())
+impl Read {
+    /// Reads volume `id` this way, merged with other objects' reads.
+    pub async fn read(
+        self,
+        volumes: &Arc<VolumeObserver>,
+        id: &str,
+    ) -> std::result::Result<Option<VolumeEntry>, AwsError> {
+        match self {
+            Read::Poll => volumes.poll(id).await,
+            Read::InFull => volumes.refresh_in_full(id).await,
+            Read::Refresh => volumes.refresh(id).await,
+        }
+    }
 }
 
 /// How to read the volume `status` describes.
@@ -115,11 +128,12 @@ pub async fn observe(pass: &Pass<'_, EbsVolume>) -> Result<Observation> {
         // other objects' reads); in steady state the shared sweep answers. A volume being
         // created is polled: one read per poll interval for every creating volume of the
         // Region. One whose status shows a modification in flight has it read too.
-        let entry = match awaiting_aws(obj).then(|| read_while_awaiting(obj)) {
-            None => volumes.get(&volume_id).await,
-            Some(Read::Poll) => volumes.poll(&volume_id).await,
-            Some(Read::InFull) => volumes.refresh_in_full(&volume_id).await,
-            Some(Read::Refresh) => volumes.refresh(&volume_id).await,
+        let entry = if awaiting_aws(obj) {
+            read_for(obj.status.as_ref())
+                .read(&volumes, &volume_id)
+                .await
+        } else {
+            volumes.get(&volume_id).await
         }
         .map_err(|e| from_aws("DescribeVolumes", e))?;
         if let Some(entry) = entry {
