@@ -344,19 +344,25 @@ impl RateLimiter {
         if deferral::take_prepaid(class) {
             return Ok(());
         }
-        let object = deferral::current_object().filter(|_| class.is_deferrable());
-        let (Some(object), Some(bucket)) = (object, self.buckets.get(&class)) else {
-            self.acquire(class).await;
-            return Ok(());
+        let claim = match self.buckets.get(&class) {
+            Some(bucket) if class.is_deferrable() => deferral::with_object(|object| {
+                self.reservations.claim(object, class, || bucket.reserve())
+            }),
+            _ => None,
         };
-        match self.reservations.claim(&object, class, || bucket.reserve()) {
-            Claim::Now(wait) => {
+        match claim {
+            // Outside a reconcile, or a read: wait in place.
+            None => {
+                self.acquire(class).await;
+                Ok(())
+            }
+            Some(Claim::Now(wait)) => {
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
                 Ok(())
             }
-            Claim::Later(wait) => Err(AwsError::Deferred { wait }),
+            Some(Claim::Later(wait)) => Err(AwsError::Deferred { wait }),
         }
     }
 
@@ -366,7 +372,7 @@ impl RateLimiter {
     /// the token reserved for the object's next pass. Elsewhere, and for reads, nothing is
     /// taken: the call waits for its token itself.
     pub async fn admit(&self, class: ActionClass) -> Result<(), AwsError> {
-        if !class.is_deferrable() || deferral::current_object().is_none() {
+        if !class.is_deferrable() || deferral::with_object(|_| ()).is_none() {
             return Ok(());
         }
         self.first_token(class).await?;

@@ -50,9 +50,9 @@ pub async fn for_object<F: Future>(key: String, pass: F) -> F::Output {
     PASS.scope(state, pass).await
 }
 
-/// The object whose reconcile this task runs, if it runs one.
-pub(super) fn current_object() -> Option<String> {
-    PASS.try_with(|p| p.object.clone()).ok()
+/// `f` of the object whose reconcile this task runs; `None` outside a reconcile.
+pub(super) fn with_object<R>(f: impl FnOnce(&str) -> R) -> Option<R> {
+    PASS.try_with(|p| f(&p.object)).ok()
 }
 
 /// Marks a token of `class` as taken for this pass's next call of that class.
@@ -237,8 +237,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn outside_a_pass_there_is_no_object() {
-        assert_eq!(current_object(), None);
-        let seen = for_object("EbsVolume/ns/a".to_owned(), async { current_object() }).await;
+        assert_eq!(with_object(str::to_owned), None);
+        let seen = for_object("EbsVolume/ns/a".to_owned(), async {
+            with_object(str::to_owned)
+        })
+        .await;
         assert_eq!(seen.as_deref(), Some("EbsVolume/ns/a"));
     }
 
