@@ -11,6 +11,7 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Client};
+use prometheus_client::metrics::gauge::Gauge;
 
 use super::config::Config;
 use super::metrics::{KindLabels, Metrics, ObjectLabels};
@@ -19,7 +20,6 @@ use crate::api::conditions::{ConditionStatus, READY, SYNCED, find};
 use crate::reconcile::{
     Context, Error, ManagedKind, Reconciler, error_policy, object_key, reconcile,
 };
-use prometheus_client::metrics::gauge::Gauge;
 
 /// The API for a kind: in the one watched namespace, or in all of them (several watched
 /// namespaces are filtered from all, see [`watched`]).
