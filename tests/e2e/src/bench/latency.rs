@@ -13,6 +13,18 @@ pub struct Percentiles {
     pub max: f64,
 }
 
+impl Percentiles {
+    /// The same durations each shortened by `seconds` (order, and so ranks, unchanged).
+    pub fn less(self, seconds: f64) -> Self {
+        Self {
+            count: self.count,
+            p50: self.p50 - seconds,
+            p90: self.p90 - seconds,
+            max: self.max - seconds,
+        }
+    }
+}
+
 /// The percentiles of `values` (`None` when empty).
 pub fn percentiles(values: &[f64]) -> Option<Percentiles> {
     let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
@@ -57,5 +69,15 @@ mod tests {
             })
         );
         assert_eq!(percentiles(&[]), None);
+    }
+
+    #[test]
+    fn shortening_every_duration_shortens_each_percentile_alike() {
+        let values = [3.0, 1.5, 8.0, 4.25];
+        let shifted: Vec<f64> = values.iter().map(|v| v - 1.0).collect();
+        assert_eq!(
+            percentiles(&values).map(|p| p.less(1.0)),
+            percentiles(&shifted)
+        );
     }
 }

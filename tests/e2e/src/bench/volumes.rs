@@ -55,18 +55,16 @@ pub async fn run(bed: &Bed, opts: &Options) -> Result<Figures> {
         .await?
         .get("volume-create")
         .and_then(serde_json::Value::as_f64);
-    let after_available: Vec<f64> = aws_creation
-        .map(|c| latencies.iter().map(|l| l - c).collect())
-        .unwrap_or_default();
+    let after_create = latency::percentiles(&latencies);
     let common = run.creation();
     Ok(Figures {
         creation: Creation {
             rate_floor_seconds: floor,
             ratio_to_floor: (floor > 0.0).then(|| common.all_ready_seconds / floor),
             last_create_volume_seconds: last_create,
-            ready_after_create_volume_seconds: latency::percentiles(&latencies),
+            ready_after_create_volume_seconds: after_create,
             aws_creation_seconds: aws_creation,
-            ready_after_available_seconds: latency::percentiles(&after_available),
+            ready_after_available_seconds: after_create.zip(aws_creation).map(|(p, c)| p.less(c)),
             common,
         },
         idle: run.idle(),
