@@ -9,13 +9,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::EventType;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
 use super::aws_state::AwsState;
 use super::backoff::Backoff;
+use super::events::{EventPublisher, Occurrence};
 use super::rechecks::Rechecks;
 use super::tenancy::Tenancy;
 
@@ -104,7 +105,7 @@ pub struct Context {
     pub client: Client,
     pub settings: Settings,
     pub status_writes: StatusWriteCounter,
-    pub recorder: Recorder,
+    pub events: EventPublisher,
     pub clock: Clock,
     pub aws: AwsState,
     pub backoff: Backoff,
@@ -126,14 +127,13 @@ impl Context {
         note: String,
         action: &str,
     ) {
-        let event = Event {
+        let occurrence = Occurrence {
             type_,
-            reason: reason.to_owned(),
-            note: Some(note),
-            action: action.to_owned(),
-            secondary: None,
+            reason,
+            action,
+            note,
         };
-        if let Err(error) = self.recorder.publish(&event, reference).await {
+        if let Err(error) = self.events.publish(reference, occurrence).await {
             tracing::debug!(%error, "could not publish event");
         }
     }

@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod context;
 pub mod ebs_volume;
 pub mod error;
+pub mod events;
 pub mod finalizers;
 pub mod kind;
 pub mod migration;

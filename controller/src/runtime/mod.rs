@@ -13,7 +13,6 @@ pub mod shard;
 use std::sync::Arc;
 
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
 
 use crate::api::{AmiImage, EbsVolume, EncryptedVolumeMigration};
 use crate::aws::client::{AwsClients, ClientTimeouts};
@@ -21,6 +20,7 @@ use crate::aws::observer::ObserverConfig;
 use crate::aws::rate::RateConfig;
 use crate::reconcile::aws_state::AwsState;
 use crate::reconcile::backoff::Backoff;
+use crate::reconcile::events::{EventPublisher, Reporter};
 use crate::reconcile::rechecks;
 use crate::reconcile::tenancy::Tenancy;
 use crate::reconcile::{Clock, Context, Settings};
@@ -48,7 +48,7 @@ pub async fn context(config: &Config, client: Client, metrics: &Metrics) -> Cont
     };
     Context {
         client: client.clone(),
-        recorder: Recorder::new(client, reporter),
+        events: EventPublisher::new(client, reporter),
         settings: Settings {
             default_region: config.default_region.clone(),
             resync_interval: config.resync_interval,

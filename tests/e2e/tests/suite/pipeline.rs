@@ -14,8 +14,8 @@ use ec2_reconciler::aws::client::{AwsClients, ClientTimeouts};
 use ec2_reconciler::aws::observer::ObserverConfig;
 use ec2_reconciler::aws::rate::RateConfig;
 use ec2_reconciler::reconcile::aws_state::AwsState;
+use ec2_reconciler::reconcile::events::{EventPublisher, Reporter};
 use ec2_reconciler::reconcile::{Clock, Context, Settings, reconcile};
-use kube::runtime::events::{Recorder, Reporter};
 use serde_json::json;
 
 /// A new KMS key, disabled: to be enabled "outside the controller" by the test.
@@ -172,7 +172,7 @@ async fn context(bed: &Bed) -> Result<Arc<Context>> {
             launch_permission_read_interval: Duration::from_secs(86_400),
         },
         status_writes: Default::default(),
-        recorder: Recorder::new(
+        events: EventPublisher::new(
             client,
             Reporter {
                 controller: "stale-cache-test".into(),
