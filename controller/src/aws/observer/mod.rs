@@ -387,6 +387,9 @@ impl<S: Source> Observer<S> {
             }
         }
         let result = self.take_sweep().await.map(Arc::new);
+        if let Ok(sweep) = &result {
+            self.forget_reads_superseded_by(sweep);
+        }
         let Ok(mut state) = self.sweeps.lock() else {
             return Err(poisoned(S::NOUN));
         };
@@ -554,6 +557,19 @@ impl<S: Source> Observer<S> {
             Err(_) => Err(AwsError::Transport {
                 message: format!("the batched {} read was cancelled", S::NOUN),
             }),
+        }
+    }
+
+    /// Drops the on-demand reads a complete sweep supersedes: those of resources it listed,
+    /// taken before it started (every reader prefers the sweep's record of them). What the
+    /// sweep does not list (a resource without our tags, or one found absent) is kept.
+    /// Without this, every volume created or modified stays in memory twice, once here,
+    /// for two resync intervals.
+    fn forget_reads_superseded_by(&self, sweep: &Sweep<S::Entry>) {
+        if let Ok(mut on_demand) = self.on_demand.lock() {
+            on_demand
+                .retain(|id, (at, _)| *at >= sweep.taken_at || !sweep.entries.contains_key(id));
+            on_demand.shrink_to_fit();
         }
     }
 
@@ -777,6 +793,40 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(6)).await;
         assert_eq!(size(ok(obs.get(&id).await)), Some(3));
         assert_eq!(fake.pages.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_complete_sweep_drops_the_older_on_demand_reads_of_what_it_listed_only() {
+        let fake = Arc::new(fake(3));
+        let obs = VolumeObserver::new(fake.clone(), "prod", ObserverConfig::default());
+        let listed = volume(0, "prod").volume_id;
+        let untagged = "vol-not-ours";
+        assert!(ok(obs.refresh(&listed).await).is_some());
+        assert_eq!(ok(obs.refresh(untagged).await), None);
+        let held = |obs: &VolumeObserver| obs.on_demand.lock().map(|m| m.len()).unwrap_or(0);
+        assert_eq!(held(&obs), 2);
+
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(ok(obs.sweep().await).entries.len(), 3);
+        assert_eq!(held(&obs), 1, "the listed volume's read is superseded");
+        assert!(
+            obs.on_demand_entry(untagged).is_some(),
+            "what the sweep did not list stays"
+        );
+
+        // The sweep's record answers, without another read.
+        let reads = (
+            fake.by_ids.load(Ordering::SeqCst),
+            fake.pages.load(Ordering::SeqCst),
+        );
+        assert!(ok(obs.get(&listed).await).is_some());
+        assert_eq!(
+            (
+                fake.by_ids.load(Ordering::SeqCst),
+                fake.pages.load(Ordering::SeqCst)
+            ),
+            reads
+        );
     }
 
     #[tokio::test(start_paused = true)]
