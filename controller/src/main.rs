@@ -15,6 +15,14 @@ use ec2_reconciler::runtime::preview;
 use ec2_reconciler::runtime::{self, Config};
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc, set in `.cargo/config.toml` to return freed pages to the system within about a
+/// second. glibc's allocator kept what bursts of passes had freed resident: measured with
+/// 2,000 volumes created at raised limits, the idle controller held 92.7 MiB with glibc and
+/// 60.8 MiB with jemalloc, for the same 21 MB of live heap (README, "Benchmark").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ec2-reconciler",
