@@ -17,7 +17,7 @@ use k8s_openapi::api::events::v1::{Event, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
-use kube::runtime::events::EventType;
+use kube::runtime::events::{EventType, Reporter};
 use kube::{Api, Client};
 use serde_json::json;
 
@@ -28,14 +28,6 @@ const SERIES_SPAN: Duration = Duration::from_secs(6 * 60);
 /// How often events older than [`SERIES_SPAN`] are forgotten: a walk over every remembered
 /// event, so not on every publish.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
-/// Who publishes: the `reportingController` and `reportingInstance` of every event.
-#[derive(Clone, Debug)]
-pub struct Reporter {
-    pub controller: String,
-    /// The pod's name; the controller's name when unknown.
-    pub instance: Option<String>,
-}
 
 /// Publishes events and counts their repeats.
 pub struct EventPublisher {

@@ -13,6 +13,7 @@ pub mod shard;
 use std::sync::Arc;
 
 use kube::Client;
+use kube::runtime::events::Reporter;
 
 use crate::api::{AmiImage, EbsVolume, EncryptedVolumeMigration};
 use crate::aws::client::{AwsClients, ClientTimeouts};
@@ -20,7 +21,7 @@ use crate::aws::observer::ObserverConfig;
 use crate::aws::rate::RateConfig;
 use crate::reconcile::aws_state::AwsState;
 use crate::reconcile::backoff::Backoff;
-use crate::reconcile::events::{EventPublisher, Reporter};
+use crate::reconcile::events::EventPublisher;
 use crate::reconcile::rechecks;
 use crate::reconcile::tenancy::Tenancy;
 use crate::reconcile::{Clock, Context, Settings};

@@ -14,8 +14,9 @@ use ec2_reconciler::aws::client::{AwsClients, ClientTimeouts};
 use ec2_reconciler::aws::observer::ObserverConfig;
 use ec2_reconciler::aws::rate::RateConfig;
 use ec2_reconciler::reconcile::aws_state::AwsState;
-use ec2_reconciler::reconcile::events::{EventPublisher, Reporter};
+use ec2_reconciler::reconcile::events::EventPublisher;
 use ec2_reconciler::reconcile::{Clock, Context, Settings, reconcile};
+use kube::runtime::events::Reporter;
 use serde_json::json;
 
 /// A new KMS key, disabled: to be enabled "outside the controller" by the test.
