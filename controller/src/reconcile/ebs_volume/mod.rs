@@ -102,7 +102,7 @@ impl Reconciler for EbsVolume {
         let entry = read.read(&volumes, volume_id).await.ok()??;
         Some(Observation {
             volume: Some(entry.volume),
-            modification: entry.modification,
+            modification: entry.modification.map(|m| *m),
             ..observation.clone()
         })
     }

@@ -138,7 +138,7 @@ pub async fn observe(pass: &Pass<'_, EbsVolume>) -> Result<Observation> {
         .map_err(|e| from_aws("DescribeVolumes", e))?;
         if let Some(entry) = entry {
             observation.volume = Some(entry.volume);
-            observation.modification = entry.modification;
+            observation.modification = entry.modification.map(|m| *m);
         }
         follow_replacement(pass, &mut observation).await?;
         if let Some(v) = &observation.volume
@@ -190,7 +190,7 @@ async fn follow_replacement(
         .map_err(|e| from_aws("DescribeVolumes", e))?;
     if let Some(entry) = entry.filter(|e| is_ours(&e.volume.tags, &pass.owner.uid)) {
         observation.volume = Some(entry.volume);
-        observation.modification = entry.modification;
+        observation.modification = entry.modification.map(|m| *m);
     }
     Ok(())
 }
