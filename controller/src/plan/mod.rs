@@ -7,5 +7,6 @@ pub mod core;
 pub mod ebs_volume;
 pub mod migration;
 pub mod observed;
+pub mod observed_tags;
 pub mod tags;
 pub mod tenancy;
