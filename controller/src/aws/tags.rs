@@ -14,15 +14,10 @@ pub fn to_sdk_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
-/// A map from SDK tags (tags without a key are dropped).
-pub fn from_sdk_tags(tags: &[Tag]) -> BTreeMap<String, String> {
+/// Observed tags from SDK tags (tags without a key are dropped).
+pub fn from_sdk_tags(tags: &[Tag]) -> Tags {
     tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-            ))
-        })
+        .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
         .collect()
 }
 
@@ -46,6 +41,6 @@ mod tests {
         let tags = BTreeMap::from([("team".to_owned(), "a".to_owned())]);
         let spec = tag_specification(ResourceType::Volume, &tags);
         assert_eq!(spec.resource_type(), Some(&ResourceType::Volume));
-        assert_eq!(from_sdk_tags(spec.tags()), tags);
+        assert_eq!(from_sdk_tags(spec.tags()), Tags::from(&tags));
     }
 }

@@ -3,11 +3,12 @@
 //! The `aws` layer turns SDK responses into these; the planner reads them. Nothing here
 //! depends on the AWS SDK, so planner tests build them by hand.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
 use crate::api::VolumeType;
+use crate::plan::observed_tags::Tags;
 
 /// A volume's lifecycle state as DescribeVolumes reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +104,7 @@ pub struct ObservedVolume {
     pub snapshot_id: Option<String>,
     pub attachments: Vec<ObservedAttachment>,
     /// Every tag, ours and others'.
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
     pub create_time: Option<DateTime<Utc>>,
 }
 
@@ -125,7 +126,7 @@ impl ObservedVolume {
             multi_attach_enabled: false,
             snapshot_id: None,
             attachments: Vec::new(),
-            tags: BTreeMap::new(),
+            tags: Tags::default(),
             create_time: None,
         }
     }
@@ -187,7 +188,7 @@ pub struct ObservedSnapshot {
     pub encrypted: bool,
     pub kms_key_id: Option<String>,
     pub volume_size_gib: Option<i64>,
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
     pub start_time: Option<DateTime<Utc>>,
 }
 
@@ -203,7 +204,7 @@ pub struct ObservedInstance {
     /// failed on its root volume's key), as AWS's code.
     pub state_reason: Option<String>,
     /// Its tags: the administrator's grant tag among them.
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
     pub instance_type: Option<String>,
     /// `ebs` or `instance-store`.
     pub root_device_type: Option<String>,
@@ -316,7 +317,7 @@ pub struct ObservedImage {
     /// `disabled-until <time>` (a cooldown running); `None` when AWS did not say.
     pub deregistration_protection: Option<String>,
     pub block_device_mappings: Vec<ObservedImageMapping>,
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
 }
 
 impl ObservedImage {

@@ -49,16 +49,17 @@ impl Tags {
         self.0.is_empty()
     }
 
-    /// These tags with `key` set to `value` (a new set: for fakes and tests, off the hot path).
-    pub fn with(&self, key: impl AsRef<str>, value: impl AsRef<str>) -> Self {
-        self.iter()
+    /// Sets `key` to `value` by building a new set: for fakes and tests, off the hot path.
+    pub fn insert(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) {
+        *self = self
+            .iter()
             .chain([(key.as_ref(), value.as_ref())])
-            .collect()
+            .collect();
     }
 
-    /// These tags without `key` (a new set: for fakes and tests, off the hot path).
-    pub fn without(&self, key: &str) -> Self {
-        self.iter().filter(|(k, _)| *k != key).collect()
+    /// Removes `key` by building a new set: for fakes and tests, off the hot path.
+    pub fn remove(&mut self, key: &str) {
+        *self = self.iter().filter(|(k, _)| *k != key).collect();
     }
 
     /// As a map, for code that sends tags on (copies them to a new resource).
@@ -272,16 +273,18 @@ mod tests {
     }
 
     #[test]
-    fn with_and_without_rebuild_the_set() {
-        let tags = Tags::from([("a", "1"), ("b", "2")]);
-        assert_eq!(tags.with("b", "3"), Tags::from([("a", "1"), ("b", "3")]));
-        assert_eq!(
-            tags.with("0", ""),
-            Tags::from([("0", ""), ("a", "1"), ("b", "2")])
-        );
-        assert_eq!(tags.without("a"), Tags::from([("b", "2")]));
-        assert_eq!(tags.without("x"), tags);
-        assert_eq!(tags.without("a").without("b"), Tags::default());
+    fn insert_and_remove_rebuild_the_set() {
+        let mut tags = Tags::from([("a", "1"), ("b", "2")]);
+        tags.insert("b", "3");
+        assert_eq!(tags, Tags::from([("a", "1"), ("b", "3")]));
+        tags.insert("0", "");
+        assert_eq!(tags, Tags::from([("0", ""), ("a", "1"), ("b", "3")]));
+        tags.remove("a");
+        tags.remove("x");
+        assert_eq!(tags, Tags::from([("0", ""), ("b", "3")]));
+        tags.remove("0");
+        tags.remove("b");
+        assert_eq!(tags, Tags::default());
     }
 
     #[test]

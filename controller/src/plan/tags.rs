@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use crate::api::limits::OWNERSHIP_TAGS;
+pub use crate::plan::observed_tags::Tags;
 
 pub const TAG_PREFIX: &str = "ec2.reconciler.dev/";
 pub const CLUSTER_TAG: &str = "ec2.reconciler.dev/cluster";
@@ -94,12 +95,12 @@ pub fn creation_tags(
 }
 
 /// Whether the resource belongs to the object with this UID (and was not released).
-pub fn is_ours(tags: &BTreeMap<String, String>, uid: &str) -> bool {
+pub fn is_ours(tags: &Tags, uid: &str) -> bool {
     !uid.is_empty() && tags.get(UID_TAG).is_some_and(|v| v == uid) && !is_released(tags)
 }
 
 /// Whether the resource was released by its owner (deletion policy `Retain`).
-pub fn is_released(tags: &BTreeMap<String, String>) -> bool {
+pub fn is_released(tags: &Tags) -> bool {
     tags.get(RELEASED_TAG).is_some_and(|v| v == "true")
 }
 
@@ -122,12 +123,12 @@ impl TagChanges {
 /// (`aws:`, ours) are never touched here; tags others added are left alone.
 pub fn tag_changes(
     desired_user_tags: &BTreeMap<String, String>,
-    observed_tags: &BTreeMap<String, String>,
+    observed_tags: &Tags,
     previously_managed_keys: &BTreeSet<String>,
 ) -> TagChanges {
     let to_set = desired_user_tags
         .iter()
-        .filter(|(k, v)| !is_reserved_key(k) && observed_tags.get(*k) != Some(*v))
+        .filter(|(k, v)| !is_reserved_key(k) && observed_tags.get(k) != Some(v.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let to_remove = previously_managed_keys
@@ -135,7 +136,7 @@ pub fn tag_changes(
         .filter(|k| {
             !is_reserved_key(k)
                 && !desired_user_tags.contains_key(*k)
-                && observed_tags.contains_key(*k)
+                && observed_tags.contains_key(k)
         })
         .cloned()
         .collect();
@@ -159,11 +160,7 @@ pub fn managed_keys_after(
 
 /// What to change to put back ownership tags removed or altered outside (drift). A released
 /// resource is left as it is.
-pub fn ownership_repairs(
-    owner: &Owner,
-    step: Option<&str>,
-    observed_tags: &BTreeMap<String, String>,
-) -> TagChanges {
+pub fn ownership_repairs(owner: &Owner, step: Option<&str>, observed_tags: &Tags) -> TagChanges {
     if is_released(observed_tags) {
         return TagChanges::default();
     }
@@ -179,7 +176,7 @@ pub fn ownership_repairs(
 
 /// What to change to release a resource (deletion policy `Retain`): set `released=true`,
 /// remove the uid tag.
-pub fn release_changes(observed_tags: &BTreeMap<String, String>) -> TagChanges {
+pub fn release_changes(observed_tags: &Tags) -> TagChanges {
     let mut changes = TagChanges::default();
     if !is_released(observed_tags) {
         changes
@@ -206,7 +203,8 @@ mod tests {
         }
     }
 
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    /// A map (desired tags, changes) or observed [`Tags`] of these pairs.
+    fn map<T: FromIterator<(String, String)>>(pairs: &[(&str, &str)]) -> T {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -223,7 +221,7 @@ mod tests {
         assert_eq!(ownership_tags(&owner(), Some("copy")).len(), OWNERSHIP_TAGS);
         // Releasing replaces a tag, it does not add one.
         let mut released = ownership_tags(&owner(), Some("copy"));
-        let changes = release_changes(&released);
+        let changes = release_changes(&Tags::from(&released));
         released.extend(changes.to_set);
         for k in &changes.to_remove {
             released.remove(k);
@@ -262,13 +260,13 @@ mod tests {
 
     #[test]
     fn a_resource_is_ours_only_with_our_uid_and_not_released() {
-        let tags = ownership_tags(&owner(), None);
+        let tags = Tags::from(ownership_tags(&owner(), None));
         assert!(is_ours(&tags, "1234-abcd"));
         assert!(!is_ours(&tags, "other"));
         assert!(!is_ours(&tags, ""));
         assert!(!is_ours(&map(&[("team", "a")]), "1234-abcd"));
         let mut released = tags.clone();
-        released.insert(RELEASED_TAG.to_owned(), "true".to_owned());
+        released.insert(RELEASED_TAG, "true");
         assert!(!is_ours(&released, "1234-abcd"));
     }
 
@@ -279,7 +277,7 @@ mod tests {
         let c = tag_changes(&desired, &observed, &keys(&["team", "env"]));
         assert_eq!(c.to_set, map(&[("env", "prod")]));
         assert!(c.to_remove.is_empty());
-        assert!(tag_changes(&desired, &desired, &keys(&[])).is_empty());
+        assert!(tag_changes(&desired, &Tags::from(&desired), &keys(&[])).is_empty());
     }
 
     #[test]
@@ -307,13 +305,13 @@ mod tests {
     #[test]
     fn tag_changes_never_set_reserved_keys() {
         let desired = map(&[("AWS:thing", "1"), (KIND_TAG, "x")]);
-        let c = tag_changes(&desired, &BTreeMap::new(), &keys(&[]));
+        let c = tag_changes(&desired, &Tags::default(), &keys(&[]));
         assert!(c.is_empty());
     }
 
     #[test]
     fn removed_ownership_tags_are_repaired_unless_released() {
-        let mut observed = ownership_tags(&owner(), None);
+        let mut observed = Tags::from(ownership_tags(&owner(), None));
         observed.remove(OWNER_TAG);
         let c = ownership_repairs(&owner(), None, &observed);
         assert_eq!(c.to_set, map(&[(OWNER_TAG, "team-a/data")]));
@@ -323,13 +321,13 @@ mod tests {
 
     #[test]
     fn release_swaps_the_uid_tag_for_the_released_tag_once() {
-        let tags = ownership_tags(&owner(), None);
+        let tags = Tags::from(ownership_tags(&owner(), None));
         let c = release_changes(&tags);
         assert_eq!(c.to_set, map(&[(RELEASED_TAG, "true")]));
         assert_eq!(c.to_remove, keys(&[UID_TAG]));
         let mut after = tags;
         after.remove(UID_TAG);
-        after.insert(RELEASED_TAG.to_owned(), "true".to_owned());
+        after.insert(RELEASED_TAG, "true");
         assert!(release_changes(&after).is_empty());
     }
 }

@@ -15,11 +15,9 @@
 //!
 //! Messages never name another namespace's object.
 
-use std::collections::BTreeMap;
-
 use crate::api::common::ManagementPolicy;
 use crate::plan::core::Problem;
-use crate::plan::tags::{CLUSTER_TAG, OWNER_TAG, Owner, UID_TAG, is_released};
+use crate::plan::tags::{CLUSTER_TAG, OWNER_TAG, Owner, Tags, UID_TAG, is_released};
 
 /// The namespace label, set by cluster administrators, that trusts a namespace with every
 /// unowned resource of the account (tenants with namespaced RBAC cannot edit a Namespace).
@@ -81,7 +79,7 @@ pub enum Standing {
 }
 
 /// The standing of a resource with these tags, for `owner`.
-pub fn standing(owner: &Owner, tags: &BTreeMap<String, String>) -> Standing {
+pub fn standing(owner: &Owner, tags: &Tags) -> Standing {
     let same_cluster = tags.get(CLUSTER_TAG).is_some_and(|c| *c == owner.cluster);
     let owner_in_this_namespace = tags
         .get(OWNER_TAG)
@@ -102,7 +100,7 @@ pub fn standing(owner: &Owner, tags: &BTreeMap<String, String>) -> Standing {
 }
 
 /// Whether a resource's own [`GRANT_TAG`] names `namespace` of `cluster`.
-pub fn tag_grants(cluster: &str, namespace: &str, tags: &BTreeMap<String, String>) -> bool {
+pub fn tag_grants(cluster: &str, namespace: &str, tags: &Tags) -> bool {
     tags.get(GRANT_TAG).is_some_and(|value| {
         value
             .split_whitespace()
@@ -130,7 +128,7 @@ pub struct Resource<'a> {
     /// What it is, in words: `volume`, `instance`.
     pub noun: &'a str,
     pub id: &'a str,
-    pub tags: &'a BTreeMap<String, String>,
+    pub tags: &'a Tags,
 }
 
 impl From<ManagementPolicy> for Use {
@@ -208,7 +206,7 @@ mod tests {
         }
     }
 
-    fn volume(tags: &BTreeMap<String, String>) -> Resource<'_> {
+    fn volume(tags: &Tags) -> Resource<'_> {
         Resource {
             noun: "volume",
             id: "vol-1",
@@ -216,16 +214,13 @@ mod tests {
         }
     }
 
-    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+    fn tags(pairs: &[(&str, &str)]) -> Tags {
+        pairs.iter().copied().collect()
     }
 
     #[test]
     fn a_resource_of_another_namespace_is_refused_without_naming_its_owner() {
-        let theirs = ownership_tags(&owner("team-b", "secret-db", "uid-b"), None);
+        let theirs = Tags::from(ownership_tags(&owner("team-b", "secret-db", "uid-b"), None));
         let me = owner("team-a", "grab", "uid-a");
         for usage in [Use::Manage, Use::Observe, Use::ActOn] {
             let problem = refusal(&me, Grants::SINGLE_TENANT, volume(&theirs), usage);
@@ -244,7 +239,7 @@ mod tests {
 
     #[test]
     fn an_owner_in_the_same_namespace_is_named() {
-        let theirs = ownership_tags(&owner("team-a", "first", "uid-1"), None);
+        let theirs = Tags::from(ownership_tags(&owner("team-a", "first", "uid-1"), None));
         let problem = refusal(
             &owner("team-a", "second", "uid-2"),
             Grants::DEFAULT,
@@ -263,8 +258,8 @@ mod tests {
 
     #[test]
     fn a_namespace_of_the_same_name_in_another_cluster_is_another_owner() {
-        let mut theirs = ownership_tags(&owner("team-a", "first", "uid-1"), None);
-        theirs.insert(CLUSTER_TAG.to_owned(), "staging".to_owned());
+        let mut theirs = Tags::from(ownership_tags(&owner("team-a", "first", "uid-1"), None));
+        theirs.insert(CLUSTER_TAG, "staging");
         assert_eq!(
             standing(&owner("team-a", "second", "uid-2"), &theirs),
             Standing::OwnedByAnother(None)
@@ -274,7 +269,7 @@ mod tests {
     #[test]
     fn our_own_resource_needs_no_grant() {
         let me = owner("team-a", "mine", "uid-a");
-        let ours = ownership_tags(&me, None);
+        let ours = Tags::from(ownership_tags(&me, None));
         assert_eq!(
             refusal(&me, Grants::DEFAULT, volume(&ours), Use::Manage),
             None
@@ -283,8 +278,8 @@ mod tests {
 
     #[test]
     fn a_released_resource_may_be_taken_back_only_by_its_namespace() {
-        let mut released = ownership_tags(&owner("team-a", "old", "uid-old"), None);
-        released.insert(RELEASED_TAG.to_owned(), "true".to_owned());
+        let mut released = Tags::from(ownership_tags(&owner("team-a", "old", "uid-old"), None));
+        released.insert(RELEASED_TAG, "true");
         let here = owner("team-a", "new", "uid-new");
         assert_eq!(standing(&here, &released), Standing::ReleasedHere);
         assert_eq!(
@@ -302,7 +297,7 @@ mod tests {
     #[test]
     fn unowned_resources_need_a_grant_to_be_managed_or_acted_on_but_not_to_be_read() {
         let me = owner("team-a", "adopt", "uid-a");
-        let none = BTreeMap::new();
+        let none = Tags::default();
         for usage in [Use::Manage, Use::ActOn] {
             assert_eq!(
                 refusal(&me, Grants::DEFAULT, volume(&none), usage).map(|p| p.reason),

@@ -9,7 +9,7 @@
 //! reconciled at once. A pass forgets its object's causes before it looks again, so what
 //! is watched is always what the last pass saw.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use super::aws_state::AwsState;
 use super::backoff::Backoff;
 use super::context::Context;
 use crate::aws::identity::Scope;
-use crate::plan::tags::{MIGRATING_TAG, REPLACED_BY_TAG};
+use crate::plan::tags::{MIGRATING_TAG, REPLACED_BY_TAG, Tags};
 use crate::plan::tenancy::tag_grants;
 
 /// What blocks an object, as something the controller can look at again.
@@ -194,12 +194,7 @@ async fn is_gone(ctx: &Context, cause: &Cause, max_age: Duration) -> bool {
 }
 
 /// The tags of a resource by its id, read through the Region's observers.
-async fn resource_tags(
-    aws: &AwsState,
-    scope: &Scope,
-    id: &str,
-    max_age: Duration,
-) -> Option<BTreeMap<String, String>> {
+async fn resource_tags(aws: &AwsState, scope: &Scope, id: &str, max_age: Duration) -> Option<Tags> {
     if id.starts_with("vol-") {
         let entry = aws.volumes(scope).refresh(id).await.ok()??;
         Some(entry.volume.tags)

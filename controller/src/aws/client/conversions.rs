@@ -313,7 +313,7 @@ mod tests {
         assert!(o.encrypted);
         assert_eq!(o.attachments.len(), 1);
         assert_eq!(o.attachments[0].state, AttachmentState::Attached);
-        assert_eq!(o.tags.get("team").map(String::as_str), Some("a"));
+        assert_eq!(o.tags.get("team"), Some("a"));
         assert_eq!(o.create_time.map(|t| t.timestamp()), Some(1_700_000_000));
     }
 
@@ -422,7 +422,7 @@ mod tests {
         assert_eq!(store.virtual_name.as_deref(), Some("ephemeral0"));
         assert_eq!(store.snapshot_id, None);
         assert_eq!(o.snapshot_ids(), vec!["snap-1".to_owned()]);
-        assert_eq!(o.tags.get("team").map(String::as_str), Some("a"));
+        assert_eq!(o.tags.get("team"), Some("a"));
 
         let unknown = ec2t::Image::builder()
             .image_id("ami-2")

@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use crate::aws::client::*;
 use crate::aws::errors::AwsError;
 use crate::aws::observer::volumes::MODIFICATION_BATCH;
-use crate::aws::tags::CLUSTER_TAG;
+use crate::aws::tags::{CLUSTER_TAG, Tags};
 use crate::plan::observed::{
     ImageState, LaunchPermissionSet, ModificationState, ObservedImage, ObservedModification,
     ObservedSnapshot, ObservedVolume,
@@ -134,7 +134,7 @@ impl Fake {
 
 pub fn volume(n: usize, cluster: &str) -> ObservedVolume {
     ObservedVolume {
-        tags: BTreeMap::from([(CLUSTER_TAG.to_owned(), cluster.to_owned())]),
+        tags: Tags::from([(CLUSTER_TAG, cluster)]),
         ..ObservedVolume::example(&format!("vol-{n:017x}"), "us-east-1a")
     }
 }
@@ -174,7 +174,7 @@ impl Ec2 for Fake {
             note_answered(tokio::time::Instant::now());
             let matching: Vec<_> = self
                 .volumes_now()
-                .filter(|v| v.tags.get(CLUSTER_TAG) == Some(&cluster))
+                .filter(|v| v.tags.get(CLUSTER_TAG) == Some(cluster.as_str()))
                 .collect();
             if let Some(delay) = self.page_delay {
                 tokio::time::sleep(delay).await;
@@ -252,7 +252,7 @@ impl Ec2 for Fake {
                     name if name == cluster_filter => snap
                         .tags
                         .get(CLUSTER_TAG)
-                        .is_some_and(|v| f.values.contains(v)),
+                        .is_some_and(|v| f.values.iter().any(|f| f == v)),
                     _ => false,
                 })
             })
@@ -293,7 +293,7 @@ impl Ec2 for Fake {
                     name if name == cluster_filter => image
                         .tags
                         .get(CLUSTER_TAG)
-                        .is_some_and(|v| f.values.contains(v)),
+                        .is_some_and(|v| f.values.iter().any(|f| f == v)),
                     _ => false,
                 })
             })
@@ -495,7 +495,7 @@ pub fn snapshot(n: usize, cluster: &str) -> ObservedSnapshot {
         encrypted: false,
         kms_key_id: None,
         volume_size_gib: Some(1),
-        tags: BTreeMap::from([(CLUSTER_TAG.to_owned(), cluster.to_owned())]),
+        tags: Tags::from([(CLUSTER_TAG, cluster)]),
         start_time: None,
     }
 }
@@ -517,7 +517,7 @@ pub fn image(n: usize, cluster: &str) -> ObservedImage {
             size_gib: Some(8),
             ..Default::default()
         }],
-        tags: BTreeMap::from([(CLUSTER_TAG.to_owned(), cluster.to_owned())]),
+        tags: Tags::from([(CLUSTER_TAG, cluster)]),
         ..ObservedImage::default()
     }
 }

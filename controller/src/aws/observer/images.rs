@@ -6,7 +6,7 @@
 //!   failing the batch with `InvalidAMIID.NotFound`, and also finds images other accounts
 //!   share with this one or make public (a copy's source, say).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use futures::future::BoxFuture;
 
@@ -53,7 +53,7 @@ impl Source for ImageSource {
         Box::pin(async move { Ok(by_id(ec2.describe_images_by_ids(ids.to_vec()).await?)) })
     }
 
-    fn tags(entry: &ObservedImage) -> &BTreeMap<String, String> {
+    fn tags(entry: &ObservedImage) -> &crate::plan::observed_tags::Tags {
         &entry.tags
     }
 }
@@ -145,8 +145,7 @@ mod tests {
     async fn owned_by_finds_the_images_tagged_with_the_owner_uid() {
         let mut f = Fake::default();
         let mut mine = image(1, "prod");
-        mine.tags
-            .insert(crate::aws::tags::UID_TAG.to_owned(), "uid-1".to_owned());
+        mine.tags.insert(crate::aws::tags::UID_TAG, "uid-1");
         f.images = vec![mine.clone(), image(2, "prod")];
         let obs = ImageObserver::new(Arc::new(f), "prod", ObserverConfig::default());
         let owned = obs

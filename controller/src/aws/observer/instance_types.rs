@@ -5,7 +5,7 @@
 //! so every migration in the Region asking within one merge window shares one
 //! DescribeInstanceTypes, and a type is read again at most once per resync.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use futures::future::BoxFuture;
 
@@ -47,7 +47,7 @@ impl Source for InstanceTypeSource {
         })
     }
 
-    fn tags(_: &InstanceTypeStorage) -> &BTreeMap<String, String> {
+    fn tags(_: &InstanceTypeStorage) -> &crate::plan::observed_tags::Tags {
         &NO_TAGS
     }
 }

@@ -5,7 +5,7 @@
 //! the reads of every object within the window into one DescribeInstances filtered on
 //! `instance-id` (a missing instance is absent, not an error for the batch).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use futures::future::BoxFuture;
 
@@ -47,7 +47,7 @@ impl Source for InstanceSource {
         })
     }
 
-    fn tags(_: &ObservedInstance) -> &BTreeMap<String, String> {
+    fn tags(_: &ObservedInstance) -> &crate::plan::observed_tags::Tags {
         &NO_TAGS
     }
 }

@@ -54,7 +54,7 @@ pub mod instances;
 pub mod snapshots;
 pub mod volumes;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -74,8 +74,8 @@ pub use volumes::{VolumeEntry, VolumeObserver, VolumeSource};
 
 /// The tags of a resource that is never ours (instances, instance types): none, so it is
 /// matched by id only.
-static NO_TAGS: std::sync::LazyLock<BTreeMap<String, String>> =
-    std::sync::LazyLock::new(BTreeMap::new);
+static NO_TAGS: std::sync::LazyLock<crate::plan::observed_tags::Tags> =
+    std::sync::LazyLock::new(Default::default);
 
 /// The sweep of a source read by id only: nothing carries our tag, so nothing is listed
 /// and no call is made.
@@ -187,7 +187,7 @@ pub trait Source: Send + Sync + 'static {
     }
 
     /// The entry's tags (ownership is read from them).
-    fn tags(entry: &Self::Entry) -> &BTreeMap<String, String>;
+    fn tags(entry: &Self::Entry) -> &crate::plan::observed_tags::Tags;
 }
 
 /// One sweep's result.

@@ -5,7 +5,7 @@
 //!   `snapshot-id`, 200 values per filter), which answers a missing snapshot by its absence
 //!   instead of failing the batch with `InvalidSnapshot.NotFound`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use futures::future::BoxFuture;
 
@@ -50,7 +50,7 @@ impl Source for SnapshotSource {
         Box::pin(async move { Ok(by_id(ec2.describe_snapshots_by_ids(ids.to_vec()).await?)) })
     }
 
-    fn tags(entry: &ObservedSnapshot) -> &BTreeMap<String, String> {
+    fn tags(entry: &ObservedSnapshot) -> &crate::plan::observed_tags::Tags {
         &entry.tags
     }
 }
@@ -129,8 +129,7 @@ mod tests {
     async fn owned_by_finds_the_snapshots_tagged_with_the_owner_uid() {
         let mut f = Fake::default();
         let mut mine = snapshot(1, "prod");
-        mine.tags
-            .insert(crate::aws::tags::UID_TAG.to_owned(), "uid-1".to_owned());
+        mine.tags.insert(crate::aws::tags::UID_TAG, "uid-1");
         f.snapshots = vec![mine.clone(), snapshot(2, "prod")];
         let obs = SnapshotObserver::new(Arc::new(f), "prod", ObserverConfig::default());
         let owned = obs

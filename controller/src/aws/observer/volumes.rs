@@ -30,7 +30,7 @@
 //! volume being created has no modification: reading new volumes costs no modifications
 //! call).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use futures::future::BoxFuture;
 
@@ -197,7 +197,7 @@ impl Source for VolumeSource {
         })
     }
 
-    fn tags(entry: &VolumeEntry) -> &BTreeMap<String, String> {
+    fn tags(entry: &VolumeEntry) -> &crate::plan::observed_tags::Tags {
         &entry.volume.tags
     }
 }

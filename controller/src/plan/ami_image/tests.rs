@@ -8,7 +8,7 @@ use super::*;
 use crate::api::ami_image::{AccountId, AmiSource, CopySource, InstanceSource, LaunchPermissions};
 use crate::api::common::{DeletionPolicy, ManagementPolicy};
 use crate::api::intent::Intent;
-use crate::plan::tags::{UID_TAG, ownership_tags};
+use crate::plan::tags::{Tags, UID_TAG, ownership_tags};
 use crate::plan::tenancy::GRANT_TAG;
 
 const IMAGE: &str = "ami-0123456789abcdef0";
@@ -99,7 +99,7 @@ fn ours(state: ImageState) -> ObservedImage {
         name: "web-1".into(),
         state: Some(state),
         owner_id: "123456789012".into(),
-        tags,
+        tags: tags.into(),
         ..ObservedImage::default()
     }
 }
@@ -410,7 +410,8 @@ fn another_namespaces_image_is_refused_and_survives_the_refused_object() {
             ..owner()
         },
         None,
-    );
+    )
+    .into();
     let adopting = AmiImageSpec {
         image_id: Some(IMAGE.into()),
         source: None,
@@ -499,7 +500,7 @@ fn an_adopted_images_snapshots_are_never_deleted() {
 fn a_private_image_of_the_account_is_copied_only_when_granted() {
     let copy = copying(copy_of_image(false));
     let unowned = ObservedImage {
-        tags: BTreeMap::new(),
+        tags: Tags::default(),
         ..ours(ImageState::Available)
     };
     let refused = Case {
@@ -540,7 +541,7 @@ fn a_selectors_newest_match_is_copied_and_a_newer_one_only_reported() {
     let newest = ObservedImage {
         image_id: "ami-0000000000000newe".into(),
         public: true,
-        tags: BTreeMap::new(),
+        tags: Tags::default(),
         ..ours(ImageState::Available)
     };
     let copy = Case {

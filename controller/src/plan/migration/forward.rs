@@ -135,7 +135,7 @@ fn found(p: &Planner<'_>, step: &str) -> Option<String> {
     p.input
         .found_snapshots
         .iter()
-        .find(|s| s.tags.get(STEP_TAG).map(String::as_str) == Some(step))
+        .find(|s| s.tags.get(STEP_TAG) == Some(step))
         .map(|s| s.snapshot_id.clone())
 }
 
@@ -249,14 +249,14 @@ fn new_volume_tags(p: &Planner<'_>, source: &ObservedVolume) -> BTreeMap<String,
     let mut tags: BTreeMap<String, String> = source
         .tags
         .iter()
-        .filter(|(k, _)| !is_reserved_key(k) || k.as_str() == GRANT_TAG)
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .filter(|(k, _)| !is_reserved_key(k) || *k == GRANT_TAG)
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     tags.insert(MIGRATED_FROM_TAG.to_owned(), source.volume_id.clone());
     if p.record.ebs_volume.is_some() {
         for key in [CLUSTER_TAG, KIND_TAG, OWNER_TAG, UID_TAG] {
             if let Some(value) = source.tags.get(key) {
-                tags.insert(key.to_owned(), value.clone());
+                tags.insert(key.to_owned(), value.to_owned());
             }
         }
         tags.insert(MIGRATING_TAG.to_owned(), p.input.owner.owner_ref());

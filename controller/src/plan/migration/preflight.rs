@@ -150,7 +150,7 @@ fn tenancy_refusal(p: &mut Planner<'_>, volume_id: &str) -> Option<Step> {
         ebs_volume: Some(referenced),
     } = input.source_ref
     {
-        if tags.get(UID_TAG) == Some(&referenced.uid) {
+        if tags.get(UID_TAG) == Some(referenced.uid.as_str()) {
             return None;
         }
         return Some(p.refuse(
@@ -159,7 +159,7 @@ fn tenancy_refusal(p: &mut Planner<'_>, volume_id: &str) -> Option<Step> {
         ));
     }
     if let Standing::OwnedByAnother(Some(name)) = tenancy::standing(input.owner, tags)
-        && tags.get(KIND_TAG).map(String::as_str) == Some("EbsVolume")
+        && tags.get(KIND_TAG) == Some("EbsVolume")
     {
         return Some(p.refuse(
             tenancy::reason::OWNED_BY_ANOTHER_OBJECT,

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::api::migration::{InstanceStopPolicy, MigrationSource, SourceVolumePolicy};
 use crate::plan::observed::{AttachmentState, InstanceDevice, ObservedAttachment, VolumeState};
-use crate::plan::tags::ownership_tags;
+use crate::plan::tags::{Tags, ownership_tags};
 use crate::plan::tenancy::reason::NOT_GRANTED;
 
 const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1111";
@@ -74,7 +74,7 @@ fn snapshot(id: &str, state: &str, encrypted: bool) -> ObservedSnapshot {
         encrypted,
         kms_key_id: encrypted.then(|| KEY.to_owned()),
         volume_size_gib: Some(100),
-        tags: BTreeMap::new(),
+        tags: Tags::default(),
         start_time: None,
     }
 }
@@ -296,7 +296,7 @@ fn a_volume_referenced_through_its_ebs_volume_is_its_own() {
         ..owner()
     };
     if let Some(v) = case.source.as_mut() {
-        v.tags = ownership_tags(&ebs_owner, None);
+        v.tags = ownership_tags(&ebs_owner, None).into();
     }
     case.grants = Grants::DEFAULT;
     let by_id = case.plan();
@@ -315,10 +315,9 @@ fn a_volume_referenced_through_its_ebs_volume_is_its_own() {
             volume_id: Some(SOURCE.into()),
         }),
     };
-    case.instance.as_mut().map(|i| {
-        i.tags
-            .insert(crate::plan::tenancy::GRANT_TAG.into(), "team-a".into())
-    });
+    if let Some(i) = case.instance.as_mut() {
+        i.tags.insert(crate::plan::tenancy::GRANT_TAG, "team-a");
+    }
     assert_eq!(reasons(&case.plan()), Vec::<&str>::new());
 }
 
@@ -544,8 +543,8 @@ fn by_ref() -> (Case, BTreeMap<String, String>) {
     };
     let tags = ownership_tags(&ebs_owner, None);
     if let Some(v) = case.source.as_mut() {
-        v.tags = tags.clone();
-        v.tags.insert("team".into(), "web".into());
+        v.tags = Tags::from(&tags);
+        v.tags.insert("team", "web");
     }
     case.source_ref = SourceRef::ByRef {
         name: "data".into(),
@@ -577,7 +576,7 @@ fn an_ebs_volumes_volume_is_marked_before_anything_changes_and_its_new_volume_is
     in_phase(&mut case, Phase::CreatingVolume);
     case.status.target_volume_id = None;
     if let Some(v) = case.source.as_mut() {
-        v.tags.insert(MIGRATING_TAG.into(), "team-a/encrypt".into());
+        v.tags.insert(MIGRATING_TAG, "team-a/encrypt");
     }
     let plan = case.plan();
     let [MigrationAction::CreateVolume(new)] = plan.actions.as_slice() else {
@@ -604,18 +603,16 @@ fn the_hand_over_marks_the_old_volume_waits_for_the_ebs_volume_then_lifts_the_ma
     case.status.ebs_volume_uid = Some("uid-v".into());
     case.instance = Some(instance("running"));
     case.source = Some(ObservedVolume {
-        tags: ebs_tags.clone(),
+        tags: Tags::from(&ebs_tags),
         ..ObservedVolume::example(SOURCE, "us-east-1a")
     });
     let mut target = ObservedVolume {
         encrypted: true,
         kms_key_id: Some(KEY.into()),
-        tags: ebs_tags.clone(),
+        tags: Tags::from(&ebs_tags),
         ..attached(TARGET, AttachmentState::Attached)
     };
-    target
-        .tags
-        .insert(MIGRATING_TAG.into(), "team-a/encrypt".into());
+    target.tags.insert(MIGRATING_TAG, "team-a/encrypt");
     case.target = Some(target);
     case.tracks = Some(SOURCE.into());
     let plan = case.plan();
@@ -631,7 +628,7 @@ fn the_hand_over_marks_the_old_volume_waits_for_the_ebs_volume_then_lifts_the_ma
     );
 
     case.source = Some(ObservedVolume {
-        tags: tags.clone(),
+        tags: Tags::from(tags),
         ..ObservedVolume::example(SOURCE, "us-east-1a")
     });
     assert_eq!(case.plan().ready.reason, "WaitingForEbsVolume");

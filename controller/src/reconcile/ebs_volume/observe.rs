@@ -214,7 +214,7 @@ async fn final_snapshot(pass: &Pass<'_, EbsVolume>) -> Result<Option<ObservedSna
             .map_err(|e| from_aws("DescribeSnapshots", e))?;
         return Ok(found
             .into_iter()
-            .find(|s| s.tags.get(STEP_TAG).map(String::as_str) == Some(FINAL_SNAPSHOT_STEP)));
+            .find(|s| s.tags.get(STEP_TAG) == Some(FINAL_SNAPSHOT_STEP)));
     }
     Ok(None)
 }

@@ -15,7 +15,7 @@ use ec2_reconciler::aws::client::{
     ImageMappingRequest, RegisterImageRequest,
 };
 use ec2_reconciler::aws::rate::RateConfig;
-use ec2_reconciler::aws::tags::{CLUSTER_TAG, Owner, UID_TAG, creation_tags};
+use ec2_reconciler::aws::tags::{CLUSTER_TAG, Owner, Tags, UID_TAG, creation_tags};
 use ec2_reconciler::aws::tokens::client_token;
 use ec2_reconciler::aws::{
     AwsCallCounter, AwsCallLabels, AwsClients, AwsError, ImageObserver, ObserverConfig,
@@ -123,7 +123,7 @@ async fn one_sweep_of_1200_volumes_takes_three_pages_and_a_second_read_takes_non
         .await?
         .context("the first volume is missing")?;
     ensure!(first.modification.is_some(), "{first:?}");
-    ensure!(first.volume.tags.get(CLUSTER_TAG).map(String::as_str) == Some("c1"));
+    ensure!(first.volume.tags.get(CLUSTER_TAG) == Some("c1"));
     let last = observer
         .get(&ids[1199])
         .await?
@@ -218,7 +218,7 @@ async fn a_throttled_create_is_retried_and_a_validation_error_is_not() -> Result
         .await?;
     ensure!(volume.volume_id.starts_with("vol-"), "{volume:?}");
     ensure!(
-        volume.tags.get(UID_TAG).map(String::as_str) == Some("uid-throttled"),
+        volume.tags.get(UID_TAG) == Some("uid-throttled"),
         "{volume:?}"
     );
     let calls = bed.emu().calls().await?;
@@ -576,7 +576,7 @@ async fn create_image_tags_image_and_snapshots_and_is_found_by_tag_and_by_id() -
     ensure!(ours.root_device_type.as_deref() == Some("ebs"), "{ours:?}");
     ensure!(ours.creation_date.is_some(), "{ours:?}");
     ensure!(ours.deprecation_time.is_none(), "{ours:?}");
-    ensure!(ours.tags == expected, "{ours:?}");
+    ensure!(ours.tags == Tags::from(&expected), "{ours:?}");
     let mut observed_snapshots = ours.snapshot_ids();
     observed_snapshots.sort();
     let mut sdk_snapshots = snapshots.clone();
@@ -648,7 +648,7 @@ async fn copy_image_is_idempotent_by_token_encrypts_and_deregister_removes_its_s
 
     let copy = image_by_id(dest.as_ref(), &first).await?;
     ensure!(copy.state == Some(ImageState::Available), "{copy:?}");
-    ensure!(copy.tags == tags, "{copy:?}");
+    ensure!(copy.tags == Tags::from(&tags), "{copy:?}");
     ensure!(!copy.block_device_mappings.is_empty(), "{copy:?}");
     for m in copy
         .block_device_mappings
@@ -880,7 +880,7 @@ async fn register_image_from_a_completed_snapshot() -> Result<()> {
         image.root_device_name.as_deref() == Some("/dev/xvda"),
         "{image:?}"
     );
-    ensure!(image.tags == tags, "{image:?}");
+    ensure!(image.tags == Tags::from(&tags), "{image:?}");
     ensure!(
         (
             image.boot_mode.as_deref(),

@@ -17,7 +17,7 @@ use crate::plan::observed::{
     ObservedSnapshot, ObservedVolume, VolumeState,
 };
 use crate::plan::tags::{
-    Owner, RELEASED_TAG, UID_TAG, creation_tags, is_reserved_key, ownership_tags,
+    Owner, RELEASED_TAG, Tags, UID_TAG, creation_tags, is_reserved_key, ownership_tags,
 };
 use crate::plan::tenancy::Grants;
 
@@ -86,7 +86,7 @@ fn adopting() -> EbsVolumeSpec {
 /// What AWS reports for `spec()` once created.
 fn volume() -> ObservedVolume {
     ObservedVolume {
-        tags: ownership_tags(&owner(), None),
+        tags: ownership_tags(&owner(), None).into(),
         create_time: Some(hours_ago(100)),
         ..ObservedVolume::example(VOL, AZ)
     }
@@ -111,10 +111,12 @@ fn owner() -> Owner {
 }
 
 /// Our ownership tags plus these.
-fn ours(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    let mut all = ownership_tags(&owner(), None);
-    all.extend(tags(pairs));
-    all
+fn ours(pairs: &[(&str, &str)]) -> Tags {
+    let extra: Vec<(String, String)> = tags(pairs);
+    ownership_tags(&owner(), None)
+        .into_iter()
+        .chain(extra)
+        .collect()
 }
 
 /// A recorded intent of `step`, requested at `at`.
@@ -175,12 +177,13 @@ fn snapshot(state: &str) -> ObservedSnapshot {
         encrypted: false,
         kms_key_id: None,
         volume_size_gib: Some(100),
-        tags: BTreeMap::new(),
+        tags: Tags::default(),
         start_time: Some(minutes_ago(3)),
     }
 }
 
-fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+/// A map (spec tags, zones) or observed [`Tags`] of these pairs.
+fn tags<T: FromIterator<(String, String)>>(pairs: &[(&str, &str)]) -> T {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -213,7 +216,7 @@ struct Case {
     managed_tag_keys: BTreeSet<String>,
     instance_zones: Option<BTreeMap<String, String>>,
     /// Tags of the instances in `instance_zones` (none by default).
-    instance_tags: BTreeMap<String, BTreeMap<String, String>>,
+    instance_tags: BTreeMap<String, Tags>,
     grants: Grants,
     final_snapshot: Option<ObservedSnapshot>,
     deleting: bool,

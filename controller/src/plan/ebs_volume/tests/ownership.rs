@@ -6,7 +6,10 @@ fn adopted_by(uid: &str, owner_ref: &str) -> ObservedVolume {
     let mut tags = ownership_tags(&owner(), None);
     tags.insert(UID_TAG.into(), uid.into());
     tags.insert(crate::plan::tags::OWNER_TAG.into(), owner_ref.into());
-    ObservedVolume { tags, ..volume() }
+    ObservedVolume {
+        tags: tags.into(),
+        ..volume()
+    }
 }
 
 #[test]
@@ -34,7 +37,7 @@ fn ownership_tags_removed_outside_are_put_back_first() {
 #[test]
 fn observe_only_plans_no_ownership_change() {
     let observed = ObservedVolume {
-        tags: BTreeMap::new(),
+        tags: Tags::default(),
         ..volume()
     };
     let plan = Case::existing(adopting_observe_only(), observed).plan();
@@ -71,7 +74,7 @@ fn another_namespaces_owner_is_not_named() {
 #[test]
 fn a_released_volume_may_be_adopted_again() {
     let mut observed = adopted_by("old-uid", "team-a/old");
-    observed.tags.insert(RELEASED_TAG.into(), "true".into());
+    observed.tags.insert(RELEASED_TAG, "true");
     let plan = Case::existing(adopting(), observed).plan();
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
 }

@@ -31,7 +31,7 @@ fn the_volumes_own_grant_tag_naming_the_namespace_lets_it_be_adopted() {
     let mut observed = unowned();
     observed
         .tags
-        .insert(GRANT_TAG.into(), format!("other {}", owner().namespace));
+        .insert(GRANT_TAG, format!("other {}", owner().namespace));
     let plan = ungranted(Case::existing(adopting(), observed)).plan();
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
     assert!(
@@ -127,7 +127,8 @@ fn deleting_an_object_never_touches_a_volume_another_object_owns() {
             ..owner()
         },
         None,
-    );
+    )
+    .into();
     for policy in [DeletionPolicy::Delete, DeletionPolicy::Retain] {
         let plan = Case {
             deleting: true,
