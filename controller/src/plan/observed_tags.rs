@@ -157,17 +157,13 @@ impl<'a> Iter<'a> {
     }
 }
 
+/// The encoded size of `<len>:<text>`: the decimal digits of the length, the colon, the text.
 fn field_len(text: &str) -> usize {
-    decimal_digits(text.len()) + 1 + text.len()
-}
-
-fn decimal_digits(mut n: usize) -> usize {
-    let mut digits = 1;
-    while n >= 10 {
-        n /= 10;
-        digits += 1;
-    }
-    digits
+    let digits = text
+        .len()
+        .checked_ilog10()
+        .map_or(1, |log| log as usize + 1);
+    digits + 1 + text.len()
 }
 
 fn push_field(out: &mut String, text: &str) {
