@@ -15,6 +15,7 @@ use crate::aws::client::{Ec2, Filter, MAX_IMAGE_PAGE, all_pages};
 use crate::aws::errors::AwsError;
 use crate::aws::tags::CLUSTER_TAG;
 use crate::plan::observed::ObservedImage;
+use crate::plan::observed_tags::Tags;
 
 /// The cached view of one Region's images.
 pub type ImageObserver = Observer<ImageSource>;
@@ -53,7 +54,7 @@ impl Source for ImageSource {
         Box::pin(async move { Ok(by_id(ec2.describe_images_by_ids(ids.to_vec()).await?)) })
     }
 
-    fn tags(entry: &ObservedImage) -> &crate::plan::observed_tags::Tags {
+    fn tags(entry: &ObservedImage) -> &Tags {
         &entry.tags
     }
 }

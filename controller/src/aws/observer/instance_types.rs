@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 use super::{NO_TAGS, Observer, Source, nothing_to_sweep};
 use crate::aws::client::{Ec2, InstanceTypeStorage};
 use crate::aws::errors::AwsError;
+use crate::plan::observed_tags::Tags;
 
 /// The batched view of one Region's instance types.
 pub type InstanceTypeObserver = Observer<InstanceTypeSource>;
@@ -47,7 +48,7 @@ impl Source for InstanceTypeSource {
         })
     }
 
-    fn tags(_: &InstanceTypeStorage) -> &crate::plan::observed_tags::Tags {
+    fn tags(_: &InstanceTypeStorage) -> &Tags {
         &NO_TAGS
     }
 }

@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 use super::{NO_TAGS, Observer, Source, nothing_to_sweep};
 use crate::aws::client::{Ec2, ObservedInstance};
 use crate::aws::errors::AwsError;
+use crate::plan::observed_tags::Tags;
 
 /// The batched view of one Region's instances.
 pub type InstanceObserver = Observer<InstanceSource>;
@@ -47,7 +48,7 @@ impl Source for InstanceSource {
         })
     }
 
-    fn tags(_: &ObservedInstance) -> &crate::plan::observed_tags::Tags {
+    fn tags(_: &ObservedInstance) -> &Tags {
         &NO_TAGS
     }
 }

@@ -65,6 +65,7 @@ use tokio::time::Instant;
 
 use super::client::{Ec2, first_answered_request};
 use super::errors::AwsError;
+use crate::plan::observed_tags::Tags;
 
 pub use images::{ImageObserver, ImageSource};
 pub use instance_types::{InstanceTypeObserver, InstanceTypeSource};
@@ -74,8 +75,7 @@ pub use volumes::{VolumeEntry, VolumeObserver, VolumeSource};
 
 /// The tags of a resource that is never ours (instances, instance types): none, so it is
 /// matched by id only.
-static NO_TAGS: std::sync::LazyLock<crate::plan::observed_tags::Tags> =
-    std::sync::LazyLock::new(Default::default);
+static NO_TAGS: std::sync::LazyLock<Tags> = std::sync::LazyLock::new(Default::default);
 
 /// The sweep of a source read by id only: nothing carries our tag, so nothing is listed
 /// and no call is made.
@@ -187,7 +187,7 @@ pub trait Source: Send + Sync + 'static {
     }
 
     /// The entry's tags (ownership is read from them).
-    fn tags(entry: &Self::Entry) -> &crate::plan::observed_tags::Tags;
+    fn tags(entry: &Self::Entry) -> &Tags;
 }
 
 /// One sweep's result.

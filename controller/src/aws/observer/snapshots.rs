@@ -14,6 +14,7 @@ use crate::aws::client::{Ec2, Filter, MAX_SNAPSHOT_PAGE, all_pages};
 use crate::aws::errors::AwsError;
 use crate::aws::tags::CLUSTER_TAG;
 use crate::plan::observed::ObservedSnapshot;
+use crate::plan::observed_tags::Tags;
 
 /// The cached view of one Region's snapshots.
 pub type SnapshotObserver = Observer<SnapshotSource>;
@@ -50,7 +51,7 @@ impl Source for SnapshotSource {
         Box::pin(async move { Ok(by_id(ec2.describe_snapshots_by_ids(ids.to_vec()).await?)) })
     }
 
-    fn tags(entry: &ObservedSnapshot) -> &crate::plan::observed_tags::Tags {
+    fn tags(entry: &ObservedSnapshot) -> &Tags {
         &entry.tags
     }
 }

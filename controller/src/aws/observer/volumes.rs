@@ -39,6 +39,7 @@ use crate::aws::client::{Ec2, Filter, MAX_VOLUME_PAGE, all_pages};
 use crate::aws::errors::AwsError;
 use crate::aws::tags::CLUSTER_TAG;
 use crate::plan::observed::{ModificationState, ObservedModification, ObservedVolume, VolumeState};
+use crate::plan::observed_tags::Tags;
 
 /// Most volume ids in one DescribeVolumesModifications call.
 pub const MODIFICATION_BATCH: usize = 500;
@@ -197,7 +198,7 @@ impl Source for VolumeSource {
         })
     }
 
-    fn tags(entry: &VolumeEntry) -> &crate::plan::observed_tags::Tags {
+    fn tags(entry: &VolumeEntry) -> &Tags {
         &entry.volume.tags
     }
 }
