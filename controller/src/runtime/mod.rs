@@ -3,6 +3,7 @@
 pub mod config;
 pub mod controllers;
 pub mod health;
+pub mod kube_client;
 pub mod leader;
 pub mod metrics;
 pub mod namespaces;
@@ -71,7 +72,7 @@ pub async fn context(config: &Config, client: Client, metrics: &Metrics) -> Cont
 
 /// Runs every controller and the health endpoints until the process is stopped.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let client = Client::try_default().await?;
+    let client = kube_client::from_env().await?;
     let metrics = Metrics::default();
     let readiness = Readiness::default();
     let mut ctx = context(&config, client, &metrics).await;

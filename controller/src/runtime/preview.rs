@@ -109,7 +109,7 @@ pub async fn run(
     files: &[PathBuf],
     default_namespace: &str,
 ) -> anyhow::Result<Report> {
-    let client = Client::try_default().await?;
+    let client = super::kube_client::from_env().await?;
     let mut ctx = super::context(config, client.clone(), &Metrics::default()).await;
     // The namespaces the files name, read once each: their labels carry the grants, their
     // annotations the role.

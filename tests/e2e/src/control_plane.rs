@@ -224,6 +224,11 @@ impl ControlPlane {
         }
     }
 
+    /// The kube-apiserver's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `https://127.0.0.1:<port>`.
     pub fn server_url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)

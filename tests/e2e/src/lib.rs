@@ -15,6 +15,7 @@ pub mod migration_setup;
 pub mod paths;
 pub mod process;
 pub mod prometheus;
+pub mod sockets;
 pub mod wait;
 
 pub use bed::Bed;

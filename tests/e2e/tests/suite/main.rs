@@ -9,6 +9,7 @@ mod admission;
 mod ami_image;
 mod ami_image_details;
 mod ami_image_scale;
+mod api_connections;
 mod aws_layer;
 mod bench;
 mod chart_helm;
