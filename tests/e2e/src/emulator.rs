@@ -38,13 +38,16 @@ impl std::fmt::Debug for Emulator {
 }
 
 /// `GET /_emulator/calls`: requests per action (`CreateVolume`, `kms:DescribeKey`), faulted or
-/// not, and how many of them were faulted.
+/// not, how many of them were faulted, and how many Describe requests named their resources by
+/// id (on-demand reads, as opposed to filtered sweeps).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Calls {
     #[serde(default)]
     pub calls: BTreeMap<String, u64>,
     #[serde(default)]
     pub faulted: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub by_ids: BTreeMap<String, u64>,
 }
 
 impl Calls {

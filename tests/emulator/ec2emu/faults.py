@@ -1,7 +1,9 @@
 """Request counters and scripted faults.
 
 Counters: every AWS request (not /_emulator/ or /moto-api/) is counted by action name, faulted
-or not; faulted requests are also counted in `faulted`. EC2 actions are named as in the Query
+or not; faulted requests are also counted in `faulted`, and Describe requests that name their
+resources by id (`VolumeId.1=...`: a controller's on-demand read, as opposed to a filtered
+sweep) in `by_ids`. EC2 actions are named as in the Query
 API (`DescribeVolumes`); JSON-protocol services by service and operation (`kms:DescribeKey`).
 
 Faults: a rule `{"action", "fault", "count", "skip", "delay_ms"}` applies to the next `count`
@@ -25,6 +27,7 @@ KINDS = ("throttle", "server_error", "slow", "drop", "drop_after", "error")
 _lock = threading.Lock()
 _calls: Counter = Counter()
 _faulted: Counter = Counter()
+_by_ids: Counter = Counter()
 _rules: list["Rule"] = []
 
 
@@ -77,10 +80,13 @@ def add(rule: Rule) -> None:
         _rules.append(rule)
 
 
-def take(action: str) -> Rule | None:
-    """Counts one request for `action` and returns the fault it gets, if any."""
+def take(action: str, names_ids: bool = False) -> Rule | None:
+    """Counts one request for `action` (`names_ids`: a Describe request naming its resources
+    by id) and returns the fault it gets, if any."""
     with _lock:
         _calls[action] += 1
+        if names_ids:
+            _by_ids[action] += 1
         matching = [rule for rule in _rules if rule.matches(action)]
         for rule in matching:
             if rule.skip > 0:
@@ -108,13 +114,14 @@ def clear_faults() -> None:
 
 def calls() -> dict:
     with _lock:
-        return {"calls": dict(_calls), "faulted": dict(_faulted)}
+        return {"calls": dict(_calls), "faulted": dict(_faulted), "by_ids": dict(_by_ids)}
 
 
 def clear_calls() -> None:
     with _lock:
         _calls.clear()
         _faulted.clear()
+        _by_ids.clear()
 
 
 def reset() -> None:

@@ -18,6 +18,7 @@ import io
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import threading
@@ -97,6 +98,22 @@ def action_name(environ, body: bytes) -> str:
     if not action:
         return f"{service or 'unknown'}:{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')}"
     return action if service in (None, "ec2") else f"{service}:{action}"
+
+
+# A Describe request names the resources it reads by id in one of two ways: a list of ids
+# (`VolumeId.1=`, `ImageId.1=`, `SnapshotId.1=`, `InstanceId.1=`), or a filter on the id
+# (`Filter.1.Name=volume-id`, which answers a missing id by its absence instead of an error).
+_ID_LIST = re.compile(r"(?:^|&)(?:Volume|Image|Snapshot|Instance)Id\.1=")
+_ID_FILTER = re.compile(r"(?:^|&)Filter\.\d+\.Name=(?:volume|image|snapshot|instance)-id(?:&|$)")
+
+
+def names_ids(action: str, environ, body: bytes) -> bool:
+    """Whether a Describe request names the resources it reads by id, rather than reading
+    them by another filter (a tag, a state) or all at once."""
+    if not action.startswith("Describe"):
+        return False
+    text = body.decode("utf-8", "replace") if body else environ.get("QUERY_STRING", "")
+    return _ID_LIST.search(text) is not None or _ID_FILTER.search(text) is not None
 
 
 def error_response(start_response, json_protocol: bool, status: int, code: str, message: str) -> list[bytes]:
@@ -223,7 +240,7 @@ class EmulatorApp:
 
         action = action_name(environ, body)
         environ["ec2emu.action"] = action
-        rule = faults.take(action)
+        rule = faults.take(action, names_ids(action, environ, body))
         fault = rule.fault if rule else None
         if fault:
             log.info("fault %s on %s", fault, action)

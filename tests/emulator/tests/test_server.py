@@ -25,6 +25,21 @@ def test_counts_ec2_and_kms_calls_but_not_control_calls(emu, ec2):
     assert emu.calls() == {}
 
 
+def test_describe_calls_naming_ids_are_counted_apart_from_filtered_reads(emu, ec2):
+    volume = create(ec2)["VolumeId"]
+    ec2.describe_volumes(VolumeIds=[volume])
+    ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume]}])
+    ec2.describe_volumes(Filters=[{"Name": "tag:volume-id", "Values": ["x"]}])
+    ec2.describe_volumes(Filters=[{"Name": "status", "Values": ["available"]}])
+    ec2.describe_volumes()
+    ec2.describe_images(Owners=["self"], Filters=[{"Name": "owner-id", "Values": ["123456789012"]}])
+    state = emu.control("GET", "calls")
+    assert state["calls"] == {"CreateVolume": 1, "DescribeVolumes": 5, "DescribeImages": 1}
+    assert state["by_ids"] == {"DescribeVolumes": 2}
+    emu.control("DELETE", "calls")
+    assert emu.control("GET", "calls")["by_ids"] == {}
+
+
 def test_throttle_fault_is_ec2_request_limit_exceeded_with_503(emu, ec2):
     emu.fault(action="CreateVolume", fault="throttle", count=2)
     for _ in range(2):

@@ -90,6 +90,10 @@ pub struct KindCreation {
     /// AWS requests by action in the window.
     pub aws_calls: BTreeMap<String, u64>,
     pub reads: u64,
+    /// Of `reads`, the Describe requests that named their resources by id: the on-demand
+    /// reads of objects waiting for AWS, as opposed to the resync sweeps (read by filter).
+    #[serde(default)]
+    pub reads_naming_ids: u64,
     pub mutating_calls: u64,
     pub status_writes: u64,
     pub status_writes_per_object: f64,

@@ -197,6 +197,7 @@ impl Run {
             all_ready_seconds: self.all_ready.as_secs_f64(),
             ready: self.ready,
             window_seconds: (self.created.at - self.t0).as_secs_f64(),
+            reads_naming_ids: calls.by_ids.values().sum(),
             aws_calls: calls.calls,
             reads,
             mutating_calls,
@@ -271,15 +272,20 @@ impl Run {
 
 /// Requests by action between two snapshots (actions without any left out).
 fn calls_between(before: &Calls, after: &Calls) -> Calls {
-    let calls = after
-        .calls
-        .iter()
-        .map(|(action, n)| (action.clone(), n.saturating_sub(before.count(action))))
-        .filter(|(_, n)| *n > 0)
-        .collect();
+    let between = |after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>| {
+        after
+            .iter()
+            .map(|(action, n)| {
+                let earlier = before.get(action).copied().unwrap_or(0);
+                (action.clone(), n.saturating_sub(earlier))
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    };
     Calls {
-        calls,
+        calls: between(&after.calls, &before.calls),
         faulted: BTreeMap::new(),
+        by_ids: between(&after.by_ids, &before.by_ids),
     }
 }
 

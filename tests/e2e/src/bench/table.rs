@@ -153,7 +153,7 @@ fn ready_rows(c: &KindCreation, objects: usize) -> [Row; 2] {
 }
 
 /// The creation window's calls and writes.
-fn creation_rows(c: &KindCreation) -> [Row; 3] {
+fn creation_rows(c: &KindCreation) -> [Row; 4] {
     [
         row(
             "creation: AWS calls",
@@ -166,6 +166,14 @@ fn creation_rows(c: &KindCreation) -> [Row; 3] {
         row(
             "creation: reads / mutating calls",
             format!("{} / {}", c.reads, c.mutating_calls),
+        ),
+        row(
+            "creation: reads naming ids / other reads",
+            format!(
+                "{} / {} (on-demand reads of waiting objects / sweeps and the rest)",
+                c.reads_naming_ids,
+                c.reads - c.reads_naming_ids
+            ),
         ),
         row(
             "creation: status writes",

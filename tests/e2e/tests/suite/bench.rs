@@ -55,6 +55,12 @@ async fn the_benchmark_creates_each_kind_and_an_idle_resync_neither_mutates_nor_
         "{table}"
     );
     ensure!(c.common.status_writes > 0, "{table}");
+    // The reads that confirm new volumes name them by id, merged across the objects waiting:
+    // fewer than one per volume (a per-object poller makes at least one each).
+    ensure!(
+        c.common.reads_naming_ids <= c.common.reads && c.common.reads_naming_ids < N as u64,
+        "{table}"
+    );
     ensure!(
         c.ready_after_create_volume_seconds.map(|p| p.count) == Some(N),
         "{table}"
