@@ -9,7 +9,9 @@ cd "$repo"
 # The account the examples share an AMI with, on the demo controller's sharing allowlist.
 share_with=111122223333
 
-cargo run -q -p e2e --bin testbed -- up --state-dir "$state_dir"
+# Built by `make demo` (`cargo build --workspace --all-targets`), like the controller below.
+testbed="${CARGO_TARGET_DIR:-target}/debug/testbed"
+"$testbed" up --state-dir "$state_dir"
 export KUBECONFIG="$repo/$state_dir/kubeconfig"
 # shellcheck disable=SC1091
 source "$state_dir/aws.env"
@@ -20,7 +22,7 @@ cleanup() {
   echo
   echo "demo: stopping the controller, the control plane and the emulator"
   [[ -n "${controller_pid:-}" ]] && kill "$controller_pid" 2>/dev/null || true
-  cargo run -q -p e2e --bin testbed -- down --state-dir "$state_dir" || true
+  "$testbed" down --state-dir "$state_dir" || true
 }
 # Cleanup runs once, on exit; Ctrl-C or a TERM only ends the loop.
 trap cleanup EXIT

@@ -15,9 +15,12 @@ STATE=$ROOT/.local
 BIN=${BIN:-$ROOT/target/release/ec2-reconciler}
 cd "$ROOT"
 
-bed=$(cargo run -q -p e2e --bin testbed -- status --state-dir "$STATE" 2>/dev/null || true)
+# The test bed's binary as `make build` makes it (see TESTBED in the Makefile).
+cargo build -q --workspace --all-targets
+TESTBED=${CARGO_TARGET_DIR:-$ROOT/target}/debug/testbed
+bed=$("$TESTBED" status --state-dir "$STATE" 2>/dev/null || true)
 if ! [ -f "$STATE/kubeconfig" ] || ! grep -q ' running' <<<"$bed"; then
-  cargo run -q -p e2e --bin testbed -- up --state-dir "$STATE" >/dev/null
+  "$TESTBED" up --state-dir "$STATE" >/dev/null
 fi
 export KUBECONFIG=$STATE/kubeconfig
 set -a; . "$STATE/aws.env"; set +a

@@ -191,7 +191,7 @@ async fn start(state_dir: &Path) -> Result<()> {
 Use it:
   export KUBECONFIG={kubeconfig}
   source {dir}/aws.env
-  cargo run --bin ec2-reconciler -- run --health-addr 127.0.0.1:8080
+  target/debug/ec2-reconciler run --health-addr 127.0.0.1:8080   (as `make build` built it)
   curl -s $EC2EMU_URL/_emulator/calls
 
 Stop it: make env-down (testbed down --state-dir {dir})",
