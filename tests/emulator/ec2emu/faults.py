@@ -2,9 +2,9 @@
 
 Counters: every AWS request (not /_emulator/ or /moto-api/) is counted by action name, faulted
 or not; faulted requests are also counted in `faulted`, and Describe requests that name their
-resources by id (`VolumeId.1=...`: a controller's on-demand read, as opposed to a filtered
-sweep) in `by_ids`. EC2 actions are named as in the Query
-API (`DescribeVolumes`); JSON-protocol services by service and operation (`kms:DescribeKey`).
+resources by id (`VolumeId.1=...` or a `volume-id` filter: a controller's on-demand read, as
+opposed to a sweep) in `by_ids`. EC2 actions are named as in the Query API
+(`DescribeVolumes`); JSON-protocol services by service and operation (`kms:DescribeKey`).
 
 Faults: a rule `{"action", "fault", "count", "skip", "delay_ms"}` applies to the next `count`
 requests for `action` (or `"*"`) after letting `skip` of them through. Rules are consumed in the

@@ -23,10 +23,10 @@ async fn a_burst_of_objects_shares_one_connection_to_the_apiserver() -> Result<(
     bed.wait_controller_ready().await?;
     let port = bed.control_plane()?.port();
     let pid = bed.controller_pid()?;
+    let idle = sockets::established_to(pid, port)?;
     ensure!(
-        sockets::established_to(pid, port)? == 1,
-        "the idle controller holds {} connections to the apiserver, not one",
-        sockets::established_to(pid, port)?
+        idle == 1,
+        "the idle controller holds {idle} connections to the apiserver, not one"
     );
 
     let names: Vec<String> = (0..OBJECTS).map(|i| format!("burst-{i}")).collect();
