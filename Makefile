@@ -6,7 +6,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 STATE_DIR ?= .local
 
-.PHONY: all build crds iam-policy check-crds lint test test-emulator test-rust testbed image env-up env-down demo bench clean
+.PHONY: all build crds iam-policy lint test test-emulator test-rust testbed image env-up env-down demo bench clean
 
 all: build
 
