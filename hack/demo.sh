@@ -9,8 +9,14 @@ cd "$repo"
 # The account the examples share an AMI with, on the demo controller's sharing allowlist.
 share_with=111122223333
 
-# Built by `make demo` (`cargo build --workspace --all-targets`), like the controller below.
-testbed="${CARGO_TARGET_DIR:-target}/debug/testbed"
+# The test bed and the controller as `make demo` built them (`cargo build --workspace
+# --all-targets`), in cargo's target directory: CARGO_TARGET_DIR when it is set.
+bin_dir="${CARGO_TARGET_DIR:-target}/debug"
+testbed="$bin_dir/testbed"
+controller="$bin_dir/ec2-reconciler"
+for binary in "$testbed" "$controller"; do
+  [[ -x "$binary" ]] || { echo "demo: $binary is missing: run \`make demo\` (it builds it first)" >&2; exit 1; }
+done
 "$testbed" up --state-dir "$state_dir"
 export KUBECONFIG="$repo/$state_dir/kubeconfig"
 # shellcheck disable=SC1091
@@ -38,7 +44,7 @@ echo "demo: seeded instance $instance_id, snapshot $snapshot_id, base image $(se
 # From here on the emulator counts only the controller's calls.
 curl -fsS -X DELETE "$EC2EMU_URL/_emulator/calls" >/dev/null
 
-RUST_LOG="${RUST_LOG:-info}" target/debug/ec2-reconciler run --health-addr 127.0.0.1:0 \
+RUST_LOG="${RUST_LOG:-info}" "$controller" run --health-addr 127.0.0.1:0 \
   --share-allow-accounts "$share_with" \
   >"$state_dir/controller.log" 2>&1 &
 controller_pid=$!
@@ -52,6 +58,13 @@ for example in examples/*.yaml; do
 done
 echo "demo: watching the examples converge (Ctrl-C to stop)"
 while true; do
+  # A controller that exited leaves nothing to watch: say why instead of showing a still view.
+  if ! kill -0 "$controller_pid" 2>/dev/null; then
+    wait "$controller_pid" && status=0 || status=$?
+    echo "demo: the controller exited (status $status); the end of $state_dir/controller.log:" >&2
+    tail -n 20 "$state_dir/controller.log" >&2
+    exit 1
+  fi
   clear 2>/dev/null || true
   date
   "$kubectl" get -n demo ebsvolumes,amiimages,encryptedvolumemigrations 2>&1

@@ -191,7 +191,7 @@ async fn start(state_dir: &Path) -> Result<()> {
 Use it:
   export KUBECONFIG={kubeconfig}
   source {dir}/aws.env
-  target/debug/ec2-reconciler run --health-addr 127.0.0.1:8080   (as `make build` built it)
+  {controller} run --health-addr 127.0.0.1:8080   (as `make build` built it)
   curl -s $EC2EMU_URL/_emulator/calls
 
 Stop it: make env-down (testbed down --state-dir {dir})",
@@ -199,8 +199,18 @@ Stop it: make env-down (testbed down --state-dir {dir})",
         etcd = cp.etcd_url(),
         endpoint = emu.endpoint(),
         crds = crds.display(),
+        controller = controller_beside_this_binary().display(),
     );
     Ok(())
+}
+
+/// The controller `make build` built next to this binary (both land in cargo's target
+/// directory, `CARGO_TARGET_DIR` when set), for the "Use it" hint.
+fn controller_beside_this_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("ec2-reconciler")))
+        .unwrap_or_else(|| PathBuf::from("target/debug/ec2-reconciler"))
 }
 
 fn down(state_dir: &Path) -> Result<()> {
@@ -239,8 +249,13 @@ fn down(state_dir: &Path) -> Result<()> {
         println!("{} (pid {}): {what}", r.name, r.pid);
     }
     let pids = state_dir.join("pids");
-    std::fs::remove_file(&pids).with_context(|| format!("removing {}", pids.display()))?;
-    Ok(())
+    match std::fs::remove_file(&pids) {
+        // Another `down` (the demo's own, on exit) removed it meanwhile.
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", pids.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn status(state_dir: &Path) -> Result<()> {
