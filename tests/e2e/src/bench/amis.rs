@@ -30,11 +30,13 @@ pub async fn run(bed: &Bed, opts: &Options) -> Result<KindReport> {
     let m = opts.amis;
     let started = Instant::now();
     let snapshots = snapshots(bed, m).await?;
+    let volumes = source_volumes(m);
     let setup = Setup {
         what: format!(
             "each registered from a snapshot of its own, shared with account {SHARED_WITH}; \
-             the bench made {} volumes and {m} completed snapshots of them first",
-            source_volumes(m)
+             the bench first made {m} completed {} of {volumes} {}",
+            if m == 1 { "snapshot" } else { "snapshots" },
+            if volumes == 1 { "volume" } else { "volumes" },
         ),
         seconds: started.elapsed().as_secs_f64(),
     };

@@ -31,8 +31,9 @@ pub async fn run(bed: &Bed, opts: &Options) -> Result<KindReport> {
     let setup = Setup {
         what: format!(
             "each encrypting in place the unencrypted 8 GiB volume attached to a running \
-             t3.micro, with one KMS key; the bench made the {k} instances, volumes and \
-             attachments and the key first"
+             t3.micro, with one KMS key; the bench first made the key and {k} {}, each \
+             with its volume attached",
+            if k == 1 { "instance" } else { "instances" }
         ),
         seconds: started.elapsed().as_secs_f64(),
     };
