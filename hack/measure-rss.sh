@@ -16,7 +16,7 @@ BIN=${BIN:-$ROOT/target/release/ec2-reconciler}
 cd "$ROOT"
 
 # The test bed's binary as `make build` makes it (see TESTBED in the Makefile).
-cargo build -q --workspace --all-targets
+cargo build --workspace --all-targets
 TESTBED=${CARGO_TARGET_DIR:-$ROOT/target}/debug/testbed
 bed=$("$TESTBED" status --state-dir "$STATE" 2>/dev/null || true)
 if ! [ -f "$STATE/kubeconfig" ] || ! grep -q ' running' <<<"$bed"; then
